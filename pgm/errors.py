@@ -1,0 +1,31 @@
+"""The error hierarchy: one root, two kinds of user error, one warning.
+
+Every message says *where* (file:line and field path, or column and rows),
+*what* is wrong, and *how to fix it*.
+"""
+
+from __future__ import annotations
+
+
+class PGMError(ValueError):
+    """Root of every error pgm raises on purpose."""
+
+
+class ModelError(PGMError):
+    """A graph file or a declaration is invalid (structure, fields, fitted parameters)."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        self.errors = list(errors) if errors else [message]
+        super().__init__(message)
+
+
+class DataError(PGMError):
+    """Data do not fit the model: missing column, unknown label, non-finite value..."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative learner stopped at ``max_iter`` before reaching ``tol``."""
+
+
+class DataWarning(UserWarning):
+    """Something in the data deserves attention but has a defined answer."""

@@ -1,0 +1,139 @@
+"""The ground graph: a declaration with inner plates expanded into copies.
+
+A node ``x`` in a plate of size 3 becomes the variables ``x[0], x[1], x[2]``,
+which share one parameter set (their ``param`` key), exactly as tied nodes do.
+A parent inside the same plate maps copy ``i`` to copy ``i``; a parent outside
+the plate is shared by every copy.  Learners work on this graph only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from pgm.schema import DiscreteNode, GaussianNode, ModelSpec
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One ground variable (a node, or one plate copy of a node)."""
+
+    name: str
+    decl: str
+    kind: str                     # "discrete" | "gaussian"
+    parents: tuple[str, ...]
+    param: str                    # key of the (possibly shared) parameter set
+    latent: bool
+    columns: tuple[str, ...]      # data columns (one, or dim for a gaussian)
+    n_states: int = 0             # discrete only
+    labels: tuple[str, ...] = ()  # discrete only
+    dim: int = 0                  # gaussian only
+    cpd: str = "table"
+    copy: int | None = None
+
+    @property
+    def discrete(self) -> bool:
+        return self.kind == "discrete"
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A frozen ground graph of a declaration, in topological order."""
+
+    spec: ModelSpec
+    variables: dict[str, Variable]
+    order: tuple[str, ...]
+    params: dict[str, tuple[str, ...]] = field(default_factory=dict)  # param key -> variables
+
+    @property
+    def directed(self) -> bool:
+        return self.spec.directed
+
+    def __getitem__(self, name: str) -> Variable:
+        return self.variables[name]
+
+    @property
+    def latent(self) -> tuple[str, ...]:
+        return tuple(n for n in self.order if self.variables[n].latent)
+
+    def children(self, name: str) -> list[str]:
+        return [n for n in self.order if name in self.variables[n].parents]
+
+    def to_networkx(self) -> nx.DiGraph | nx.Graph:
+        g = nx.DiGraph() if self.directed else nx.Graph()
+        for n in self.order:
+            g.add_node(n)
+        if self.directed:
+            for n in self.order:
+                g.add_edges_from((p, n) for p in self.variables[n].parents)
+        else:
+            for clique in self.spec.cliques:
+                for copy_edges in _clique_edges(clique.nodes):
+                    g.add_edge(*copy_edges)
+        return nx.freeze(g)
+
+    def moral_graph(self) -> nx.Graph:
+        """Undirected graph linking each variable to its parents and co-parents."""
+        if not self.directed:
+            return self.to_networkx()
+        g = nx.Graph()
+        g.add_nodes_from(self.order)
+        for n in self.order:
+            family = (n,) + self.variables[n].parents
+            for i, a in enumerate(family):
+                for b in family[i + 1:]:
+                    g.add_edge(a, b)
+        return g
+
+    def hidden_components(self, hidden: set[str] | frozenset[str]) -> list[list[str]]:
+        """Groups of hidden variables that are independent given the observed ones.
+
+        Two hidden variables are dependent given the rest when they are connected in
+        the moral graph through hidden variables only, so the groups are the connected
+        components of the moral graph restricted to ``hidden`` (each in topological order).
+        """
+        sub = self.moral_graph().subgraph(hidden)
+        rank = {n: i for i, n in enumerate(self.order)}
+        comps = [sorted(c, key=rank.__getitem__) for c in nx.connected_components(sub)]
+        return sorted(comps, key=lambda c: rank[c[0]])
+
+
+def _clique_edges(nodes: list[str]):
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            yield a, b
+
+
+def build(spec: ModelSpec) -> Graph:
+    """Expand plates and ties of a validated declaration into a ground :class:`Graph`."""
+    variables: dict[str, Variable] = {}
+    order: list[str] = []
+    params: dict[str, list[str]] = {}
+    for name in spec.topological_order():
+        node = spec.nodes[name]
+        size = spec.plate_size(name)
+        key = node.tie or name
+        copies = [None] if size is None else list(range(size))
+        for c in copies:
+            ground = name if c is None else f"{name}[{c}]"
+            parents = tuple(
+                p if spec.nodes[p].plate is None or c is None else f"{p}[{c}]" for p in node.parents
+            )
+            if isinstance(node, DiscreteNode):
+                var = Variable(ground, name, "discrete", parents, key, node.latent, (ground,),
+                               n_states=node.n_states, labels=tuple(node.labels), cpd=node.cpd, copy=c)
+            else:
+                assert isinstance(node, GaussianNode)
+                if node.dim == 1:
+                    cols: tuple[str, ...] = (ground,)
+                elif node.columns is not None:
+                    cols = tuple(node.columns) if c is None else tuple(f"{ground}.{x}" for x in node.columns)
+                else:
+                    cols = tuple(f"{ground}[{k}]" for k in range(node.dim))
+                var = Variable(ground, name, "gaussian", parents, key, node.latent, cols,
+                               dim=node.dim, cpd="linear", copy=c)
+            variables[ground] = var
+            order.append(ground)
+            params.setdefault(key, []).append(ground)
+    return Graph(spec, variables, tuple(order), {k: tuple(v) for k, v in params.items()})

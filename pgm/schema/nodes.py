@@ -1,0 +1,159 @@
+"""Pydantic models for the parts of a graph file: nodes, cliques, plates, priors.
+
+Every model forbids unknown fields (a typo must not pass silently) and is frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+#: Largest state count or plate size a file may declare; larger ones are refused
+#: before anything is allocated.
+MAX_STATES = 100_000
+MAX_PLATE = 100_000
+MAX_DIM = 10_000
+
+Name = Annotated[str, Field(min_length=1)]
+
+
+def _label(value: Any) -> str:
+    """A state label as a string: YAML scalars (1, -1, 0.5, true) become their text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ValueError(f"a state label must be a scalar (text or number), got {type(value).__name__}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prior(_Strict):
+    """Dirichlet prior of a table CPD: ``{dirichlet: a}`` adds ``a`` pseudo-counts to
+    every cell; ``{bdeu: ess}`` spreads an equivalent sample size ``ess`` uniformly over
+    the cells of the node's table (``ess / (n_configs * n_states)`` per cell)."""
+
+    dirichlet: Annotated[float, Field(ge=0)] | None = None
+    bdeu: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Prior":
+        if (self.dirichlet is None) == (self.bdeu is None):
+            raise ValueError("give exactly one of `dirichlet: a` or `bdeu: ess`")
+        return self
+
+
+class DiscreteNode(_Strict):
+    """A node with finitely many states: named (``states: [yes, no]``) or counted (``states: 3``)."""
+
+    type: Literal["discrete"] = "discrete"
+    states: list[str] | int | None = None
+    parents: list[Name] = []
+    latent: bool = False
+    plate: Name | None = None
+    cpd: Literal["table", "logistic"] = "table"
+    tie: Name | None = None
+    prior: Prior | None = None
+    penalty: Annotated[float, Field(ge=0)] = 0.0
+    unary: bool = True
+    description: str | None = None
+
+    @field_validator("states", mode="before")
+    @classmethod
+    def _states_ok(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, list)):
+            raise ValueError(f"`states` must be a list of labels ([yes, no]) or a state count (3), got {value!r}")
+        if isinstance(value, int):
+            if not 1 <= value <= MAX_STATES:
+                raise ValueError(f"a state count must be between 1 and {MAX_STATES}, got {value}")
+            return value
+        value = [_label(v) for v in value]
+        if True:
+            if not value:
+                raise ValueError("the state list is empty; list at least one state, e.g. [yes, no]")
+            if len(value) > MAX_STATES:
+                raise ValueError(f"{len(value)} states is more than the limit {MAX_STATES}")
+            seen: set[str] = set()
+            for label in value:
+                if label in seen:
+                    raise ValueError(f"duplicate state {label!r}; each state must be listed once")
+                seen.add(label)
+        return value
+
+    @property
+    def n_states(self) -> int:
+        """The number of states (``states`` must be set)."""
+        return self.states if isinstance(self.states, int) else len(self.states or [])
+
+    @property
+    def labels(self) -> list[str]:
+        """State labels: the declared ones, or ``'0'..'k-1'`` for a state count."""
+        if isinstance(self.states, int):
+            return [str(i) for i in range(self.states)]
+        return list(self.states or [])
+
+
+class GaussianNode(_Strict):
+    """A real-valued node (``dim`` components), linear-Gaussian in its continuous parents,
+    one regression per configuration of its discrete parents."""
+
+    type: Literal["gaussian"]
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM)] = 1
+    columns: list[Name] | None = None
+    parents: list[Name] = []
+    latent: bool = False
+    plate: Name | None = None
+    cpd: Literal["linear"] = "linear"
+    covariance: Literal["full", "diag", "spherical", "tied"] = "full"
+    tie: Name | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _columns_match(self) -> "GaussianNode":
+        if self.columns is not None:
+            if len(self.columns) != self.dim:
+                raise ValueError(
+                    f"`columns` names {len(self.columns)} columns but dim is {self.dim}; "
+                    "give one column name per dimension"
+                )
+            if len(set(self.columns)) != len(self.columns):
+                raise ValueError("`columns` repeats a column name; each must be distinct")
+        return self
+
+
+def _node_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "discrete"))
+    return str(getattr(value, "type", "discrete"))
+
+
+Node = Annotated[
+    Union[Annotated[DiscreteNode, Tag("discrete")], Annotated[GaussianNode, Tag("gaussian")]],
+    Discriminator(
+        _node_kind,
+        custom_error_type="node_type",
+        custom_error_message="unknown node type; use `type: discrete` (the default) or `type: gaussian`",
+    ),
+]
+
+
+class Clique(_Strict):
+    """A clique of an undirected graph with its feature family."""
+
+    nodes: list[Name] = Field(min_length=1)
+    features: Name = "table"
+    tie: Name | None = None
+
+
+class Plate(_Strict):
+    """An inner plate: its nodes are repeated ``size`` times with shared parameters."""
+
+    size: Annotated[int, Field(ge=1, le=MAX_PLATE)]
+    description: str | None = None

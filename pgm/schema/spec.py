@@ -1,0 +1,352 @@
+"""ModelSpec: the whole declaration, and the structural checks that span fields.
+
+The checks return *every* problem with its field path, so a file with three
+mistakes reports three errors at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from functools import cached_property
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from pgm.schema.nodes import Clique, DiscreteNode, GaussianNode, Node, Plate
+
+#: Feature families a clique may name.  ``pgm.learn.loglinear.register_feature``
+#: adds custom ones from Python; a graph file never runs code.
+FEATURE_NAMES: set[str] = {"table", "ising", "agreement"}
+
+#: The largest table (CPD or clique potential) a file may declare, in entries.
+MAX_TABLE = 50_000_000
+
+Path = tuple[Any, ...]
+
+
+class ModelSpec(BaseModel):
+    """A validated graph file.  ``params`` is present on a fitted model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    kind: Literal["directed", "undirected"] = Field("directed", alias="graph")
+    description: str | None = None
+    nodes: dict[str, Node] = Field(min_length=1)
+    cliques: list[Clique] = []
+    plates: dict[str, Plate] = {}
+    params: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ questions
+    @property
+    def directed(self) -> bool:
+        return self.kind == "directed"
+
+    @cached_property
+    def graph(self) -> Any:
+        """The declared graph as networkx: a ``DiGraph`` (directed) or ``Graph`` (undirected).
+
+        Node attributes carry the declaration (``type``, ``latent``, ``plate``, ``n_states``);
+        an undirected graph has an edge between every two nodes that share a clique.
+        """
+        g = nx.DiGraph(name=self.name) if self.directed else nx.Graph(name=self.name)
+        for name, node in self.nodes.items():
+            g.add_node(name, type=node.type, latent=node.latent, plate=node.plate,
+                       n_states=getattr(node, "n_states", None), dim=getattr(node, "dim", None))
+        if self.directed:
+            for name, node in self.nodes.items():
+                g.add_edges_from((p, name) for p in node.parents)
+        else:
+            for i, clique in enumerate(self.cliques):
+                for a_i, a in enumerate(clique.nodes):
+                    for b in clique.nodes[a_i + 1:]:
+                        g.add_edge(a, b, features=clique.features, clique=i)
+        return nx.freeze(g)
+
+    def parents(self, name: str) -> list[str]:
+        return list(self.nodes[name].parents)
+
+    def topological_order(self) -> list[str]:
+        """Nodes with every parent before its children (declaration order breaks ties)."""
+        order: list[str] = []
+        done: set[str] = set()
+        indeg = {n: len(v.parents) for n, v in self.nodes.items()}
+        children: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for n, v in self.nodes.items():
+            for p in v.parents:
+                children[p].append(n)
+        ready = [n for n in self.nodes if indeg[n] == 0]
+        while ready:
+            n = ready.pop(0)
+            order.append(n)
+            done.add(n)
+            for c in children[n]:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    ready.append(c)
+        return order
+
+    def latent_nodes(self) -> list[str]:
+        return [n for n, v in self.nodes.items() if v.latent]
+
+    def plate_size(self, name: str) -> int | None:
+        plate = self.nodes[name].plate
+        return None if plate is None else self.plates[plate].size
+
+    def copies(self, name: str) -> list[str]:
+        """Names of the ground copies of ``name``: itself, or ``name[0]..name[size-1]``."""
+        size = self.plate_size(name)
+        return [name] if size is None else [f"{name}[{i}]" for i in range(size)]
+
+    def columns(self, name: str) -> list[str]:
+        """Data columns of a node (all plate copies, all gaussian components)."""
+        node = self.nodes[name]
+        out: list[str] = []
+        for copy in self.copies(name):
+            if isinstance(node, GaussianNode) and node.dim > 1:
+                if node.columns is not None and copy == name:
+                    out.extend(node.columns)
+                elif node.columns is not None:
+                    out.extend(f"{copy}.{c}" for c in node.columns)
+                else:
+                    out.extend(f"{copy}[{k}]" for k in range(node.dim))
+            else:
+                out.append(copy)
+        return out
+
+    def n_params(self) -> int:
+        """Number of free parameters (tie groups and plate copies counted once)."""
+        seen: set[str] = set()
+        total = 0
+        if self.directed:
+            for name, node in self.nodes.items():
+                key = node.tie or name
+                if key in seen:
+                    continue
+                seen.add(key)
+                total += _node_params(self, node)
+        else:
+            for name, node in self.nodes.items():
+                if isinstance(node, DiscreteNode) and node.unary:
+                    total += node.n_states - 1
+            for i, clique in enumerate(self.cliques):
+                key = clique.tie or f"#{i}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                if clique.features == "table":
+                    total += math.prod(_card(self, n) for n in clique.nodes)
+                else:
+                    total += 1
+        return total
+
+
+def _card(spec: ModelSpec, name: str) -> int:
+    node = spec.nodes[name]
+    return node.n_states if isinstance(node, DiscreteNode) else 1
+
+
+def _node_params(spec: ModelSpec, node: Node) -> int:
+    disc = [p for p in node.parents if isinstance(spec.nodes[p], DiscreteNode)]
+    cont = [p for p in node.parents if isinstance(spec.nodes[p], GaussianNode)]
+    n_configs = math.prod(spec.nodes[p].n_states for p in disc)
+    if isinstance(node, DiscreteNode):
+        k = node.n_states
+        if node.cpd == "table":
+            return (k - 1) * n_configs
+        n_feat = 1 + sum(spec.nodes[p].n_states - 1 for p in disc) + sum(spec.nodes[p].dim for p in cont)
+        return (max(k, 2) - 1) * n_feat
+    d = node.dim
+    n_reg = 1 + sum(spec.nodes[p].dim for p in cont)
+    cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1, "tied": 0}[node.covariance]
+    total = n_configs * (d * n_reg + cov)
+    if node.covariance == "tied":
+        total += d * (d + 1) // 2
+    return total
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _find_cycle(spec: ModelSpec) -> list[str] | None:
+    """A directed cycle as a node list ``[a, b, ..., a]``, or None (iterative DFS)."""
+    colour = {n: 0 for n in spec.nodes}
+    children: dict[str, list[str]] = {n: [] for n in spec.nodes}
+    for n, v in spec.nodes.items():
+        for p in v.parents:
+            if p in children and p != n:
+                children[p].append(n)
+    for root in spec.nodes:
+        if colour[root]:
+            continue
+        stack = [(root, iter(children[root]))]
+        path = [root]
+        colour[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[node] = 2
+                stack.pop()
+                path.pop()
+            elif colour[nxt] == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif colour[nxt] == 0:
+                colour[nxt] = 1
+                stack.append((nxt, iter(children[nxt])))
+                path.append(nxt)
+    return None
+
+
+def _shape(spec: ModelSpec, node: Node) -> tuple:
+    """What must agree for two nodes to share one parameter set."""
+    par = tuple(
+        ("d", spec.nodes[p].n_states) if isinstance(spec.nodes[p], DiscreteNode) else ("g", spec.nodes[p].dim)
+        for p in node.parents
+    )
+    if isinstance(node, DiscreteNode):
+        return ("discrete", node.cpd, node.n_states, par)
+    return ("gaussian", node.dim, node.covariance, par)
+
+
+def _describe_shape(shape: tuple) -> str:
+    if shape[0] == "discrete":
+        pars = ", ".join(f"{k}" if t == "d" else f"gaussian[{k}]" for t, k in shape[3])
+        return f"{shape[1]} CPD over {shape[2]} states given ({pars})"
+    pars = ", ".join(f"{k}" if t == "d" else f"gaussian[{k}]" for t, k in shape[3])
+    return f"gaussian dim {shape[1]}, {shape[2]} covariance, given ({pars})"
+
+
+def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
+    """Every cross-field problem of a declaration, as ``(field path, message)`` pairs."""
+    problems: list[tuple[Path, str]] = []
+    names = list(spec.nodes)
+    add = lambda path, msg: problems.append((tuple(path), msg))  # noqa: E731
+
+    for name, node in spec.nodes.items():
+        base = ("nodes", name)
+        if isinstance(node, DiscreteNode) and node.states is None:
+            if node.latent:
+                add(base + ("latent",), "a latent node needs a state count; add `states: K` (e.g. states: 3)")
+            else:
+                add(base, "a discrete node needs `states`: a list of labels ([yes, no]) or a count (3)")
+        if isinstance(node, GaussianNode) and node.latent:
+            add(base + ("latent",), "latent nodes must be discrete with a state count; "
+                "declare `states: K` instead of `type: gaussian`")
+        if node.plate is not None and node.plate not in spec.plates:
+            hint = _suggest(node.plate, list(spec.plates))
+            where = f"declared plates: {sorted(spec.plates)}" if spec.plates else "declare it under top-level `plates:`"
+            add(base + ("plate",), f"unknown plate {node.plate!r}{hint} ({where})")
+        if node.plate is not None and not spec.directed:
+            add(base + ("plate",), "plates are supported in directed graphs only; remove `plate`")
+        if not spec.directed:
+            if node.parents:
+                add(base + ("parents",), "an undirected graph has no parents; declare the edge as a clique "
+                    "under `cliques:` or set `graph: directed`")
+            if isinstance(node, GaussianNode):
+                add(base + ("type",), "undirected models hold discrete nodes only; use `states:`")
+            continue
+        seen: set[str] = set()
+        for i, parent in enumerate(node.parents):
+            path = base + ("parents", i)
+            if parent == name:
+                add(path, f"node {name!r} lists itself as a parent; remove it")
+            elif parent not in spec.nodes:
+                add(path, f"unknown node {parent!r}{_suggest(parent, names)} (declare it under `nodes:` or fix the name)")
+            elif parent in seen:
+                add(path, f"parent {parent!r} is listed twice; list each parent once")
+            else:
+                pnode = spec.nodes[parent]
+                if isinstance(pnode, GaussianNode) and isinstance(node, DiscreteNode) and node.cpd == "table":
+                    add(path, f"a table CPD cannot condition on the gaussian node {parent!r}; "
+                        "set `cpd: logistic` on this node, or make the parent discrete")
+                if pnode.plate is not None and pnode.plate != node.plate:
+                    where = f"plate {node.plate!r}" if node.plate else "the data plate"
+                    add(path, f"parent {parent!r} sits in plate {pnode.plate!r} but {name!r} sits in {where}; "
+                        f"a child must be in its parents' plate (put {name!r} in plate {pnode.plate!r})")
+            seen.add(parent)
+
+    if spec.directed:
+        if spec.cliques:
+            add(("cliques",), "cliques belong to undirected graphs; use `parents:` on the nodes, "
+                "or set `graph: undirected`")
+        if not problems:
+            cycle = _find_cycle(spec)
+            if cycle:
+                add(("nodes", cycle[1], "parents"),
+                    "directed cycle " + " -> ".join(cycle) + "; a Bayesian network must be acyclic "
+                    "(remove one of these edges)")
+    else:
+        for i, clique in enumerate(spec.cliques):
+            base = ("cliques", i)
+            seen = set()
+            for j, member in enumerate(clique.nodes):
+                if member not in spec.nodes:
+                    add(base + ("nodes", j), f"clique over unknown node {member!r}{_suggest(member, names)}")
+                elif member in seen:
+                    add(base + ("nodes", j), f"node {member!r} appears twice in this clique; list it once")
+                seen.add(member)
+            if clique.features not in FEATURE_NAMES:
+                add(base + ("features",), f"unknown features {clique.features!r}"
+                    f"{_suggest(clique.features, sorted(FEATURE_NAMES))} "
+                    f"(known: {', '.join(sorted(FEATURE_NAMES))}; register custom ones from Python)")
+            elif clique.features == "ising" and not problems:
+                for j, member in enumerate(clique.nodes):
+                    if spec.nodes[member].n_states != 2:
+                        add(base + ("nodes", j), f"ising features need binary nodes; {member!r} has "
+                            f"{spec.nodes[member].n_states} states (use features: table or agreement)")
+
+    if problems:
+        return problems
+
+    # sizes, refused before anything is allocated
+    for name, node in spec.nodes.items():
+        if isinstance(node, DiscreteNode) and spec.directed:
+            size = node.n_states * math.prod(
+                spec.nodes[p].n_states for p in node.parents if isinstance(spec.nodes[p], DiscreteNode))
+            if size > MAX_TABLE:
+                add(("nodes", name, "parents"), f"the CPD of {name!r} would have {size:.3g} entries, "
+                    f"more than the limit {MAX_TABLE:.3g}; reduce its parents or their states")
+    for i, clique in enumerate(spec.cliques):
+        size = math.prod(spec.nodes[n].n_states for n in clique.nodes)
+        if clique.features == "table" and size > MAX_TABLE:
+            add(("cliques", i, "nodes"), f"the clique table would have {size:.3g} entries, more than "
+                f"the limit {MAX_TABLE:.3g}")
+
+    # ties: every member must have the same parameter shape
+    groups: dict[str, list[tuple[Path, tuple]]] = {}
+    if spec.directed:
+        for name, node in spec.nodes.items():
+            if node.tie:
+                groups.setdefault(node.tie, []).append((("nodes", name, "tie"), _shape(spec, node)))
+    else:
+        for i, clique in enumerate(spec.cliques):
+            if clique.tie:
+                shape = (clique.features, tuple(spec.nodes[n].n_states for n in clique.nodes))
+                groups.setdefault(clique.tie, []).append((("cliques", i, "tie"), shape))
+    for tie, members in groups.items():
+        if spec.directed and tie in spec.nodes and spec.nodes[tie].tie != tie:
+            add(members[0][0], f"tie name {tie!r} is also the name of a node; choose another tie name")
+        first_path, first = members[0]
+        for path, shape in members[1:]:
+            if shape != first:
+                if spec.directed:
+                    what = f"{_describe_shape(shape)} vs {_describe_shape(first)}"
+                else:
+                    what = f"{shape[0]} over states {list(shape[1])} vs {first[0]} over states {list(first[1])}"
+                add(path, f"tie {tie!r} joins parameters of different shapes ({what} at "
+                    f"{'.'.join(map(str, first_path[:-1]))}); tie only identical shapes or rename the tie")
+
+    # data columns must not collide
+    owner: dict[str, str] = {}
+    for name in spec.nodes:
+        for col in spec.columns(name):
+            if col in owner and owner[col] != name:
+                add(("nodes", name), f"data column {col!r} of {name!r} clashes with node {owner[col]!r}; "
+                    "rename one of them or set `columns:`")
+            owner[col] = name
+    return problems
