@@ -2,23 +2,90 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from pgm.encode import EncodedData, encode
+from pgm.errors import ModelError, PGMError
+from pgm.fitted import FittedModel
+from pgm.graph import build
+from pgm.learn import choose
+from pgm.learn.em import fit_em
+from pgm.learn.mle import fit_mle
 from pgm.schema import ModelSpec, load_spec
 
 
-def load(path: str | Path) -> ModelSpec:
-    """Read a graph file and return its validated declaration.
+def load(path: str | Path) -> ModelSpec | FittedModel:
+    """Read a graph file: its validated declaration, or a fitted model if it carries ``params:``.
 
     Raises
     ------
     pgm.ModelError
         naming the file, the line, the field path, what is wrong and how to fix it.
     """
-    return load_spec(path)
+    spec = load_spec(path)
+    if spec.params is None:
+        return spec
+    return FittedModel.from_spec(spec, str(path))
 
 
-def fit(model: Any, data: Any, **options: Any) -> Any:
-    """Learn the parameters of ``model`` from ``data`` (see :mod:`pgm.learn`)."""
-    raise NotImplementedError("fitting lands with the learners")
+def _spec_of(model: Any) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, FittedModel):
+        return model.spec
+    if isinstance(model, (str, Path)):
+        loaded = load(model)
+        return loaded if isinstance(loaded, ModelSpec) else loaded.spec
+    raise PGMError(f"model must be a declaration from pgm.load or a path to a graph file, got {type(model).__name__}")
+
+
+def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int = 200, tol: float = 1e-8,
+        n_init: int = 1, seed: int | None = 0, init: Any = "auto", prior: dict | None = None,
+        reg_covar: float | None = None, penalty: float | None = None,
+        callback: Callable[[int, float], None] | None = None, **options: Any) -> Any:
+    """Learn the parameters of ``model`` from ``data``.
+
+    Parameters
+    ----------
+    model : a declaration (``pgm.load``), a fitted model (its declaration is refitted), or a path
+    data : a pandas DataFrame, or a path to a .csv or .parquet file; columns named by nodes
+    learner : None picks from the graph and data: "mle" (every node observed), "em" (latent
+        nodes or NaN cells), "lbfgs" (undirected); also "hard-em", and for undirected models
+        "gradient", "coordinate", "pcd", "pseudo"
+    max_iter, tol : iteration limit and relative-change stopping rule of iterative learners
+    n_init, seed, init : EM restarts (the best is kept), random seed, and initialisation
+        ("auto", "random", "kmeans++", or a fitted model to start from)
+    prior : default Dirichlet prior for table CPDs, e.g. ``{"dirichlet": 1}`` or ``{"bdeu": 10}``
+        (a node's own ``prior:`` wins)
+    reg_covar : added to every covariance diagonal; default 0 for complete data, 1e-6 for EM
+    penalty : L2 penalty of logistic CPDs (default: each node's ``penalty:``, 0)
+    callback : called as ``callback(iteration, log_likelihood)`` by iterative learners
+
+    Returns
+    -------
+    FittedModel (directed) or FittedMarkovNet (undirected)
+    """
+    spec = _spec_of(model)
+    graph = build(spec)
+    enc = data if isinstance(data, EncodedData) else encode(graph, data)
+    chosen = choose(graph, enc, learner)
+    if prior is not None and not isinstance(prior, dict):
+        raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")
+    if chosen == "mle":
+        if options:
+            raise PGMError(f"unknown options for learner 'mle': {sorted(options)}")
+        cpds = fit_mle(graph, enc, prior=prior, reg_covar=reg_covar or 0.0, penalty=penalty)
+        return FittedModel(spec, graph, cpds, [], {"learner": "mle"})
+    if chosen in ("em", "hard-em"):
+        if options:
+            raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
+        start = init.cpds if isinstance(init, FittedModel) else init
+        result = fit_em(graph, enc, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=start,
+                        hard=chosen == "hard-em", prior=prior,
+                        reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
+        info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
+                "runs": result.all_runs}
+        return FittedModel(spec, graph, result.cpds, result.history, info)
+    raise ModelError(f"learner {chosen!r} is not available yet")

@@ -1,0 +1,232 @@
+r"""Linear-Gaussian CPD (conditional linear Gaussian).
+
+For each configuration c of the discrete parents, the node y (dim d) given its
+continuous parents x (concatenated, dim p) is
+
+    y | x, c  ~  N(b_c + W_c x,  Sigma_c)
+
+Sufficient statistics per configuration are the weight ``w_c``, the mean of
+z = [x, y] and its *centred* scatter matrix, merged across chunks with the
+parallel-variance update (Chan, Golub & LeVeque 1979), so they hold to ~1e-12
+even for data far from the origin.  The MLE is least squares on the centred
+blocks: ``W_c = S_yx S_xx^{-1}``, ``b_c = mean_y - W_c mean_x``,
+``Sigma_c = (S_yy - W_c S_xy) / w_c``, then restricted by the covariance type
+(full, diag, spherical, or tied across configurations) and floored by ``reg_covar``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from pgm.errors import DataWarning, ModelError
+
+LOG_2PI = np.log(2 * np.pi)
+
+
+@dataclass(frozen=True)
+class GaussStats:
+    """weight (C,), mean (C, m), scatter (C, m, m) of z = [x, y] per configuration."""
+
+    weight: np.ndarray
+    mean: np.ndarray
+    scatter: np.ndarray
+
+    def __add__(self, other: "GaussStats") -> "GaussStats":
+        w = self.weight + other.weight
+        safe = np.where(w > 0, w, 1.0)
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.weight / safe)[:, None]
+        corr = (self.weight * other.weight / safe)[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        return GaussStats(w, mean, self.scatter + other.scatter + corr)
+
+
+def gauss_stats(z: np.ndarray, configs: np.ndarray | int, n_configs: int,
+                weights: np.ndarray | None = None, resp: np.ndarray | None = None) -> GaussStats:
+    """Weighted mean and centred scatter of ``z`` per configuration.
+
+    Parameters
+    ----------
+    z : array of shape (n_rows, m)
+    configs : int array of shape (n_rows,) or 0 (hard assignment of rows to configurations)
+    weights : array of shape (n_rows,) or None, a weight per row
+    resp : array of shape (n_rows, n_configs) or None, soft assignment (EM); overrides ``configs``
+    """
+    n, m = z.shape
+    weight = np.zeros(n_configs)
+    mean = np.zeros((n_configs, m))
+    scatter = np.zeros((n_configs, m, m))
+    if resp is not None:
+        r = resp if weights is None else resp * weights[:, None]
+        weight = r.sum(axis=0)
+        safe = np.where(weight > 0, weight, 1.0)
+        mean = (r.T @ z) / safe[:, None]
+        for c in range(n_configs):
+            d = z - mean[c]
+            scatter[c] = (d * r[:, c:c + 1]).T @ d
+        return GaussStats(weight, mean, scatter)
+    if isinstance(configs, int) or n_configs == 1:
+        groups = [(0, slice(None))]
+    else:
+        order = np.argsort(configs, kind="stable")
+        bounds = np.searchsorted(configs[order], np.arange(n_configs + 1))
+        groups = [(c, order[bounds[c]:bounds[c + 1]]) for c in range(n_configs) if bounds[c + 1] > bounds[c]]
+    for c, rows in groups:
+        zc = z[rows]
+        wc = None if weights is None else weights[rows]
+        if wc is None:
+            weight[c] = len(zc)
+            mean[c] = zc.mean(axis=0) if len(zc) else 0.0
+            d = zc - mean[c]
+            scatter[c] = d.T @ d
+        else:
+            weight[c] = wc.sum()
+            mean[c] = (wc @ zc) / weight[c] if weight[c] > 0 else 0.0
+            d = zc - mean[c]
+            scatter[c] = (d * wc[:, None]).T @ d
+    return GaussStats(weight, mean, scatter)
+
+
+@dataclass(frozen=True)
+class LinearCPD:
+    """intercept (C, d), coef (C, d, p), cov (C, d, d); ``covariance`` names the type."""
+
+    intercept: np.ndarray
+    coef: np.ndarray
+    cov: np.ndarray
+    covariance: str = "full"
+
+    @property
+    def dim(self) -> int:
+        return self.intercept.shape[1]
+
+    def _chol(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cholesky factors (C, d, d) and log-determinants (C,) of the covariances."""
+        try:
+            chol = np.linalg.cholesky(self.cov)
+        except np.linalg.LinAlgError:
+            raise ModelError("a covariance matrix is not positive definite; increase reg_covar") from None
+        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        return chol, logdet
+
+    def mean(self, x: np.ndarray | None, configs: np.ndarray | int) -> np.ndarray:
+        """E[y | x, c], shape (n_rows, d)."""
+        mu = self.intercept[configs]
+        if x is not None and self.coef.shape[2]:
+            mu = mu + np.einsum("...dp,...p->...d", self.coef[configs], x)
+        return mu
+
+    def log_prob(self, y: np.ndarray, x: np.ndarray | None, configs: np.ndarray | int) -> np.ndarray:
+        """log N(y; b_c + W_c x, Sigma_c) per row; y (n, d), x (n, p) or None, configs (n,) or 0."""
+        chol, logdet = self._chol()
+        diff = y - self.mean(x, configs)
+        if isinstance(configs, (int, np.integer)):
+            sol = linalg.solve_triangular(chol[configs], diff.T, lower=True).T
+            maha = np.einsum("nd,nd->n", sol, sol)
+            return -0.5 * (self.dim * LOG_2PI + logdet[configs] + maha)
+        out = np.empty(len(y))
+        configs = np.asarray(configs)
+        for c in np.unique(configs):
+            rows = configs == c
+            sol = linalg.solve_triangular(chol[c], diff[rows].T, lower=True).T
+            out[rows] = -0.5 * (self.dim * LOG_2PI + logdet[c] + np.einsum("nd,nd->n", sol, sol))
+        return out
+
+    def log_prob_all(self, y: np.ndarray, x: np.ndarray | None) -> np.ndarray:
+        """log density under every configuration: array of shape (n_rows, C)."""
+        chol, logdet = self._chol()
+        n_configs = self.intercept.shape[0]
+        out = np.empty((len(y), n_configs))
+        for c in range(n_configs):
+            diff = y - self.mean(x, c)
+            sol = linalg.solve_triangular(chol[c], diff.T, lower=True).T
+            out[:, c] = -0.5 * (self.dim * LOG_2PI + logdet[c] + np.einsum("nd,nd->n", sol, sol))
+        return out
+
+    def sample(self, x: np.ndarray | None, configs: np.ndarray | int, n_rows: int,
+               rng: np.random.Generator) -> np.ndarray:
+        chol, _ = self._chol()
+        noise = rng.standard_normal((n_rows, self.dim))
+        mu = self.mean(x, configs)
+        mu = np.broadcast_to(mu, (n_rows, self.dim))
+        return mu + np.einsum("nde,ne->nd", np.broadcast_to(chol[configs], (n_rows, self.dim, self.dim)), noise) \
+            if not isinstance(configs, (int, np.integer)) else mu + noise @ chol[configs].T
+
+
+def linear_from_stats(stats: GaussStats, n_parents: int, covariance: str = "full",
+                      reg_covar: float = 0.0, name: str = "node") -> tuple[LinearCPD, np.ndarray]:
+    """Least-squares fit per configuration from centred statistics.
+
+    Parameters
+    ----------
+    stats : GaussStats over z = [x (n_parents columns), y (d columns)]
+    n_parents : p, the number of continuous regressor columns
+    covariance : full | diag | spherical | tied
+    reg_covar : added to the diagonal of every covariance (a floor against singular ones)
+
+    Returns
+    -------
+    cpd : LinearCPD
+    unseen : configurations with zero weight; they get the pooled fit of all configurations
+    """
+    p = n_parents
+    C, m, _ = stats.scatter.shape
+    d = m - p
+    w = stats.weight
+    seen = w > 0
+    unseen = np.flatnonzero(~seen)
+    if not seen.any():
+        raise ModelError(f"{name}: no data to fit this gaussian node (every row weight is zero)")
+    if unseen.size:  # pooled statistics fill the configurations no row reached
+        total = GaussStats(np.zeros(1), np.zeros((1, m)), np.zeros((1, m, m)))
+        for c in np.flatnonzero(seen):
+            total = total + GaussStats(w[c:c + 1], stats.mean[c:c + 1], stats.scatter[c:c + 1])
+        mean = stats.mean.copy()
+        scatter = stats.scatter.copy()
+        weight = w.copy()
+        mean[unseen] = total.mean[0]
+        scatter[unseen] = total.scatter[0]
+        weight[unseen] = total.weight[0]
+        stats = GaussStats(weight, mean, scatter)
+        w = weight
+    sxx = stats.scatter[:, :p, :p]
+    sxy = stats.scatter[:, :p, p:]
+    syy = stats.scatter[:, p:, p:]
+    if p:
+        coef_t = np.empty((C, p, d))
+        for c in range(C):
+            try:
+                coef_t[c] = linalg.solve(sxx[c], sxy[c], assume_a="pos")
+            except (linalg.LinAlgError, ValueError):
+                coef_t[c] = linalg.lstsq(sxx[c], sxy[c])[0]
+        coef = np.transpose(coef_t, (0, 2, 1))
+        resid = syy - np.einsum("cpd,cpe->cde", sxy, coef_t)
+    else:
+        coef = np.zeros((C, d, 0))
+        resid = syy.copy()
+    resid = 0.5 * (resid + np.transpose(resid, (0, 2, 1)))
+    intercept = stats.mean[:, p:] - np.einsum("cdp,cp->cd", coef, stats.mean[:, :p])
+    eye = np.eye(d)
+    if covariance == "tied":
+        cov = np.broadcast_to(resid.sum(axis=0) / w.sum(), (C, d, d)).copy()
+    else:
+        cov = resid / w[:, None, None]
+        if covariance == "diag":
+            cov = np.einsum("cdd->cd", cov)[:, :, None] * eye
+        elif covariance == "spherical":
+            cov = np.einsum("cdd->c", cov)[:, None, None] / d * eye
+    cov = cov + reg_covar * eye
+    # a floor against singular covariances (a constant column, a component on one point)
+    scale = np.maximum(np.abs(np.einsum("cdd->cd", cov)).max(axis=1), 1e-300)
+    var = np.einsum("cdd->cd", cov)
+    tiny = var <= 1e-12 * np.maximum(scale[:, None], 1.0) if reg_covar == 0 else np.zeros_like(var, bool)
+    if tiny.any():
+        warnings.warn(f"{name}: a variance is (nearly) zero (a constant column or too few rows); it is floored "
+                      "at 1e-9 times the data scale. Pass reg_covar=... to set the floor yourself.",
+                      DataWarning, stacklevel=3)
+        floor = 1e-9 * np.maximum(1.0, np.abs(stats.mean[:, p:]).max())
+        cov = cov + floor * eye
+    return LinearCPD(intercept, coef, cov, covariance), unseen

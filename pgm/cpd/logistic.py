@@ -1,0 +1,163 @@
+r"""Logistic CPD: a sigmoid belief-network node (2 states) or softmax (more states).
+
+    p(x = k | u) = exp(a_k + w_k . phi(u)) / sum_j exp(a_j + w_j . phi(u)),   a_0 = 0, w_0 = 0
+
+``phi(u)`` concatenates the parents: a discrete parent with s states as s - 1
+indicators (its first state is the reference), a gaussian parent as its values.
+State 0 is the reference class, so the parameters are identifiable; with two
+states this is the logistic (sigmoid) regression of the second state.
+
+The weighted negative log-likelihood plus ``penalty / 2 * ||w||^2`` (the L2 penalty
+leaves the intercepts unpenalised, as scikit-learn does) is convex; it is minimised
+by L-BFGS with the analytic gradient.  There is no finite sufficient statistic in
+general, so ``LogisticStats`` keeps (features, weighted one-hot targets) rows and
+adds by concatenation; rows with identical features are merged first, which makes
+discrete-parent nodes as cheap as tables.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+from scipy.special import logsumexp
+
+from pgm.errors import ConvergenceWarning
+
+
+@dataclass(frozen=True)
+class LogisticStats:
+    """features (M, q) and targets (M, k): the weighted count of each state per feature row."""
+
+    features: np.ndarray
+    targets: np.ndarray
+
+    def __add__(self, other: "LogisticStats") -> "LogisticStats":
+        return LogisticStats(np.vstack([self.features, other.features]), np.vstack([self.targets, other.targets]))
+
+
+def logistic_features(discrete: list[tuple[np.ndarray, int]], continuous: list[np.ndarray], n_rows: int) -> np.ndarray:
+    """phi(u): indicators of states 1.. of each discrete parent, then the continuous parents.
+
+    Parameters
+    ----------
+    discrete : list of (codes of shape (n_rows,), n_states)
+    continuous : list of arrays of shape (n_rows, dim)
+    """
+    blocks = []
+    for codes, k in discrete:
+        onehot = np.zeros((n_rows, k - 1))
+        rows = np.flatnonzero(codes > 0)
+        onehot[rows, codes[rows] - 1] = 1.0
+        blocks.append(onehot)
+    blocks.extend(np.asarray(v, dtype=np.float64).reshape(n_rows, -1) for v in continuous)
+    return np.hstack(blocks) if blocks else np.zeros((n_rows, 0))
+
+
+def logistic_stats(features: np.ndarray, child: np.ndarray, n_states: int,
+                   weights: np.ndarray | None = None, resp: np.ndarray | None = None) -> LogisticStats:
+    """Rows of (features, weighted one-hot target); ``resp`` (n, k) gives soft targets (EM)."""
+    n = len(features)
+    if resp is not None:
+        targets = resp if weights is None else resp * weights[:, None]
+    else:
+        targets = np.zeros((n, n_states))
+        targets[np.arange(n), child] = 1.0 if weights is None else weights
+    return LogisticStats(features, targets)
+
+
+def compress(stats: LogisticStats) -> LogisticStats:
+    """Merge rows with identical features (exact: the likelihood depends on rows only through sums)."""
+    if len(stats.features) < 2:
+        return stats
+    uniq, inverse = np.unique(stats.features, axis=0, return_inverse=True)
+    if len(uniq) == len(stats.features):
+        return stats
+    targets = np.zeros((len(uniq), stats.targets.shape[1]))
+    np.add.at(targets, inverse.ravel(), stats.targets)
+    return LogisticStats(uniq, targets)
+
+
+@dataclass(frozen=True)
+class LogisticCPD:
+    """intercept (k,), coef (k, q); row 0 is the reference (zeros)."""
+
+    intercept: np.ndarray
+    coef: np.ndarray
+
+    @property
+    def n_states(self) -> int:
+        return len(self.intercept)
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return self.intercept + features @ self.coef.T
+
+    def log_probs(self, features: np.ndarray) -> np.ndarray:
+        """log p(x = k | u) for every state: array of shape (n_rows, k)."""
+        logits = self.logits(features)
+        return logits - logsumexp(logits, axis=1, keepdims=True)
+
+    def log_prob(self, child: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(self.log_probs(features), np.asarray(child)[:, None], axis=1)[:, 0]
+
+    def sample(self, features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        probs = np.exp(self.log_probs(features))
+        cdf = np.cumsum(probs, axis=1)
+        cdf[:, -1] = 1.0
+        return (rng.random(len(features))[:, None] >= cdf).sum(axis=1)
+
+
+def _objective(theta: np.ndarray, x1: np.ndarray, targets: np.ndarray, penalty: float):
+    k = targets.shape[1]
+    q1 = x1.shape[1]
+    w = np.vstack([np.zeros(q1), theta.reshape(k - 1, q1)])
+    logits = x1 @ w.T
+    lse = logsumexp(logits, axis=1)
+    totals = targets.sum(axis=1)
+    nll = float(totals @ lse - np.sum(targets * logits))
+    probs = np.exp(logits - lse[:, None])
+    grad = (probs * totals[:, None] - targets).T @ x1  # (k, q1)
+    grad = grad[1:]
+    if penalty:
+        coef = w[1:, 1:]
+        nll += 0.5 * penalty * float(np.sum(coef ** 2))
+        grad[:, 1:] += penalty * coef
+    return nll, grad.ravel()
+
+
+def logistic_from_stats(stats: LogisticStats, penalty: float = 0.0, max_iter: int = 1000,
+                        tol: float = 1e-10, init: LogisticCPD | None = None, name: str = "node") -> LogisticCPD:
+    """Penalised maximum likelihood by L-BFGS.  Without a penalty on separable data the MLE is at
+    infinity: the fit stops at ``max_iter`` and warns (set ``penalty`` on the node)."""
+    stats = compress(stats)
+    x = stats.features
+    targets = stats.targets
+    n, q = x.shape
+    k = targets.shape[1]
+    x1 = np.hstack([np.ones((n, 1)), x])
+    if init is not None:
+        theta0 = np.hstack([init.intercept[1:, None], init.coef[1:]]).ravel()
+    else:
+        theta0 = np.zeros((k - 1) * (q + 1))
+    total = targets.sum()
+    scale = 1.0 / max(total, 1e-300)  # optimise the mean, for well-scaled tolerances
+    res = optimize.minimize(lambda t: tuple(v * scale for v in _objective(t, x1, targets, penalty)),
+                            theta0, jac=True, method="L-BFGS-B",
+                            options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-15, "maxcor": 20})
+    if not res.success and res.nit >= max_iter:
+        warnings.warn(f"{name}: the logistic fit did not converge in {max_iter} iterations (gradient norm "
+                      f"{np.abs(res.jac).max():.2g}); the data may be separable: set `penalty:` on the node",
+                      ConvergenceWarning, stacklevel=3)
+    w = res.x.reshape(k - 1, q + 1)
+    intercept = np.concatenate([[0.0], w[:, 0]])
+    coef = np.vstack([np.zeros(q), w[:, 1:]])
+    return LogisticCPD(intercept, coef)
+
+
+def logistic_gradient(cpd: LogisticCPD, stats: LogisticStats, penalty: float = 0.0) -> np.ndarray:
+    """Gradient of the penalised negative log-likelihood at ``cpd`` (zero at the optimum)."""
+    x1 = np.hstack([np.ones((len(stats.features), 1)), stats.features])
+    theta = np.hstack([cpd.intercept[1:, None], cpd.coef[1:]]).ravel()
+    return _objective(theta, x1, stats.targets, penalty)[1]

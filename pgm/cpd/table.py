@@ -1,0 +1,113 @@
+"""Table CPD: p(x = k | parents = c) = theta[c, k], fitted by counting.
+
+Sufficient statistics are the counts n[c, k] (one ``np.bincount`` over the
+mixed-radix index ``c * n_states + k``); the MLE is ``n[c, k] / n[c, :]`` and a
+Dirichlet prior adds pseudo-counts first.  A parent configuration with no
+weight (and no prior) gets the uniform distribution, and is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pgm.errors import ModelError
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """counts : float array of shape (n_configs, n_states)."""
+
+    counts: np.ndarray
+
+    def __add__(self, other: "TableStats") -> "TableStats":
+        return TableStats(self.counts + other.counts)
+
+
+def table_stats(child: np.ndarray, configs: np.ndarray | int, n_configs: int, n_states: int,
+                weights: np.ndarray | None = None) -> TableStats:
+    """Weighted counts of (parent configuration, state).
+
+    Parameters
+    ----------
+    child : int array of shape (n_rows,), codes in ``0..n_states-1``
+    configs : int array of shape (n_rows,) (mixed-radix parent configuration) or 0
+    weights : float array of shape (n_rows,) or None
+    """
+    if isinstance(configs, int) and configs == 0:
+        idx = child
+    else:
+        idx = np.asarray(configs, dtype=np.int64) * n_states + child
+    counts = np.bincount(idx, weights=weights, minlength=n_configs * n_states)
+    return TableStats(counts.reshape(n_configs, n_states).astype(np.float64, copy=False))
+
+
+def prior_pseudo_counts(prior: dict | None, n_configs: int, n_states: int) -> float:
+    """Pseudo-count per cell: ``dirichlet: a`` -> a; ``bdeu: ess`` -> ess / (n_configs * n_states)."""
+    if not prior:
+        return 0.0
+    if prior.get("dirichlet") is not None:
+        return float(prior["dirichlet"])
+    if prior.get("bdeu") is not None:
+        return float(prior["bdeu"]) / (n_configs * n_states)
+    return 0.0
+
+
+def table_from_stats(stats: TableStats, prior: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MLE (or posterior mean under a Dirichlet prior) of a table CPD.
+
+    Returns
+    -------
+    probs : array of shape (n_configs, n_states), rows summing to one
+    unseen : int array, the parent configurations with zero total weight (made uniform)
+    """
+    n_configs, n_states = stats.counts.shape
+    counts = stats.counts + prior_pseudo_counts(prior, n_configs, n_states)
+    totals = counts.sum(axis=1, keepdims=True)
+    unseen = np.flatnonzero(totals[:, 0] <= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probs = counts / totals
+    if unseen.size:
+        probs[unseen] = 1.0 / n_states
+    return probs, unseen
+
+
+@dataclass(frozen=True)
+class TableCPD:
+    """A fitted table; ``probs`` has shape (n_configs, n_states)."""
+
+    probs: np.ndarray
+
+    @property
+    def n_states(self) -> int:
+        return self.probs.shape[1]
+
+    @property
+    def log_probs(self) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.probs)
+
+    def log_prob(self, child: np.ndarray, configs: np.ndarray | int) -> np.ndarray:
+        """log p(child | configs), broadcasting child and configs."""
+        return self.log_probs[configs, child]
+
+    def sample(self, configs: np.ndarray | int, n_rows: int, rng: np.random.Generator) -> np.ndarray:
+        """One draw per row by inverse CDF on the row of each configuration."""
+        cdf = np.cumsum(self.probs, axis=1)
+        cdf[:, -1] = 1.0
+        rows = cdf[np.broadcast_to(configs, (n_rows,))]
+        u = rng.random(n_rows)[:, None]
+        return (u >= rows).sum(axis=1).astype(np.int64).clip(0, self.n_states - 1)
+
+    @staticmethod
+    def check(probs: np.ndarray, where: str, atol: float = 1e-6) -> np.ndarray:
+        """Validate a table read from a file: finite, in [0, 1], rows summing to one."""
+        if not np.all(np.isfinite(probs)) or np.any(probs < 0) or np.any(probs > 1 + atol):
+            raise ModelError(f"{where}: probabilities must be finite numbers in [0, 1]")
+        sums = probs.sum(axis=1)
+        bad = np.flatnonzero(np.abs(sums - 1) > atol)
+        if bad.size:
+            raise ModelError(f"{where}: row {int(bad[0])} sums to {sums[bad[0]]:.6g}, not 1; "
+                             "fix the probabilities so each row sums to one")
+        return probs

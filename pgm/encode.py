@@ -1,0 +1,312 @@
+"""DataFrame -> EncodedData: small integer codes per discrete variable, float blocks per gaussian.
+
+All data errors happen here, once, at the boundary: a missing column, an unknown
+label, a string in a numeric column, a non-finite number.  Each ``DataError``
+names the column, the first offending rows and their values, and the fix.
+Missing cells (NaN, None, empty) are *not* errors: they become code ``-1`` (discrete)
+or NaN (gaussian), and the learner decides (EM handles them).
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pgm.errors import DataError, DataWarning
+from pgm.graph import Graph, Variable
+
+MISSING = -1
+
+
+@dataclass(frozen=True)
+class EncodedData:
+    """Encoded rows of a data set.
+
+    Attributes
+    ----------
+    n_rows : int
+    codes : dict of name -> int array of shape (n_rows,), ``-1`` where missing
+        one entry per observed discrete variable.
+    values : dict of name -> float array of shape (n_rows, dim), NaN where missing
+        one entry per observed gaussian variable.
+    weights : float array of shape (n_rows,) or None
+        a weight per row (``None`` means 1 each); distinct-row compression uses it.
+    index : pandas Index of the original rows (for error messages and outputs).
+    """
+
+    n_rows: int
+    codes: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    weights: np.ndarray | None = None
+    index: Any = None
+    missing: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def observed(self, name: str) -> bool:
+        return name in self.codes or name in self.values
+
+    @property
+    def has_missing(self) -> bool:
+        return bool(self.missing)
+
+    def take(self, rows: np.ndarray) -> "EncodedData":
+        """The subset of rows ``rows`` (an index or boolean array)."""
+        codes = {k: v[rows] for k, v in self.codes.items()}
+        values = {k: v[rows] for k, v in self.values.items()}
+        weights = None if self.weights is None else self.weights[rows]
+        missing = {k: v[rows] for k, v in self.missing.items()}
+        missing = {k: v for k, v in missing.items() if v.any()}
+        n = len(next(iter(codes.values()))) if codes else (len(next(iter(values.values()))) if values else 0)
+        index = None if self.index is None else self.index[rows]
+        return EncodedData(n, codes, values, weights, index, missing)
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame (pyarrow when available: it is much faster)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file (.csv or .parquet)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            try:
+                return pd.read_parquet(path, columns=columns)
+            except ImportError:
+                raise DataError("reading Parquet needs pyarrow: pip install 'pgm-learn[parquet]'") from None
+        if suffix in (".csv", ".txt", ".tsv", ".gz"):
+            sep = "\t" if ".tsv" in path.name else ","
+            if path.stat().st_size == 0:
+                raise DataError(f"{path}: the file is empty; a data file needs a header row naming the columns")
+            try:
+                import pyarrow  # noqa: F401  (only to choose pandas' fast engine)
+                engine = "pyarrow"
+            except ImportError:
+                engine = "c"
+            try:
+                return pd.read_csv(path, sep=sep, engine=engine)
+            except Exception:
+                if engine == "c":
+                    raise
+                return pd.read_csv(path, sep=sep, engine="c")
+    except DataError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot be read as a {suffix.lstrip('.')} table ({first})") from None
+    except Exception as exc:  # pyarrow raises its own exception types on corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot be read as a {suffix.lstrip('.')} table ({first})") from None
+    raise DataError(f"{path}: unknown data file type {suffix!r}; use .csv or .parquet")
+
+
+def as_frame(data: Any) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a path, or a mapping of columns."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, (str, Path)):
+        return read_table(data)
+    if isinstance(data, dict):
+        try:
+            return pd.DataFrame(data)
+        except ValueError as exc:
+            raise DataError(f"cannot make a table from the given columns: {exc}") from None
+    raise DataError(f"data must be a pandas DataFrame or a path to a .csv/.parquet file, got {type(data).__name__}")
+
+
+def _show_rows(index: Any, rows: np.ndarray, values: Any, limit: int = 5) -> str:
+    rows = np.asarray(rows)[:limit]
+    labels = [index[r] for r in rows] if index is not None else list(rows)
+    vals = [values[r] for r in rows]
+    return ", ".join(f"row {lab}: {val!r}" for lab, val in zip(labels, vals))
+
+
+def _label_text(values: np.ndarray) -> np.ndarray:
+    """Text of unique non-missing cell values, as state labels are written."""
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)):
+            out.append("true" if v else "false")
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            out.append(str(int(v)))
+        else:
+            out.append(str(v))
+    return np.array(out, dtype=object)
+
+
+def _code_dtype(n_states: int) -> np.dtype:
+    return np.dtype(np.int8) if n_states < 127 else (np.dtype(np.int16) if n_states < 32767 else np.dtype(np.int32))
+
+
+def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.ndarray:
+    """Codes ``0..k-1`` of a column of labels (or integer codes), ``-1`` where missing."""
+    name = column.name
+    k = var.n_states
+    dtype = _code_dtype(k)
+    lookup = {label: i for i, label in enumerate(var.labels)}
+    # integer codes 0..k-1 against unnamed states: the common fast path
+    if pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.CategoricalDtype):
+        arr = column.to_numpy()
+        if var.labels == tuple(str(i) for i in range(k)):
+            bad = np.flatnonzero((arr < 0) | (arr >= k))
+            if bad.size:
+                raise DataError(f"column {name!r}: codes must be 0..{k - 1}; "
+                                f"{_show_rows(index, bad, arr)} (fix the data or the state count)")
+            return arr.astype(dtype, copy=False)
+        uniques, inverse = np.unique(arr, return_inverse=True)
+        return _map_uniques(name, _label_text(uniques), inverse, lookup, var, index, arr, dtype)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = _label_text(np.asarray(column.cat.categories, dtype=object))
+        inverse = column.cat.codes.to_numpy()
+        table = np.array([lookup.get(c, -2) for c in cats] + [MISSING], dtype=np.int64)
+        codes = table[inverse]  # code -1 (NaN) indexes the last entry, MISSING
+        bad = np.flatnonzero(codes == -2)
+        if bad.size:
+            raise DataError(_unknown(name, var, index, bad, column.to_numpy()))
+        return codes.astype(dtype)
+    arr = column.to_numpy()
+    if pd.api.types.is_float_dtype(column.dtype):
+        missing = np.isnan(arr)
+        inf = np.flatnonzero(np.isinf(arr))
+        if inf.size:
+            raise DataError(f"column {name!r}: infinite value where a state is expected; {_show_rows(index, inf, arr)}")
+        if var.labels == tuple(str(i) for i in range(k)):
+            ok = missing | ((arr == np.round(arr)) & (arr >= 0) & (arr < k))
+            bad = np.flatnonzero(~ok)
+            if bad.size:
+                raise DataError(f"column {name!r}: codes must be integers 0..{k - 1}; "
+                                f"{_show_rows(index, bad, arr)}")
+            codes = np.where(missing, MISSING, arr).astype(dtype)
+            return codes
+        uniques, inverse = np.unique(np.where(missing, 0, arr), return_inverse=True)
+        codes = _map_uniques(name, _label_text(uniques), inverse, lookup, var, index, arr, dtype)
+        codes[missing] = MISSING
+        return codes
+    # text, objects, booleans: hash once with factorize, then map the few uniques
+    inverse, uniques = pd.factorize(column, use_na_sentinel=True)
+    texts = _label_text(np.asarray(uniques, dtype=object))
+    table = np.array([lookup.get(t, -2) for t in texts] + [MISSING], dtype=np.int64)
+    codes = table[inverse]
+    bad = np.flatnonzero(codes == -2)
+    if bad.size:
+        raise DataError(_unknown(name, var, index, bad, arr))
+    return codes.astype(dtype)
+
+
+def _map_uniques(name, texts, inverse, lookup, var, index, arr, dtype) -> np.ndarray:
+    table = np.array([lookup.get(t, -2) for t in texts], dtype=np.int64)
+    codes = table[inverse]
+    bad = np.flatnonzero(codes == -2)
+    if bad.size:
+        raise DataError(_unknown(name, var, index, bad, arr))
+    return codes.astype(dtype)
+
+
+def _unknown(name: str, var: Variable, index: Any, bad: np.ndarray, arr: np.ndarray) -> str:
+    shown = list(var.labels[:10]) + (["..."] if len(var.labels) > 10 else [])
+    return (f"column {name!r}: unknown label in {len(bad)} row{'s' if len(bad) > 1 else ''} "
+            f"({_show_rows(index, bad, arr)}); the declared states of {var.decl!r} are {shown} "
+            "(fix the data, or add the state to the graph file)")
+
+
+def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np.ndarray:
+    """A float block of shape (n_rows, dim); NaN where missing; strings and infinities refused."""
+    blocks = []
+    for col in var.columns:
+        series = frame[col]
+        if pd.api.types.is_bool_dtype(series.dtype):
+            raise DataError(f"column {col!r}: booleans in the gaussian column of {var.decl!r}; give numbers")
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            arr = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.flatnonzero(np.isnan(arr) & series.notna().to_numpy())
+            if bad.size:
+                raw = series.to_numpy()
+                raise DataError(f"column {col!r}: {len(bad)} cell{'s' if len(bad) > 1 else ''} that are not "
+                                f"numbers in the gaussian column of {var.decl!r} ({_show_rows(index, bad, raw)}); "
+                                "fix them or leave them empty (missing)")
+        bad = np.flatnonzero(np.isinf(arr))
+        if bad.size:
+            raise DataError(f"column {col!r}: non-finite value in the gaussian column of {var.decl!r} "
+                            f"({_show_rows(index, bad, arr)}); use finite numbers, or leave the cell empty (missing)")
+        blocks.append(arr)
+    return np.column_stack(blocks) if len(blocks) > 1 else blocks[0][:, None]
+
+
+def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> EncodedData:
+    """Encode ``data`` (DataFrame or path) for the observed variables of ``graph``.
+
+    Columns are matched to variables by name; extra columns are ignored with a
+    ``DataWarning``; columns of latent variables are ignored (they are never observed).
+
+    Raises
+    ------
+    pgm.DataError
+        missing column, unknown label, non-numeric or non-finite gaussian cell,
+        duplicated column names, empty table.
+    """
+    frame = as_frame(data)
+    if frame.columns.duplicated().any():
+        dups = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(f"duplicated column names {dups}; every column must be named once")
+    if len(frame) == 0:
+        raise DataError("the data have no rows; give at least one row")
+    present = {str(c): c for c in frame.columns}
+    needed: list[str] = []
+    observed_vars = [graph[n] for n in graph.order if not graph[n].latent]
+    for var in observed_vars:
+        needed.extend(var.columns)
+    missing_cols = [c for c in needed if c not in present]
+    if missing_cols:
+        hints = []
+        for col in missing_cols[:5]:
+            close = difflib.get_close_matches(col, list(present), n=1)
+            hints.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        more = f" and {len(missing_cols) - 5} more" if len(missing_cols) > 5 else ""
+        raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} {', '.join(hints)}{more}; "
+                        f"the data must have a column per observed node (found: {sorted(present)[:12]})")
+    latent_cols = {c for n in graph.latent for c in graph[n].columns}
+    extra = [c for c in present if c not in set(needed)]
+    if extra:
+        ignored = [c for c in extra if c not in latent_cols]
+        if ignored:
+            warnings.warn(f"ignoring {len(ignored)} column{'s' if len(ignored) > 1 else ''} that name no node: "
+                          f"{ignored[:8]}{' ...' if len(ignored) > 8 else ''}", DataWarning, stacklevel=3)
+        if latent_cols & set(extra):
+            warnings.warn(f"ignoring the columns of latent nodes {sorted(latent_cols & set(extra))}: latent "
+                          "nodes are never observed (drop `latent: true` to use them)", DataWarning, stacklevel=3)
+    if frame.columns.dtype != object or any(not isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)
+    index = frame.index
+    codes: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
+    missing: dict[str, np.ndarray] = {}
+    for var in observed_vars:
+        if var.discrete:
+            arr = encode_discrete(frame[var.columns[0]], var, index)
+            codes[var.name] = arr
+            miss = arr < 0
+        else:
+            arr = encode_gaussian(frame, var, index)
+            values[var.name] = arr
+            miss = np.isnan(arr).any(axis=1)
+            partial = miss & ~np.isnan(arr).all(axis=1)
+            if partial.any():
+                rows = np.flatnonzero(partial)
+                raise DataError(f"columns {list(var.columns)}: some but not all components of the gaussian node "
+                                f"{var.decl!r} are missing ({_show_rows(index, rows, arr.tolist())}); leave all of "
+                                "them empty or fill them")
+        if miss.any():
+            missing[var.name] = miss
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(frame),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise DataError("weights must be finite, non-negative and one per row")
+    return EncodedData(len(frame), codes, values, weights, index, missing)

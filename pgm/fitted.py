@@ -1,0 +1,334 @@
+"""FittedModel: a directed declaration with its learned CPDs.
+
+It answers log-likelihoods (hidden nodes and missing cells summed out exactly),
+samples, posteriors of latent nodes, labelled CPD tables, information criteria,
+and writes itself back as a readable graph file with a ``params:`` block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pgm.cpd import config_index
+from pgm.cpd.family import CPD, Family, families, family_log_prob
+from pgm.cpd.linear import LinearCPD
+from pgm.cpd.logistic import LogisticCPD, logistic_features
+from pgm.cpd.table import TableCPD
+from pgm.encode import EncodedData, encode
+from pgm.errors import DataError, ModelError
+from pgm.graph import Graph, build
+from pgm.infer.enumerate import e_step, make_plan, posterior
+from pgm.schema import ModelSpec
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A directed model with parameters.  Build it with :func:`pgm.fit` or :func:`pgm.load`."""
+
+    spec: ModelSpec
+    graph: Graph
+    cpds: dict[str, CPD]
+    history: list[float] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # --------------------------------------------------------------- basics
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters (a tie group or a plate counts once)."""
+        return self.spec.n_params()
+
+    def __repr__(self) -> str:
+        return (f"FittedModel({self.spec.name!r}, {len(self.spec.nodes)} nodes, {self.n_params} free parameters"
+                + (f", {len(self.history)} iterations" if self.history else "") + ")")
+
+    def _families(self) -> dict[str, Family]:
+        return families(self.graph)
+
+    def encode(self, data: Any) -> EncodedData:
+        return data if isinstance(data, EncodedData) else encode(self.graph, data)
+
+    # --------------------------------------------------------------- likelihoods
+    def row_log_likelihood(self, data: Any) -> np.ndarray:
+        """log p(row) for every row, latent nodes and missing cells summed out: shape (n_rows,)."""
+        enc = self.encode(data)
+        fams = self._families()
+        plan = make_plan(self.graph, fams, enc)
+        return e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True).row_log_likelihood
+
+    def log_likelihood(self, data: Any) -> float:
+        """Total log-likelihood of the rows (weighted if the data carry weights)."""
+        enc = self.encode(data)
+        fams = self._families()
+        plan = make_plan(self.graph, fams, enc)
+        return e_step(self.graph, fams, self.cpds, enc, plan, stats=False).log_likelihood
+
+    def bic(self, data: Any) -> float:
+        """Bayesian information criterion ``-2 log L + k log n`` (lower is better)."""
+        enc = self.encode(data)
+        n = enc.n_rows if enc.weights is None else float(enc.weights.sum())
+        return -2.0 * self.log_likelihood(enc) + self.n_params * math.log(n)
+
+    def aic(self, data: Any) -> float:
+        """Akaike information criterion ``-2 log L + 2 k`` (lower is better)."""
+        return -2.0 * self.log_likelihood(data) + 2.0 * self.n_params
+
+    # --------------------------------------------------------------- latent nodes
+    def _discrete_node(self, node: str) -> str:
+        if node not in self.graph.variables:
+            known = [n for n in self.graph.order if self.graph[n].discrete]
+            raise ModelError(f"unknown node {node!r}; discrete nodes: {known[:12]}")
+        if not self.graph[node].discrete:
+            raise ModelError(f"{node!r} is gaussian; posterior() and predict() take a discrete node")
+        return node
+
+    def posterior(self, node: str, data: Any) -> pd.DataFrame:
+        """p(node | each row's observed values): a DataFrame of shape (n_rows, n_states)."""
+        node = self._discrete_node(node)
+        enc = self.encode(data)
+        probs = posterior(self.graph, self._families(), self.cpds, enc, node)
+        return pd.DataFrame(probs, index=enc.index, columns=list(self.graph[node].labels))
+
+    def predict(self, node: str, data: Any) -> pd.Series:
+        """The most probable state of ``node`` for every row."""
+        post = self.posterior(node, data)
+        labels = np.asarray(self.graph[node].labels, dtype=object)
+        return pd.Series(labels[post.to_numpy().argmax(axis=1)], index=post.index, name=node)
+
+    # --------------------------------------------------------------- sampling
+    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
+        """``n`` rows by ancestral sampling (vectorised over rows), with the model's columns.
+
+        Discrete nodes with named states give their labels (a categorical column);
+        nodes with a state count give integer codes.  Latent nodes are included.
+        """
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise DataError(f"the number of rows to sample must be a non-negative integer, got {n!r}")
+        rng = np.random.default_rng(seed)
+        fams = self._families()
+        values: dict[str, np.ndarray] = {}
+        for name in self.graph.order:
+            fam = fams[name]
+            cpd = self.cpds[self.graph[name].param]
+            configs = config_index([values[p] for p in fam.disc], fam.cards)
+            cont = [values[p] for p in fam.cont]
+            x = None if not cont else (cont[0] if len(cont) == 1 else np.hstack(cont))
+            if isinstance(cpd, TableCPD):
+                values[name] = cpd.sample(configs, n, rng)
+            elif isinstance(cpd, LogisticCPD):
+                feats = logistic_features([(values[p], k) for p, k in zip(fam.disc, fam.cards)], cont, n)
+                values[name] = cpd.sample(feats, rng)
+            else:
+                values[name] = cpd.sample(x, configs, n, rng)
+        return self._frame(values, n)
+
+    def _frame(self, values: dict[str, np.ndarray], n: int) -> pd.DataFrame:
+        cols: dict[str, Any] = {}
+        for name in self.graph.order:
+            var = self.graph[name]
+            if var.discrete:
+                decl = self.spec.nodes[var.decl]
+                if isinstance(decl.states, int):
+                    cols[name] = values[name].astype(np.int64)
+                else:
+                    cols[name] = pd.Categorical.from_codes(values[name], categories=list(var.labels))
+            else:
+                for j, col in enumerate(var.columns):
+                    cols[col] = values[name][:, j]
+        return pd.DataFrame(cols, index=pd.RangeIndex(n))
+
+    # --------------------------------------------------------------- reading parameters
+    def cpd(self, node: str) -> pd.DataFrame:
+        """A labelled view of a node's CPD.
+
+        Table: rows are parent configurations (a MultiIndex), columns the states.
+        Linear gaussian: one row per (discrete-parent configuration, output dimension), with the
+        intercept, one column per continuous regressor, and the (co)variance.
+        Logistic: one row per state, with the intercept and one column per feature.
+        """
+        if node not in self.graph.variables and node not in self.spec.nodes and node not in self.cpds:
+            raise ModelError(f"unknown node {node!r}; nodes: {list(self.spec.nodes)[:12]}")
+        key = node if node in self.cpds else self.graph[node if node in self.graph.variables
+                                                       else self.spec.copies(node)[0]].param
+        var_name = self.graph.params[key][0]
+        fam = self._families()[var_name]
+        var = fam.var
+        cpd = self.cpds[key]
+        config_names = [p for p in fam.disc]
+        if fam.cards:
+            index = pd.MultiIndex.from_product([list(self.graph[p].labels) for p in fam.disc], names=config_names)
+        else:
+            index = None
+        if isinstance(cpd, TableCPD):
+            frame = pd.DataFrame(cpd.probs, columns=pd.Index(list(var.labels), name=var.decl))
+            if index is not None:
+                frame.index = index
+            else:
+                frame.index = [""]
+            return frame
+        if isinstance(cpd, LogisticCPD):
+            cols = ["intercept"] + feature_names(self.graph, fam)
+            return pd.DataFrame(np.hstack([cpd.intercept[:, None], cpd.coef]),
+                                index=pd.Index(list(var.labels), name=var.decl), columns=cols)
+        regs = [c for p in fam.cont for c in self.graph[p].columns]
+        rows, labels = [], []
+        for c in range(cpd.intercept.shape[0]):
+            cfg = index[c] if index is not None else ()
+            for j, out in enumerate(var.columns):
+                rows.append([cpd.intercept[c, j], *cpd.coef[c, j], *cpd.cov[c, j]])
+                labels.append((*(cfg if isinstance(cfg, tuple) else (cfg,)), out) if index is not None else out)
+        cols = ["intercept"] + regs + [f"cov[{o}]" for o in var.columns]
+        idx = pd.MultiIndex.from_tuples(labels, names=config_names + ["output"]) if index is not None else labels
+        return pd.DataFrame(rows, index=idx, columns=cols)
+
+    # --------------------------------------------------------------- persistence
+    def to_params(self) -> dict[str, Any]:
+        """The ``params:`` block: plain lists and floats (see :func:`params_to_cpds` for the layout)."""
+        fams = self._families()
+        out: dict[str, Any] = {}
+        for key, cpd in self.cpds.items():
+            out[key] = cpd_to_params(self.graph, fams[self.graph.params[key][0]], cpd)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.spec.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+        data["graph"] = self.spec.kind
+        data["params"] = self.to_params()
+        return data
+
+    def save(self, path: Any) -> None:
+        """Write the model and its parameters as a graph file, atomically."""
+        from pgm.io.yaml_text import dump_spec_yaml, write_atomic  # io sits to the right of fitted
+
+        write_atomic(path, dump_spec_yaml(self.to_dict()))
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, source: str = "<model>") -> "FittedModel":
+        """Rebuild a fitted model from a declaration that carries ``params:``."""
+        graph = build(spec)
+        return cls(spec, graph, params_to_cpds(graph, spec.params or {}, source))
+
+
+def feature_names(graph: Graph, fam: Family) -> list[str]:
+    names = []
+    for p in fam.disc:
+        names.extend(f"{p}={label}" for label in graph[p].labels[1:])
+    for p in fam.cont:
+        names.extend(graph[p].columns)
+    return names
+
+
+def _floats(value: np.ndarray) -> Any:
+    return np.asarray(value, dtype=float).tolist()
+
+
+def cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
+    """A CPD as plain data.  The leading configuration axis is omitted when there are no
+    discrete parents; a 1-dimensional gaussian has scalar intercept and variance per configuration."""
+    if isinstance(cpd, TableCPD):
+        return {"table": _floats(cpd.probs[0] if not fam.cards else cpd.probs)}
+    if isinstance(cpd, LogisticCPD):
+        return {"intercept": _floats(cpd.intercept), "coef": _floats(cpd.coef), "features": feature_names(graph, fam)}
+    var = fam.var
+    squeeze = (lambda a: a[0]) if not fam.cards else (lambda a: a)
+    if var.dim == 1:
+        intercept = cpd.intercept[:, 0]
+        coef = cpd.coef[:, 0, :]
+        cov: Any = cpd.cov[:, 0, 0]
+        if cpd.covariance == "tied":
+            cov = cpd.cov[0, 0, 0]
+            return {"intercept": _floats(squeeze(intercept)), "coef": _floats(squeeze(coef)), "covariance": float(cov)}
+        return {"intercept": _floats(squeeze(intercept)), "coef": _floats(squeeze(coef)),
+                "covariance": _floats(squeeze(cov))}
+    if cpd.covariance == "full":
+        cov = squeeze(cpd.cov)
+    elif cpd.covariance == "diag":
+        cov = squeeze(np.einsum("cdd->cd", cpd.cov))
+    elif cpd.covariance == "spherical":
+        cov = squeeze(cpd.cov[:, 0, 0])
+    else:
+        cov = cpd.cov[0]
+    return {"intercept": _floats(squeeze(cpd.intercept)), "coef": _floats(squeeze(cpd.coef)), "covariance": _floats(cov)}
+
+
+def _array(block: dict, field_: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    if field_ not in block:
+        raise ModelError(f"{where}: missing `{field_}`; a fitted node of this kind needs it")
+    try:
+        arr = np.asarray(block[field_], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModelError(f"{where}.{field_}: expected numbers in an array of shape {shape}") from None
+    if arr.shape != shape:
+        raise ModelError(f"{where}.{field_}: expected shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ModelError(f"{where}.{field_}: values must be finite numbers")
+    return arr
+
+
+def params_to_cpds(graph: Graph, params: dict[str, Any], source: str = "<model>") -> dict[str, CPD]:
+    """Read and check a ``params:`` block (shapes, probabilities, positive-definite covariances)."""
+    fams = families(graph)
+    cpds: dict[str, CPD] = {}
+    unknown = sorted(set(params) - set(graph.params))
+    if unknown:
+        raise ModelError(f"{source}: params.{unknown[0]}: no node or tie of that name; expected keys "
+                         f"{sorted(graph.params)[:12]}")
+    for key, members in graph.params.items():
+        where = f"{source}: params.{key}"
+        if key not in params:
+            raise ModelError(f"{where}: missing; a fitted model needs parameters for every node (or refit it)")
+        block = params[key]
+        if not isinstance(block, dict):
+            raise ModelError(f"{where}: expected a mapping of parameter arrays, got {type(block).__name__}")
+        fam = fams[members[0]]
+        var = fam.var
+        C = fam.n_configs
+        lead = () if not fam.cards else (C,)
+        if fam.kind == "table":
+            probs = _array(block, "table", lead + (var.n_states,), where).reshape(C, var.n_states)
+            cpds[key] = TableCPD(TableCPD.check(probs, f"{where}.table"))
+        elif fam.kind == "logistic":
+            q = len(feature_names(graph, fam))
+            cpds[key] = LogisticCPD(_array(block, "intercept", (var.n_states,), where),
+                                    _array(block, "coef", (var.n_states, q), where))
+        else:
+            cpds[key] = _linear_from_params(block, fam, graph, lead, where)
+    return cpds
+
+
+def _linear_from_params(block, fam: Family, graph: Graph, lead, where) -> LinearCPD:
+    var = fam.var
+    d, p, C = var.dim, fam.cont_dim, fam.n_configs
+    covariance = graph.spec.nodes[var.decl].covariance
+    if d == 1:
+        intercept = _array(block, "intercept", lead, where).reshape(C, 1)
+        coef = _array(block, "coef", lead + (p,), where).reshape(C, 1, p)
+        shape = () if covariance == "tied" else lead
+        var_ = _array(block, "covariance", shape, where).reshape(-1)
+        cov = np.broadcast_to(var_, (C,)).reshape(C, 1, 1).copy()
+    else:
+        intercept = _array(block, "intercept", lead + (d,), where).reshape(C, d)
+        coef = _array(block, "coef", lead + (d, p), where).reshape(C, d, p)
+        if covariance == "full":
+            cov = _array(block, "covariance", lead + (d, d), where).reshape(C, d, d)
+        elif covariance == "diag":
+            cov = _array(block, "covariance", lead + (d,), where).reshape(C, d)[:, :, None] * np.eye(d)
+        elif covariance == "spherical":
+            cov = _array(block, "covariance", lead, where).reshape(C)[:, None, None] * np.eye(d)
+        else:
+            cov = np.broadcast_to(_array(block, "covariance", (d, d), where), (C, d, d)).copy()
+    if not np.allclose(cov, np.transpose(cov, (0, 2, 1)), rtol=1e-10, atol=0):
+        raise ModelError(f"{where}.covariance: not symmetric; a covariance matrix equals its transpose")
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise ModelError(f"{where}.covariance: not positive definite (variances must be > 0)") from None
+    return LinearCPD(intercept, coef, cov, covariance)

@@ -1,0 +1,292 @@
+r"""Exact posteriors over hidden discrete variables by enumeration, vectorised over rows.
+
+For a row with observed values x and hidden values z (latent nodes and missing
+cells), p(z | x) = p(x, z) / sum_z p(x, z).  Hidden variables that are not
+connected in the moral graph through other hidden variables are independent
+given the observed ones, so each *component* of hidden variables is enumerated
+on its own: the cost is a sum over components, not a product.
+
+The plan (computed once per data set, since it depends only on which cells are
+hidden) groups (row, component) pairs by the component's variables; each group
+is then one array computation of shape (rows in group, joint states).  Hidden
+variables with no observed descendant in a row ("barren") are summed out
+exactly by dropping them, which also makes a row with every cell missing
+contribute log 1 = 0.  Everything is in log space, normalised with logsumexp
+(numpyro's ``sum_product`` idea, with numpy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp
+
+from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
+from pgm.encode import EncodedData
+from pgm.errors import DataError, ModelError
+from pgm.graph import Graph
+
+#: The largest joint state space of one hidden component, per row.
+MAX_JOINT_STATES = 1_000_000
+
+
+@dataclass
+class Group:
+    """Rows sharing one hidden component: its variables (topological order) and joint states."""
+
+    variables: tuple[str, ...]
+    rows: np.ndarray
+    families: tuple[str, ...]
+    joint: np.ndarray                      # (len(variables), n_joint) codes of every joint state
+    dropped: dict[str, np.ndarray] = field(default_factory=dict)   # family child -> rows (in group) summed out
+
+
+@dataclass
+class Plan:
+    groups: list[Group]
+    observed_rows: dict[str, np.ndarray]   # family -> bool mask of rows where it is fully observed
+    hidden: np.ndarray                     # (n_rows, n_vars) bool: effectively hidden (enumerated)
+    dropped: np.ndarray                    # (n_rows, n_vars) bool: summed out (barren)
+    names: tuple[str, ...]
+
+    @property
+    def has_hidden(self) -> bool:
+        return bool(self.groups)
+
+
+def make_plan(graph: Graph, fams: dict[str, Family], data: EncodedData, keep: tuple[str, ...] = ()) -> Plan:
+    """Which cells are hidden in each row, and how rows group into enumerable components."""
+    names = graph.order
+    col = {n: i for i, n in enumerate(names)}
+    n, v = data.n_rows, len(names)
+    hidden = np.zeros((n, v), dtype=bool)
+    for name in names:
+        var = graph[name]
+        if var.latent or not data.observed(name):
+            hidden[:, col[name]] = True
+        elif name in data.missing:
+            hidden[:, col[name]] = data.missing[name]
+    children = {name: [c for c in names if name in graph[c].parents] for name in names}
+    dropped = np.zeros_like(hidden)
+    for name in reversed(names):  # barren: hidden, and every child barren too
+        if name in keep:
+            continue
+        i = col[name]
+        d = hidden[:, i].copy()
+        for c in children[name]:
+            d &= dropped[:, col[c]]
+        dropped[:, i] = d
+    active = hidden & ~dropped
+    for name in names:
+        if not graph[name].discrete and active[:, col[name]].any():
+            rows = np.flatnonzero(active[:, col[name]])[:3]
+            raise DataError(f"gaussian node {graph[name].decl!r} is missing in rows {list(rows)} while a child "
+                            "depends on it; continuous values can only be missing where no observed node depends "
+                            "on them (drop those rows, or fill the cells)")
+    observed_rows = {}
+    for f, fam in fams.items():
+        idx = [col[m] for m in fam.members]
+        observed_rows[f] = ~active[:, idx].any(axis=1) & ~dropped[:, col[f]]
+    groups = _components(graph, fams, active, dropped, names, col)
+    return Plan(groups, observed_rows, active, dropped, tuple(names))
+
+
+def _components(graph, fams, active, dropped, names, col) -> list[Group]:
+    if not active.any():
+        return []
+    moral = graph.moral_graph()
+    edges = [(col[a], col[b]) for a, b in moral.edges()]
+    label = np.where(active, np.arange(len(names))[None, :], -1)
+    uniform = bool((active == active[0]).all())
+    if uniform:  # every row hides the same variables (latent nodes, no missing cells): one pass
+        label = label[:1].copy()
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            both = (label[:, a] >= 0) & (label[:, b] >= 0)
+            if not both.any():
+                continue
+            low = np.minimum(label[:, a], label[:, b])
+            if np.any(both & ((label[:, a] != low) | (label[:, b] != low))):
+                changed = True
+                label[:, a] = np.where(both, low, label[:, a])
+                label[:, b] = np.where(both, low, label[:, b])
+    n_rows = active.shape[0]
+    groups = []
+    for r in range(len(names)):
+        roots = label[:, r] == r
+        if not roots.any():
+            continue
+        rows = np.flatnonzero(roots) if not uniform else np.arange(n_rows)
+        members = label[rows if not uniform else [0]] == r
+        if uniform:
+            patterns, inverse = members[:1], np.zeros(n_rows, dtype=np.int64)
+        else:
+            packed = np.packbits(members, axis=1)
+            _, first, inverse = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                                          return_index=True, return_inverse=True)
+            patterns = members[first]
+        for p, pattern in enumerate(patterns):
+            vars_ = tuple(names[i] for i in np.flatnonzero(pattern))
+            grows = rows[inverse.ravel() == p] if not uniform else rows
+            groups.append(_group(graph, fams, vars_, grows, dropped, col))
+    return groups
+
+
+def _group(graph, fams, vars_, rows, dropped, col) -> Group:
+    cards = [graph[v].n_states for v in vars_]
+    size = math.prod(cards)
+    if size > MAX_JOINT_STATES:
+        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other and must be enumerated "
+                         f"jointly: {size:.3g} joint states per row, more than the limit {MAX_JOINT_STATES:.0e}. "
+                         "Fewer or smaller latent nodes, or fewer missing cells, would make this tractable")
+    involved = tuple(f for f, fam in fams.items() if any(m in vars_ for m in fam.members))
+    drop = {}
+    for f in involved:
+        d = dropped[rows, col[f]]
+        if d.any():
+            drop[f] = d
+    joint = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=np.int64)
+    return Group(vars_, rows, involved, joint, drop)
+
+
+def group_assign(graph: Graph, data: EncodedData, group: Group, fams: dict[str, Family]) -> dict[str, np.ndarray]:
+    assign: dict[str, np.ndarray] = {}
+    rows = group.rows
+    for k, v in enumerate(group.variables):
+        assign[v] = group.joint[k][None, :]
+    for f in group.families:
+        for m in fams[f].members:
+            if m in assign:
+                continue
+            if m in data.codes:
+                assign[m] = data.codes[m][rows][:, None]
+            elif m in data.values:
+                assign[m] = data.values[m][rows]
+    return assign
+
+
+def log_joint(group: Group, assign: dict[str, np.ndarray], fams: dict[str, Family],
+              cpds: dict[str, CPD], graph: Graph) -> np.ndarray:
+    """log p(observed, hidden = each joint state) restricted to the group's families: (n_rows, n_joint)."""
+    n = len(group.rows)
+    total = np.zeros((n, group.joint.shape[1]))
+    for f in group.families:
+        lp = family_log_prob(fams[f], cpds[graph[f].param], assign, n)
+        if f in group.dropped:
+            lp = np.where(group.dropped[f][:, None], 0.0, lp)
+        total = total + lp
+    return total
+
+
+@dataclass
+class EStep:
+    log_likelihood: float
+    stats: dict[str, Stats]
+    row_log_likelihood: np.ndarray | None = None
+
+
+def observed_log_prob(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
+                      plan: Plan, per_row: bool = False) -> tuple[float, np.ndarray | None]:
+    """Sum of log p over the families fully observed in each row."""
+    assign = {**data.codes, **data.values}
+    total = 0.0
+    rows_ll = np.zeros(data.n_rows) if per_row else None
+    for f, fam in fams.items():
+        mask = plan.observed_rows[f]
+        if not mask.any():
+            continue
+        if mask.all():
+            lp = family_log_prob(fam, cpds[graph[f].param], assign, data.n_rows)
+            w = data.weights
+        else:
+            sub = {m: assign[m][mask] for m in fam.members if m in assign}
+            lp = family_log_prob(fam, cpds[graph[f].param], sub, int(mask.sum()))
+            w = None if data.weights is None else data.weights[mask]
+        total += float(lp.sum() if w is None else w @ lp)
+        if per_row:
+            rows_ll[mask] += lp
+    return total, rows_ll
+
+
+def observed_stats(graph: Graph, fams: dict[str, Family], data: EncodedData, plan: Plan) -> dict[str, Stats]:
+    """Statistics of the fully observed part of each family (constant across EM iterations)."""
+    assign = {**data.codes, **data.values}
+    out: dict[str, Stats] = {}
+    for f, fam in fams.items():
+        mask = plan.observed_rows[f]
+        if not mask.any():
+            continue
+        if mask.all():
+            out[f] = family_stats(fam, assign, data.n_rows, data.weights)
+        else:
+            sub = {m: assign[m][mask] for m in fam.members if m in assign}
+            w = None if data.weights is None else data.weights[mask]
+            out[f] = family_stats(fam, sub, int(mask.sum()), w)
+    return out
+
+
+def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData, plan: Plan,
+           *, stats: bool = True, hard: bool = False, per_row: bool = False) -> EStep:
+    """Log-likelihood and posterior-weighted statistics of the hidden part of every group.
+
+    With ``hard=True`` each row's posterior is replaced by the indicator of its most
+    probable joint state (classification EM); the log-likelihood is still the marginal one.
+    """
+    total, rows_ll = observed_log_prob(graph, fams, cpds, data, plan, per_row)
+    out: dict[str, Stats] = {}
+    for group in plan.groups:
+        assign = group_assign(graph, data, group, fams)
+        lj = log_joint(group, assign, fams, cpds, graph)
+        lse = logsumexp(lj, axis=1)
+        w = None if data.weights is None else data.weights[group.rows]
+        if not np.all(np.isfinite(lse)):
+            bad = group.rows[~np.isfinite(lse)][:3]
+            raise DataError(f"rows {list(bad)} have probability zero under the current parameters "
+                            f"(hidden nodes {list(group.variables)}); a prior (prior: {{dirichlet: 1}}) avoids "
+                            "zero probabilities")
+        total += float(lse.sum() if w is None else w @ lse)
+        if per_row:
+            rows_ll[group.rows] += lse
+        if not stats:
+            continue
+        if hard:
+            q = np.zeros_like(lj)
+            q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
+        else:
+            q = np.exp(lj - lse[:, None])
+        if w is not None:
+            q = q * w[:, None]
+        n = len(group.rows)
+        for f in group.families:
+            qf = q if f not in group.dropped else np.where(group.dropped[f][:, None], 0.0, q)
+            st = family_stats(fams[f], assign, n, qf)
+            out[f] = st if f not in out else out[f] + st
+    return EStep(total, out, rows_ll)
+
+
+def posterior(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
+              node: str) -> np.ndarray:
+    """p(node | observed values of the row) for every row: array of shape (n_rows, n_states)."""
+    plan = make_plan(graph, fams, data, keep=(node,))
+    k = graph[node].n_states
+    out = np.zeros((data.n_rows, k))
+    col = plan.names.index(node)
+    seen = ~plan.hidden[:, col]
+    if node in data.codes:
+        rows = np.flatnonzero(seen)
+        out[rows, data.codes[node][rows]] = 1.0
+    for group in plan.groups:
+        if node not in group.variables:
+            continue
+        assign = group_assign(graph, data, group, fams)
+        lj = log_joint(group, assign, fams, cpds, graph)
+        q = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+        states = group.joint[group.variables.index(node)]
+        onehot = np.zeros((len(states), k))
+        onehot[np.arange(len(states)), states] = 1.0
+        out[group.rows] = q @ onehot
+    return out
