@@ -84,7 +84,12 @@ def read_yaml(text: str, where: str = "<string>") -> tuple[Any, LineMap]:
     """Parse YAML text safely into plain Python data plus a map from field path to line."""
     if not text.strip():
         raise ModelError(f"{where}: the file is empty; a graph file declares at least `name` and `nodes`")
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks the whole text for characters YAML forbids
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ModelError(f"{where}:{line}: the file holds the control character U+{exc.character:04X}, "
+                         "which YAML does not allow; remove it") from None
     try:
         try:
             root = loader.get_single_node()
@@ -110,7 +115,11 @@ def read_yaml(text: str, where: str = "<string>") -> tuple[Any, LineMap]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise ModelError(f"{where}{line}: YAML syntax error: {exc.problem or exc.context}"
+        # an unclosed bracket is reported where parsing fails; point at where it opened too
+        opened = exc.context_mark
+        context = (f"; {exc.context} that starts at line {opened.line + 1}"
+                   if exc.problem and exc.context and opened and mark and opened.line != mark.line else "")
+        raise ModelError(f"{where}{line}: YAML syntax error: {exc.problem or exc.context}{context}"
                          " (check indentation, colons and brackets)") from None
     except yaml.YAMLError as exc:
         raise ModelError(f"{where}: YAML error: {exc}") from None
@@ -209,7 +218,8 @@ def parse_spec(data: Any, source: str = "<model>", lines: LineMap | None = None)
     lines = lines or {}
     if not isinstance(data, dict):
         kind = type(data).__name__ if data is not None else "nothing"
-        raise ModelError(f"{source}:1: the file holds a {kind}, but a graph file is a mapping with "
+        where = _where(source, lines, (0,))  # a list's first item; a scalar has no line
+        raise ModelError(f"{where}: the file holds a {kind}, but a graph file is a mapping with "
                          "`name`, `graph` and `nodes` (see the format in the README)")
     try:
         spec = ModelSpec.model_validate(data)

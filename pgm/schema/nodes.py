@@ -157,3 +157,15 @@ class Plate(_Strict):
 
     size: Annotated[int, Field(ge=1, le=MAX_PLATE)]
     description: str | None = None
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size_ok(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError(f"plate size {value}: a plate needs at least one copy; set `size` to a "
+                                 "positive count, or remove the plate and its `plate:` fields")
+            if value > MAX_PLATE:
+                raise ValueError(f"plate size {value} is more than the limit {MAX_PLATE}; a plate holds "
+                                 "a fixed, modest number of copies (use rows of data for more)")
+        return value

@@ -23,6 +23,9 @@ FEATURE_NAMES: set[str] = {"table", "ising", "agreement"}
 #: The largest table (CPD or clique potential) a file may declare, in entries.
 MAX_TABLE = 50_000_000
 
+#: The most data columns a file may declare (plate copies times gaussian dims, summed).
+MAX_COLUMNS = 1_000_000
+
 Path = tuple[Any, ...]
 
 
@@ -305,8 +308,9 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
 
     # sizes, refused before anything is allocated
     for name, node in spec.nodes.items():
-        if isinstance(node, DiscreteNode) and spec.directed:
-            size = node.n_states * math.prod(
+        if spec.directed:  # a gaussian node holds one regression per discrete-parent configuration
+            width = node.n_states if isinstance(node, DiscreteNode) else node.dim
+            size = width * math.prod(
                 spec.nodes[p].n_states for p in node.parents if isinstance(spec.nodes[p], DiscreteNode))
             if size > MAX_TABLE:
                 add(("nodes", name, "parents"), f"the CPD of {name!r} would have {size:.3g} entries, "
@@ -341,7 +345,12 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
                 add(path, f"tie {tie!r} joins parameters of different shapes ({what} at "
                     f"{'.'.join(map(str, first_path[:-1]))}); tie only identical shapes or rename the tie")
 
-    # data columns must not collide
+    # data columns must not collide; count them first, as listing them can be costly
+    n_columns = sum((spec.plate_size(n) or 1) * getattr(v, "dim", 1) for n, v in spec.nodes.items())
+    if n_columns > MAX_COLUMNS:
+        add(("nodes",), f"the nodes span {n_columns:.3g} data columns (plate sizes times gaussian dims), "
+            f"more than the limit {MAX_COLUMNS:.3g}; reduce plate sizes or dims")
+        return problems
     owner: dict[str, str] = {}
     for name in spec.nodes:
         for col in spec.columns(name):
