@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, compress_rows, encode
 from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import build
@@ -82,7 +82,8 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int = 20
         if options:
             raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
         start = init.cpds if isinstance(init, FittedModel) else init
-        result = fit_em(graph, enc, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=start,
+        distinct = compress_rows(enc)  # identical rows share one posterior: EM per distinct row
+        result = fit_em(graph, distinct if distinct is not None else enc, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=start,
                         hard=chosen == "hard-em", prior=prior,
                         reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
         info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,

@@ -7,7 +7,10 @@ message on stderr and exit status 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -83,6 +86,112 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+class Progress:
+    """A one-line progress display on a terminal (stderr); silent when not on one."""
+
+    def __init__(self, label: str, total: int, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.active = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.label = label
+        self.total = max(total, 1)
+        self.start = time.perf_counter()
+
+    def __call__(self, iteration: int, value: float) -> None:
+        if not self.active:
+            return
+        done = (iteration + 1) / self.total
+        bar = "#" * int(24 * done)
+        elapsed = time.perf_counter() - self.start
+        self.stream.write(f"\r{self.label} [{bar:<24}] iter {iteration + 1}/{self.total}  "
+                          f"log-likelihood {value:.6g}  {elapsed:.1f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.active:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _default_output(path: str, suffix: str) -> Path:
+    p = Path(path)
+    return p.with_name(p.name[: -len(p.suffix)] + suffix if p.suffix else p.name + suffix)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import pgm.api as api  # numpy and the learners load only for commands that fit
+
+    model = api.load(args.model)
+    progress = Progress("fit", args.max_iter)
+    options = {"learner": args.learner, "max_iter": args.max_iter, "seed": args.seed, "n_init": args.n_init}
+    if args.tol is not None:
+        options["tol"] = args.tol
+    if args.prior is not None:
+        options["prior"] = {"dirichlet": args.prior}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fitted = api.fit(model, args.data, callback=progress, **options)
+        finally:
+            progress.close()
+    for w in caught:
+        print(f"pgm: warning: {w.message}", file=sys.stderr)
+    out = Path(args.output) if args.output else _default_output(args.model, ".fitted.yaml")
+    fitted.save(out)
+    summary = f"wrote {out}"
+    if fitted.history:
+        summary += f" ({len(fitted.history)} iterations, log-likelihood {fitted.history[-1]:.6g})"
+    print(summary)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import pgm.api as api
+
+    model = api.load(args.model)
+    if not hasattr(model, "row_log_likelihood"):
+        raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
+    rows = model.row_log_likelihood(args.data)
+    print(f"total log-likelihood: {float(rows.sum()):.10g}  ({len(rows)} rows, mean {float(rows.mean()):.6g})")
+    if args.output:
+        import pandas as pd
+
+        from pgm.io.atomic import write_atomic
+
+        write_atomic(args.output, pd.DataFrame({"log_likelihood": rows}).to_csv(index_label="row"))
+        print(f"wrote per-row log-likelihoods to {args.output}")
+    elif args.per_row:
+        for i, v in enumerate(rows):
+            print(f"{i}\t{v:.10g}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import pgm.api as api
+    from pgm.io.atomic import write_atomic
+
+    model = api.load(args.model)
+    if not hasattr(model, "sample"):
+        raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
+    if args.n < 0:
+        raise PGMError(f"-n must be a non-negative number of rows, got {args.n}")
+    frame = model.sample(args.n, seed=args.seed)
+    text = frame.to_csv(index=False)
+    if args.output:
+        write_atomic(args.output, text)
+        print(f"wrote {args.n} rows to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from pgm.convert import convert
+
+    out = convert(args.input, args.output)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgm", description="Declare graphical models in YAML and learn them from data.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -95,6 +204,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="MODEL.yaml")
     p.add_argument("-o", "--output", metavar="FILE", help="draw the graph to a .png, .svg or .pdf file")
     p.set_defaults(run=cmd_show)
+
+    p = sub.add_parser("fit", help="learn the parameters of a graph file from data")
+    p.add_argument("model", metavar="MODEL.yaml")
+    p.add_argument("data", metavar="DATA", help="a .csv or .parquet file with a column per observed node")
+    p.add_argument("-o", "--output", metavar="FITTED.yaml", help="where to write (default MODEL.fitted.yaml)")
+    p.add_argument("--learner", help="mle, em, hard-em; lbfgs, gradient, coordinate, pcd, pseudo (undirected)")
+    p.add_argument("--max-iter", type=int, default=200, help="iteration limit of iterative learners (200)")
+    p.add_argument("--tol", type=float, help="relative change in log-likelihood that stops iterating")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--n-init", type=int, default=1, help="EM restarts; the best is kept (1)")
+    p.add_argument("--prior", type=float, metavar="A", help="Dirichlet pseudo-count for every table cell")
+    p.set_defaults(run=cmd_fit)
+
+    p = sub.add_parser("score", help="log-likelihood of data under a fitted model")
+    p.add_argument("model", metavar="FITTED.yaml")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--per-row", action="store_true", help="print every row's log-likelihood")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="write per-row log-likelihoods to a CSV file")
+    p.set_defaults(run=cmd_score)
+
+    p = sub.add_parser("sample", help="draw rows from a fitted model")
+    p.add_argument("model", metavar="FITTED.yaml")
+    p.add_argument("-n", type=int, required=True, help="number of rows")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("convert", help="BIF or bnlearn JSON -> graph file, and graph file -> BIF")
+    p.add_argument("input", metavar="IN", help=".bif, .json (bnlearn) or .yaml")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help=".yaml or .bif")
+    p.set_defaults(run=cmd_convert)
     return parser
 
 
@@ -114,6 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError:
+        print("pgm: out of memory; try fewer rows, or a smaller model", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # a bug in pgm: one line, not a traceback (PGM_DEBUG=1 shows it)
+        if os.environ.get("PGM_DEBUG"):
+            raise
+        print(f"pgm: internal error ({type(exc).__name__}: {exc}); please report it, with PGM_DEBUG=1 "
+              "for the traceback", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -66,8 +66,11 @@ class EncodedData:
         return EncodedData(n, codes, values, weights, index, missing)
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame (pyarrow when available: it is much faster)."""
+def read_table(path: str | Path, columns: list[str] | None = None,
+               text_columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame (pyarrow when available: it is much faster).
+
+    ``text_columns`` are read as text (CSV), so labels such as TRUE or 007 stay as written."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such data file; check the path")
@@ -89,12 +92,14 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
                 engine = "pyarrow"
             except ImportError:
                 engine = "c"
+            header = pd.read_csv(path, sep=sep, nrows=0, engine="c").columns
+            dtype = {c: str for c in (text_columns or []) if c in set(header)} or None
             try:
-                return pd.read_csv(path, sep=sep, engine=engine)
+                return pd.read_csv(path, sep=sep, engine=engine, dtype=dtype)
             except Exception:
                 if engine == "c":
                     raise
-                return pd.read_csv(path, sep=sep, engine="c")
+                return pd.read_csv(path, sep=sep, engine="c", dtype=dtype)
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -106,12 +111,12 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     raise DataError(f"{path}: unknown data file type {suffix!r}; use .csv or .parquet")
 
 
-def as_frame(data: Any) -> pd.DataFrame:
+def as_frame(data: Any, text_columns: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame from a DataFrame, a path, or a mapping of columns."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, (str, Path)):
-        return read_table(data)
+        return read_table(data, text_columns=text_columns)
     if isinstance(data, dict):
         try:
             return pd.DataFrame(data)
@@ -140,6 +145,22 @@ def _label_text(values: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
+def _lookup(var: Variable) -> dict[str, int]:
+    """Label -> code; labels also match regardless of case when that is unambiguous (TRUE/true)."""
+    lookup = {label: i for i, label in enumerate(var.labels)}
+    lower: dict[str, int] = {}
+    for label, i in lookup.items():
+        lower[label.lower()] = -3 if label.lower() in lower else i
+    for label, i in lower.items():
+        if i >= 0 and label not in lookup:
+            lookup[label] = i
+    for label in list(lookup):
+        for variant in (label.upper(), label.capitalize()):
+            if variant not in lookup and lower.get(label.lower(), -3) >= 0:
+                lookup[variant] = lookup[label]
+    return lookup
+
+
 def _code_dtype(n_states: int) -> np.dtype:
     return np.dtype(np.int8) if n_states < 127 else (np.dtype(np.int16) if n_states < 32767 else np.dtype(np.int32))
 
@@ -149,7 +170,7 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
     name = column.name
     k = var.n_states
     dtype = _code_dtype(k)
-    lookup = {label: i for i, label in enumerate(var.labels)}
+    lookup = _lookup(var)
     # integer codes 0..k-1 against unnamed states: the common fast path
     if pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.CategoricalDtype):
         arr = column.to_numpy()
@@ -252,7 +273,9 @@ def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> Enc
         missing column, unknown label, non-numeric or non-finite gaussian cell,
         duplicated column names, empty table.
     """
-    frame = as_frame(data)
+    text = [graph[n].columns[0] for n in graph.order if graph[n].discrete and not graph[n].latent
+            and graph[n].labels != tuple(str(i) for i in range(graph[n].n_states))]
+    frame = as_frame(data, text)
     if frame.columns.duplicated().any():
         dups = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise DataError(f"duplicated column names {dups}; every column must be named once")
@@ -310,3 +333,26 @@ def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> Enc
         if weights.shape != (len(frame),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise DataError("weights must be finite, non-negative and one per row")
     return EncodedData(len(frame), codes, values, weights, index, missing)
+
+
+def compress_rows(data: EncodedData) -> EncodedData | None:
+    """Merge identical rows of an all-discrete data set into distinct rows with weights.
+
+    Returns None when the data hold gaussian values or when merging would not halve
+    the rows.  Likelihoods and expected counts are sums over rows, so a weighted
+    distinct row stands exactly for its copies (EM then costs per distinct row).
+    """
+    if data.values or not data.codes or data.n_rows < 64:
+        return None
+    names = list(data.codes)
+    matrix = np.column_stack([data.codes[n].astype(np.int32, copy=False) for n in names])
+    matrix = np.ascontiguousarray(matrix)
+    keys = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) * 2 > data.n_rows:
+        return None
+    weights = np.bincount(inverse.ravel(), weights=data.weights, minlength=len(first)).astype(np.float64)
+    codes = {n: data.codes[n][first] for n in names}
+    missing = {n: m[first] for n, m in data.missing.items()}
+    missing = {n: m for n, m in missing.items() if m.any()}
+    return EncodedData(len(first), codes, {}, weights, None, missing)

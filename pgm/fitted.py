@@ -23,6 +23,8 @@ from pgm.encode import EncodedData, encode
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph, build
 from pgm.infer.enumerate import e_step, make_plan, posterior
+from pgm.io.atomic import write_atomic
+from pgm.io.yaml_text import dump_spec_yaml
 from pgm.schema import ModelSpec
 
 
@@ -206,8 +208,6 @@ class FittedModel:
 
     def save(self, path: Any) -> None:
         """Write the model and its parameters as a graph file, atomically."""
-        from pgm.io.yaml_text import dump_spec_yaml, write_atomic  # io sits to the right of fitted
-
         write_atomic(path, dump_spec_yaml(self.to_dict()))
 
     @classmethod
@@ -232,7 +232,15 @@ def _floats(value: np.ndarray) -> Any:
 
 def cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
     """A CPD as plain data.  The leading configuration axis is omitted when there are no
-    discrete parents; a 1-dimensional gaussian has scalar intercept and variance per configuration."""
+    discrete parents; a 1-dimensional gaussian has scalar intercept and variance per configuration;
+    ``coef`` is omitted when there are no continuous parents."""
+    block = _cpd_to_params(graph, fam, cpd)
+    if "coef" in block and fam.kind == "linear" and fam.cont_dim == 0:
+        del block["coef"]
+    return block
+
+
+def _cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
     if isinstance(cpd, TableCPD):
         return {"table": _floats(cpd.probs[0] if not fam.cards else cpd.probs)}
     if isinstance(cpd, LogisticCPD):
@@ -260,6 +268,8 @@ def cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
 
 
 def _array(block: dict, field_: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    if field_ == "coef" and field_ not in block and shape and shape[-1] == 0:
+        return np.zeros(shape)
     if field_ not in block:
         raise ModelError(f"{where}: missing `{field_}`; a fitted node of this kind needs it")
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pgm"
-LAYERS = ["errors", "schema", "graph", "encode", "cpd", "infer", "learn", "fitted", "io", "draw", "api", "cli"]
+LAYERS = ["errors", "schema", "io", "graph", "encode", "cpd", "infer", "learn", "fitted", "markov", "convert", "draw", "api", "cli"]
 
 
 def module_name(path: Path) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Union
 import numpy as np
 
 from pgm.cpd import config_index
-from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats, linear_from_stats
+from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats, linear_from_stats, moments, quad_log_prob_all, quad_stats
 from pgm.cpd.logistic import LogisticCPD, LogisticStats, logistic_features, logistic_from_stats, logistic_stats
 from pgm.cpd.table import TableCPD, TableStats, table_from_stats, table_stats
 from pgm.graph import Graph, Variable
@@ -89,8 +89,28 @@ def batch_shape(fam: Family, assign: dict[str, np.ndarray], n_rows: int) -> tupl
     return (n_rows,) + tuple(shape[1:])
 
 
-def family_log_prob(fam: Family, cpd: CPD, assign: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
-    """log p(x_v | parents) for every entry of the batch shape."""
+def _moments(fam: Family, assign: dict[str, np.ndarray], cache: dict | None):
+    """Cached data products of a mixture family (gaussian child, only discrete parents)."""
+    if cache is None or fam.cont:
+        return None
+    key = ("moments", fam.name)
+    if key not in cache:
+        cache[key] = moments(assign[fam.name])
+    return cache[key]
+
+
+def _is_joint_index(configs: np.ndarray, n_configs: int) -> bool:
+    """True when the configuration axis is exactly the joint-state axis (a plain mixture)."""
+    return (np.ndim(configs) == 2 and np.shape(configs) == (1, n_configs)
+            and bool(np.array_equal(np.asarray(configs)[0], np.arange(n_configs))))
+
+
+def family_log_prob(fam: Family, cpd: CPD, assign: dict[str, np.ndarray], n_rows: int,
+                    cache: dict | None = None) -> np.ndarray:
+    """log p(x_v | parents) for every entry of the batch shape.
+
+    ``cache`` (a dict kept by the caller across EM iterations) lets mixture families
+    reuse their data products."""
     if isinstance(cpd, TableCPD):
         return cpd.log_prob(assign[fam.name], _configs(fam, assign))
     if isinstance(cpd, LinearCPD):
@@ -99,7 +119,10 @@ def family_log_prob(fam: Family, cpd: CPD, assign: dict[str, np.ndarray], n_rows
         configs = _configs(fam, assign)
         if np.ndim(configs) <= 1:
             return cpd.log_prob(y, x, configs)
-        table = cpd.log_prob_all(y, x)  # (n_rows, C)
+        mom = _moments(fam, assign, cache)
+        table = quad_log_prob_all(cpd, mom) if mom is not None else cpd.log_prob_all(y, x)  # (n_rows, C)
+        if _is_joint_index(configs, fam.n_configs):
+            return table
         configs = np.broadcast_to(configs, (n_rows,) + np.shape(configs)[1:])
         return np.take_along_axis(table, configs.reshape(n_rows, -1), axis=1).reshape(configs.shape)
     shape = batch_shape(fam, assign, n_rows)
@@ -109,7 +132,7 @@ def family_log_prob(fam: Family, cpd: CPD, assign: dict[str, np.ndarray], n_rows
 
 
 def family_stats(fam: Family, assign: dict[str, np.ndarray], n_rows: int,
-                 weights: np.ndarray | None = None) -> Stats:
+                 weights: np.ndarray | None = None, cache: dict | None = None) -> Stats:
     """Sufficient statistics of the family; ``weights`` broadcast to the batch shape (EM posteriors)."""
     if fam.kind == "table":
         child = assign[fam.name]
@@ -126,11 +149,15 @@ def family_stats(fam: Family, assign: dict[str, np.ndarray], n_rows: int,
         z = y if x is None else np.hstack([x, y])
         configs = _configs(fam, assign)
         if weights is not None and np.ndim(weights) == 2:
+            mom = _moments(fam, assign, cache)
+            if _is_joint_index(configs, fam.n_configs) and weights.shape == (n_rows, fam.n_configs):
+                resp = weights
+                return quad_stats(mom, resp) if mom is not None else gauss_stats(z, 0, fam.n_configs, resp=resp)
             configs = np.broadcast_to(configs, weights.shape)
             rows = np.broadcast_to(np.arange(n_rows)[:, None], weights.shape)
             resp = np.bincount((rows * fam.n_configs + configs).reshape(-1), weights=weights.reshape(-1),
                                minlength=n_rows * fam.n_configs).reshape(n_rows, fam.n_configs)
-            return gauss_stats(z, 0, fam.n_configs, resp=resp)
+            return quad_stats(mom, resp) if mom is not None else gauss_stats(z, 0, fam.n_configs, resp=resp)
         return gauss_stats(z, configs, fam.n_configs, weights=weights)
     shape = batch_shape(fam, assign, n_rows)
     feats = _logistic_design(fam, assign, shape)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg
@@ -135,15 +136,26 @@ class LinearCPD:
             out[rows] = -0.5 * (self.dim * LOG_2PI + logdet[c] + np.einsum("nd,nd->n", sol, sol))
         return out
 
+    @cached_property
+    def prec_chol(self) -> np.ndarray:
+        """Upper factors U with U U^T = Sigma^{-1} (C, d, d): ``(y - mu) @ U`` is standardised."""
+        chol, _ = self._chol()
+        eye = np.eye(self.dim)
+        return np.stack([linalg.solve_triangular(c, eye, lower=True).T for c in chol])
+
+    @cached_property
+    def log_norm(self) -> np.ndarray:
+        """-(d log 2 pi + log det Sigma_c) / 2 for every configuration: (C,)."""
+        _, logdet = self._chol()
+        return -0.5 * (self.dim * LOG_2PI + logdet)
+
     def log_prob_all(self, y: np.ndarray, x: np.ndarray | None) -> np.ndarray:
         """log density under every configuration: array of shape (n_rows, C)."""
-        chol, logdet = self._chol()
         n_configs = self.intercept.shape[0]
         out = np.empty((len(y), n_configs))
         for c in range(n_configs):
-            diff = y - self.mean(x, c)
-            sol = linalg.solve_triangular(chol[c], diff.T, lower=True).T
-            out[:, c] = -0.5 * (self.dim * LOG_2PI + logdet[c] + np.einsum("nd,nd->n", sol, sol))
+            std = (y - self.mean(x, c)) @ self.prec_chol[c]
+            out[:, c] = self.log_norm[c] - 0.5 * np.einsum("nd,nd->n", std, std)
         return out
 
     def sample(self, x: np.ndarray | None, configs: np.ndarray | int, n_rows: int,
@@ -230,3 +242,53 @@ def linear_from_stats(stats: GaussStats, n_parents: int, covariance: str = "full
         floor = 1e-9 * np.maximum(1.0, np.abs(stats.mean[:, p:]).max())
         cov = cov + floor * eye
     return LinearCPD(intercept, coef, cov, covariance), unseen
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Data-side products for mixtures, computed once per fit: ``z - shift`` and the
+    upper-triangular products of its columns, so the E-step log-densities and the
+    M-step moments of all C configurations are each one matrix product."""
+
+    shift: np.ndarray      # (m,)
+    z: np.ndarray          # (n_rows, m), centred on shift
+    zz: np.ndarray         # (n_rows, m (m + 1) / 2)
+    iu: tuple[np.ndarray, np.ndarray]
+
+
+def moments(z: np.ndarray) -> Moments:
+    shift = z.mean(axis=0)
+    zc = z - shift
+    iu = np.triu_indices(z.shape[1])
+    return Moments(shift, zc, zc[:, iu[0]] * zc[:, iu[1]], iu)
+
+
+def quad_log_prob_all(cpd: LinearCPD, mom: Moments) -> np.ndarray:
+    """log N(y; b_c, Sigma_c) for every row and configuration, no continuous parents: (n_rows, C).
+
+    (y-mu)' P (y-mu) = y'Py - 2 mu'P y + mu'P mu with y, mu centred on the data mean;
+    y'Py is ``zz @ vec(P)`` with off-diagonal terms doubled."""
+    prec = np.einsum("cij,ckj->cik", cpd.prec_chol, cpd.prec_chol)      # (C, d, d) = U U^T
+    mu = cpd.intercept - mom.shift                                       # (C, d)
+    i, j = mom.iu
+    a = prec[:, i, j] * np.where(i == j, 1.0, 2.0)                       # (C, n_pairs)
+    pmu = np.einsum("cij,cj->ci", prec, mu)                              # (C, d)
+    maha = mom.zz @ a.T - 2.0 * (mom.z @ pmu.T) + np.einsum("ci,ci->c", mu, pmu)
+    return cpd.log_norm - 0.5 * maha
+
+
+def quad_stats(mom: Moments, resp: np.ndarray) -> GaussStats:
+    """GaussStats per configuration from soft assignments ``resp`` (n_rows, C) in two products."""
+    weight = resp.sum(axis=0)
+    safe = np.where(weight > 0, weight, 1.0)
+    s1 = resp.T @ mom.z                                                  # (C, m)
+    s2 = resp.T @ mom.zz                                                 # (C, n_pairs)
+    m = mom.z.shape[1]
+    C = resp.shape[1]
+    raw = np.zeros((C, m, m))
+    i, j = mom.iu
+    raw[:, i, j] = s2
+    raw[:, j, i] = s2
+    mean_c = s1 / safe[:, None]
+    scatter = raw - weight[:, None, None] * mean_c[:, :, None] * mean_c[:, None, :]
+    return GaussStats(weight, mean_c + mom.shift, scatter)

@@ -41,6 +41,8 @@ class Group:
     families: tuple[str, ...]
     joint: np.ndarray                      # (len(variables), n_joint) codes of every joint state
     dropped: dict[str, np.ndarray] = field(default_factory=dict)   # family child -> rows (in group) summed out
+    all_rows: bool = False                 # the group holds every row (no copies needed)
+    cache: dict = field(default_factory=dict)  # data products reused across EM iterations
 
 
 @dataclass
@@ -150,12 +152,12 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
         if d.any():
             drop[f] = d
     joint = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=np.int64)
-    return Group(vars_, rows, involved, joint, drop)
+    return Group(vars_, rows, involved, joint, drop, all_rows=len(rows) == dropped.shape[0])
 
 
 def group_assign(graph: Graph, data: EncodedData, group: Group, fams: dict[str, Family]) -> dict[str, np.ndarray]:
     assign: dict[str, np.ndarray] = {}
-    rows = group.rows
+    rows = slice(None) if group.all_rows else group.rows
     for k, v in enumerate(group.variables):
         assign[v] = group.joint[k][None, :]
     for f in group.families:
@@ -175,7 +177,7 @@ def log_joint(group: Group, assign: dict[str, np.ndarray], fams: dict[str, Famil
     n = len(group.rows)
     total = np.zeros((n, group.joint.shape[1]))
     for f in group.families:
-        lp = family_log_prob(fams[f], cpds[graph[f].param], assign, n)
+        lp = family_log_prob(fams[f], cpds[graph[f].param], assign, n, group.cache)
         if f in group.dropped:
             lp = np.where(group.dropped[f][:, None], 0.0, lp)
         total = total + lp
@@ -263,7 +265,7 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         n = len(group.rows)
         for f in group.families:
             qf = q if f not in group.dropped else np.where(group.dropped[f][:, None], 0.0, q)
-            st = family_stats(fams[f], assign, n, qf)
+            st = family_stats(fams[f], assign, n, qf, group.cache)
             out[f] = st if f not in out else out[f] + st
     return EStep(total, out, rows_ll)
 

@@ -105,7 +105,7 @@ def _group_stats(graph, fams, data, plan, qs) -> dict[str, Stats]:
             q = q * w[:, None]
         for f in group.families:
             qf = q if f not in group.dropped else np.where(group.dropped[f][:, None], 0.0, q)
-            st = family_stats(fams[f], assign, len(group.rows), qf)
+            st = family_stats(fams[f], assign, len(group.rows), qf, group.cache)
             out[f] = st if f not in out else out[f] + st
     return out
 
