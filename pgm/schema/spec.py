@@ -309,9 +309,12 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
     # sizes, refused before anything is allocated
     for name, node in spec.nodes.items():
         if spec.directed:  # a gaussian node holds one regression per discrete-parent configuration
-            width = node.n_states if isinstance(node, DiscreteNode) else node.dim
-            size = width * math.prod(
-                spec.nodes[p].n_states for p in node.parents if isinstance(spec.nodes[p], DiscreteNode))
+            if isinstance(node, DiscreteNode) and node.cpd == "logistic":
+                size = _node_params(spec, node)  # logistic: a weight per state and parent feature
+            else:
+                width = node.n_states if isinstance(node, DiscreteNode) else node.dim
+                size = width * math.prod(
+                    spec.nodes[p].n_states for p in node.parents if isinstance(spec.nodes[p], DiscreteNode))
             if size > MAX_TABLE:
                 add(("nodes", name, "parents"), f"the CPD of {name!r} would have {size:.3g} entries, "
                     f"more than the limit {MAX_TABLE:.3g}; reduce its parents or their states")
