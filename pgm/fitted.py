@@ -22,7 +22,9 @@ from pgm.cpd.table import TableCPD
 from pgm.encode import EncodedData, encode
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph, build
+from pgm.infer.elimination import variable_elimination
 from pgm.infer.enumerate import e_step, make_plan, posterior
+from pgm.infer.factor import LogFactor, normalize
 from pgm.io.atomic import write_atomic
 from pgm.io.yaml_text import dump_spec_yaml
 from pgm.schema import ModelSpec
@@ -104,6 +106,83 @@ class FittedModel:
         post = self.posterior(node, data)
         labels = np.asarray(self.graph[node].labels, dtype=object)
         return pd.Series(labels[post.to_numpy().argmax(axis=1)], index=post.index, name=node)
+
+    # --------------------------------------------------------------- queries
+    def query(self, variables: list[str] | str, evidence: dict[str, Any] | None = None) -> pd.Series:
+        """Exact posterior p(variables | evidence) by variable elimination.
+
+        Parameters
+        ----------
+        variables : discrete node names (plate copies as ``x[2]``)
+        evidence : node -> observed state label (or code for counted states); a gaussian node
+            whose parents are all discrete may be observed with a number
+
+        Returns
+        -------
+        pandas Series ``p`` indexed by the joint states of ``variables`` (a MultiIndex for several).
+
+        Examples
+        --------
+        >>> fitted.query(["either"], evidence={"xray": "yes"})   # doctest: +SKIP
+        """
+        variables = [variables] if isinstance(variables, str) else list(variables)
+        evidence = dict(evidence or {})
+        for v in variables + list(evidence):
+            if v not in self.graph.variables:
+                raise ModelError(f"unknown node {v!r} in query; nodes: {list(self.graph.order)[:12]}")
+        for v in variables:
+            self._discrete_node(v)
+        both = [v for v in variables if v in evidence]
+        if both:
+            raise ModelError(f"{both} are both queried and observed; drop them from one of the two")
+        codes: dict[str, int] = {}
+        dens: dict[str, np.ndarray] = {}
+        for v, value in evidence.items():
+            var = self.graph[v]
+            if var.discrete:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                if text not in var.labels:
+                    raise DataError(f"evidence {v}={value!r}: unknown state; states are {list(var.labels)}")
+                codes[v] = var.labels.index(text)
+            else:
+                dens[v] = np.atleast_1d(np.asarray(value, dtype=float)).reshape(1, -1)
+        relevant = set(variables) | set(evidence)
+        stack = list(relevant)
+        while stack:  # only ancestors of the query and evidence matter (the rest sums to one)
+            for p in self.graph[stack.pop()].parents:
+                if p not in relevant:
+                    relevant.add(p)
+                    stack.append(p)
+        fams = self._families()
+        factors = []
+        for name in self.graph.order:
+            if name not in relevant:
+                continue
+            fam = fams[name]
+            var = fam.var
+            if fam.cont or (not var.discrete and name not in dens):
+                raise ModelError(f"query needs discrete nodes (or observed gaussian nodes with discrete parents); "
+                                 f"{name!r} is {'a gaussian with gaussian parents' if fam.cont else 'unobserved gaussian'}")
+            factors.append(self._log_factor(fam, self.cpds[var.param], dens.get(name)))
+        joint = variable_elimination(factors, variables, codes)
+        probs = np.exp(normalize(joint).table)
+        if len(variables) == 1:
+            index = pd.Index(list(self.graph[variables[0]].labels), name=variables[0])
+        else:
+            index = pd.MultiIndex.from_product([list(self.graph[v].labels) for v in variables], names=variables)
+        return pd.Series(probs.reshape(-1), index=index, name="p")
+
+    def _log_factor(self, fam: Family, cpd: CPD, observed: np.ndarray | None) -> LogFactor:
+        """The family's CPD as a log-factor over (discrete parents..., child)."""
+        cards = fam.cards
+        if isinstance(cpd, TableCPD):
+            return LogFactor(fam.disc + (fam.name,), cpd.log_probs.reshape(cards + (fam.var.n_states,)))
+        configs = np.array(list(np.ndindex(*cards))) if cards else np.zeros((1, 0), dtype=int)
+        if isinstance(cpd, LogisticCPD):
+            feats = logistic_features([(configs[:, i], k) for i, k in enumerate(cards)], [], len(configs))
+            return LogFactor(fam.disc + (fam.name,), cpd.log_probs(feats).reshape(cards + (fam.var.n_states,)))
+        table = cpd.log_prob_all(observed, None)[0]  # an observed gaussian: a factor over its parents
+        return LogFactor(fam.disc, table.reshape(cards))
 
     # --------------------------------------------------------------- sampling
     def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
