@@ -31,7 +31,7 @@ from pgm.cpd.table import TableCPD, prior_pseudo_counts
 from pgm.encode import EncodedData
 from pgm.errors import ConvergenceWarning, DataWarning
 from pgm.graph import Graph
-from pgm.infer.enumerate import Plan, e_step, group_assign, make_plan, observed_stats
+from pgm.infer.enumerate import EStep, Plan, e_step, group_assign, make_plan, observed_stats
 from pgm.learn.mle import fit_from_stats, node_options
 
 
@@ -110,23 +110,43 @@ def _group_stats(graph, fams, data, plan, qs) -> dict[str, Stats]:
     return out
 
 
-def initial_cpds(graph: Graph, fams: dict[str, Family], data: EncodedData, plan: Plan, const: dict[str, Stats],
-                 rng: np.random.Generator, init: Any, opts: dict[str, Any]) -> dict[str, CPD]:
-    """Starting parameters: given CPDs, k-means++ (mixtures) or random posteriors, then one M-step."""
-    if isinstance(init, dict):
-        return dict(init)
-    stats = None
-    if init in ("auto", "kmeans++"):
-        stats = _kmeanspp_resp(graph, fams, data, plan, rng)
-    if stats is None:
-        qs = [rng.dirichlet(np.ones(g.joint.shape[1]), size=len(g.rows)) for g in plan.groups]
-        stats = _group_stats(graph, fams, data, plan, qs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return fit_from_stats(graph, _pool(graph, [const, stats]), warn_unseen=False, **opts)
+class InMemory:
+    """Rows held in memory: the E-step runs on them directly.
+
+    Any object with the same three methods can stand in for it (chunks of a file read
+    in turn, Dask partitions): EM only needs expected statistics and log-likelihoods,
+    which are sums over rows.
+    """
+
+    def __init__(self, graph: Graph, data: EncodedData) -> None:
+        self.graph = graph
+        self.data = data
+        self.fams = families(graph)
+        self.plan = make_plan(graph, self.fams, data)
+
+    @property
+    def has_hidden(self) -> bool:
+        return self.plan.has_hidden
+
+    def observed_stats(self) -> dict[str, Stats]:
+        """Statistics of the families fully observed in each row (constant across iterations)."""
+        return observed_stats(self.graph, self.fams, self.data, self.plan)
+
+    def e_step(self, cpds: dict[str, CPD], hard: bool = False) -> EStep:
+        return e_step(self.graph, self.fams, cpds, self.data, self.plan, hard=hard)
+
+    def initial_stats(self, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
+        """Hidden-part statistics from k-means++ assignments (mixtures) or random posteriors."""
+        stats = None
+        if init in ("auto", "kmeans++"):
+            stats = _kmeanspp_resp(self.graph, self.fams, self.data, self.plan, rng)
+        if stats is None:
+            qs = [rng.dirichlet(np.ones(g.joint.shape[1]), size=len(g.rows)) for g in self.plan.groups]
+            stats = _group_stats(self.graph, self.fams, self.data, self.plan, qs)
+        return stats
 
 
-def fit_em(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float = 1e-8, n_init: int = 1,
+def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n_init: int = 1,
            seed: int | None = 0, init: Any = "auto", hard: bool = False, prior: dict | None = None,
            reg_covar: float = 1e-6, penalty: float | None = None,
            callback: Callable[[int, float], None] | None = None) -> EMResult:
@@ -134,6 +154,8 @@ def fit_em(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float =
 
     Parameters
     ----------
+    data : EncodedData, or a source with ``observed_stats``, ``e_step`` and ``initial_stats``
+        (see :class:`InMemory`)
     max_iter : the most E/M rounds per run
     tol : stop when the log-likelihood changes by less than ``tol * |log-likelihood|``
     init : "auto" (k-means++ for a mixture of gaussians, else random posteriors), "random",
@@ -141,20 +163,28 @@ def fit_em(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float =
     hard : classification EM (each row takes its most probable hidden state)
     reg_covar : added to covariance diagonals (as scikit-learn's GaussianMixture)
     """
-    fams = families(graph)
-    plan = make_plan(graph, fams, data)
-    const = observed_stats(graph, fams, data, plan)
+    source = InMemory(graph, data) if isinstance(data, EncodedData) else data
+    const = _pool(graph, [source.observed_stats()])
     opts = {"prior": prior, "reg_covar": reg_covar, "penalty": penalty}
     best: EMResult | None = None
+    best_stats: dict[str, Stats] = {}
     runs = []
     base = 0 if seed is None else int(seed)
     for run in range(max(1, n_init)):
         rng = np.random.default_rng(None if seed is None else base + run)
-        cpds = initial_cpds(graph, fams, data, plan, const, rng, init, opts)
+        if isinstance(init, dict):
+            cpds = dict(init)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                start = _pool(graph, [source.initial_stats(rng, init)])
+                cpds = fit_from_stats(graph, _merge(const, start), warn_unseen=False, **opts)
         history: list[float] = []
         converged = False
+        stats: dict[str, Stats] = {}
         for it in range(max_iter):
-            es = e_step(graph, fams, cpds, data, plan, hard=hard)
+            es = source.e_step(cpds, hard)
+            stats = _merge(const, _pool(graph, [es.stats]))
             value = es.log_likelihood + _log_prior(graph, cpds, prior)
             history.append(value)
             if callback is not None:
@@ -162,13 +192,15 @@ def fit_em(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float =
             if it > 0 and abs(value - history[-2]) <= tol * max(abs(value), 1e-300):
                 converged = True
                 break
+            if it == max_iter - 1:
+                break  # keep the parameters whose log-likelihood was recorded last
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)
-                cpds = fit_from_stats(graph, _pool(graph, [const, es.stats]), init=cpds, warn_unseen=False, **opts)
+                cpds = fit_from_stats(graph, stats, init=cpds, warn_unseen=False, **opts)
         runs.append(history)
         result = EMResult(cpds, history, converged, len(history), base + run)
         if best is None or history[-1] > best.history[-1]:
-            best = result
+            best, best_stats = result, stats
     assert best is not None
     best.all_runs = runs
     if not best.converged:
@@ -176,19 +208,26 @@ def fit_em(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float =
         warnings.warn(f"EM did not converge in {max_iter} iterations (last change in log-likelihood {change:.3g}); "
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
                       stacklevel=3)
-    _warn_empty(graph, fams, data, plan, const, best.cpds, hard)
+    _warn_empty(graph, best_stats)
     return best
 
 
-def _warn_empty(graph, fams, data, plan, const, cpds, hard) -> None:
+def _merge(a: dict[str, Stats], b: dict[str, Stats]) -> dict[str, Stats]:
+    out = dict(a)
+    for key, st in b.items():
+        out[key] = st if key not in out else out[key] + st
+    return out
+
+
+def _warn_empty(graph: Graph, pooled: dict[str, Stats]) -> None:
     """Warn about hidden states that no row supports (an empty mixture component)."""
-    if not plan.groups:
-        return
-    pooled = _pool(graph, [const, e_step(graph, fams, cpds, data, plan, hard=hard).stats])
+    seen = set()
     for v in graph.latent:
-        st = pooled.get(graph[v].param)
-        if not hasattr(st, "counts"):
+        key = graph[v].param
+        st = pooled.get(key)
+        if key in seen or not hasattr(st, "counts"):
             continue
+        seen.add(key)
         mass = st.counts.sum(axis=0)
         empty = np.flatnonzero(mass <= 1e-10 * max(mass.sum(), 1.0))
         if empty.size:
