@@ -256,6 +256,7 @@ class CliqueTree:
     _to_parent: tuple = field(repr=False)      # shape of the message in the parent's axes
     _down_axes: tuple = field(repr=False)      # axes of the parent summed out towards the child
     _to_child: tuple = field(repr=False)       # shape of the message in the child's axes
+    _factor_out: tuple = field(repr=False)     # (axes summed out, axis order) from home clique to factor
 
     @property
     def width(self) -> int:
@@ -374,6 +375,11 @@ def build_clique_tree(scopes: Sequence[Sequence[str]], cards: Mapping[str, int],
         perm = tuple(sorted(range(len(s)), key=lambda j: cl.index(s[j])))
         shape = tuple(card[v] if v in s else 1 for v in cl)
         views.append((perm, shape))
+    factor_out = []
+    for s, h, (perm, _) in zip(sc, home, views):
+        drop = tuple(1 + j for j, v in enumerate(cliques[h]) if v not in s)
+        # the summed table's axes follow the clique (sorted) order; put them back in scope order
+        factor_out.append((drop, (0,) + tuple(1 + int(j) for j in np.argsort(perm))))
     up_axes, to_parent, down_axes, to_child = [], [], [], []
     for i, p in enumerate(par):
         if p < 0:
@@ -386,7 +392,7 @@ def build_clique_tree(scopes: Sequence[Sequence[str]], cards: Mapping[str, int],
         to_child.append(tuple(card[v] if v in sep else 1 for v in cliques[i]))
     return CliqueTree(names, card, sc, cliques, par, tuple(schedule), home,
                       tuple(names[v] for v in elim), tuple(root), tuple(views),
-                      tuple(up_axes), tuple(to_parent), tuple(down_axes), tuple(to_child))
+                      tuple(up_axes), tuple(to_parent), tuple(down_axes), tuple(to_child), tuple(factor_out))
 
 
 @dataclass(frozen=True)
@@ -423,15 +429,25 @@ class Calibration:
         """
         out = []
         cache: dict[int, np.ndarray] = {}
-        for s, h, (perm, _) in zip(self.tree.scopes, self.tree.home, self.tree._factor_view):
+        for h, (drop, axes) in zip(self.tree.home, self.tree._factor_out):
             if h not in cache:
                 cache[h] = self.clique_marginal(h)
-            cl = self.tree.cliques[h]
-            drop = tuple(1 + j for j, v in enumerate(cl) if v not in s)
-            table = logsumexp(cache[h], drop)
-            # the table's axes follow the clique (sorted) order; put them back in scope order
-            inv = np.argsort(perm)
-            out.append(np.transpose(table, (0,) + tuple(1 + int(j) for j in inv)))
+            out.append(np.transpose(logsumexp(cache[h], drop), axes))
+        return out
+
+    def factor_probabilities(self) -> list[np.ndarray]:
+        """Like :meth:`factor_marginals`, as probabilities (faster: sums, no log-sum-exp).
+
+        Exponentiating a *normalised* log-belief cannot overflow, so the sums over the
+        other clique variables run in linear space.
+        """
+        out = []
+        cache: dict[int, np.ndarray] = {}
+        for h, (drop, axes) in zip(self.tree.home, self.tree._factor_out):
+            if h not in cache:
+                cache[h] = np.exp(self.clique_marginal(h))
+            table = cache[h].sum(axis=drop) if drop else cache[h]
+            out.append(np.transpose(table, axes))
         return out
 
     def marginal(self, variables: Sequence[str]) -> LogFactor:
@@ -455,7 +471,7 @@ class Calibration:
         return LogFactor(tuple(variables), table if self.batched else table[0])
 
 
-def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray]) -> Calibration:
+def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray], *, downward: bool = True) -> Calibration:
     """Two-pass sum-product on a clique tree, in log space.
 
     Parameters
@@ -463,6 +479,8 @@ def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray]) -> Calibration:
     tree : from :func:`build_clique_tree`.
     tables : one log-table per factor scope of ``tree``, of shape ``cards`` or
         ``(n_batch,) + cards`` (all batched tables with the same ``n_batch``).
+    downward : run the second pass; without it only ``log_z`` (and the root beliefs) are exact,
+        at half the cost.
 
     Returns
     -------
@@ -494,7 +512,7 @@ def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray]) -> Calibration:
     for i in tree.schedule:
         if tree.parent[i] < 0:
             component[i] = logsumexp(beliefs[i], tuple(range(1, beliefs[i].ndim)))
-    for i in reversed(tree.schedule):  # parents first: the parent's belief is final
+    for i in reversed(tree.schedule) if downward else ():  # parents first: the parent's belief is final
         p = tree.parent[i]
         if p < 0:
             continue
@@ -532,18 +550,16 @@ def sample_tree(cal: Calibration, n_samples: int, rng: np.random.Generator) -> n
         n_sep = math.prod(tree.cards[v] for v in sep)
         n_rest = math.prod(tree.cards[v] for v in rest)
         cond = np.transpose(log_m, perm).reshape(n_sep, n_rest)
-        cond = np.exp(cond - logsumexp(cond, 1)[:, None])
-        cum = np.cumsum(cond, axis=1)
+        with np.errstate(invalid="ignore"):
+            cond = np.nan_to_num(np.exp(cond - logsumexp(cond, 1)[:, None]))
+        # one sorted array of all conditional CDFs, row s shifted by s: a single searchsorted
+        # draws every sample without building an (n_samples, n_rest) table
+        cdf = (np.cumsum(cond, axis=1) + np.arange(n_sep)[:, None]).ravel()
         sep_code = np.zeros(n_samples, dtype=np.int64)
         for v in sep:
             sep_code = sep_code * tree.cards[v] + out[:, v]
-        u = rng.random(n_samples)
-        step = max(1, 2**22 // max(n_rest, 1))
-        code = np.empty(n_samples, dtype=np.int64)
-        for start in range(0, n_samples, step):
-            rows = cum[sep_code[start:start + step]]
-            code[start:start + step] = np.minimum(
-                (rows < u[start:start + step, None] * rows[:, -1:]).sum(axis=1), n_rest - 1)
+        hit = np.searchsorted(cdf, sep_code + rng.random(n_samples), side="right")
+        code = np.clip(hit - sep_code * n_rest, 0, n_rest - 1)
         for v, c in zip(rest, np.unravel_index(code, [tree.cards[v] for v in rest])):
             out[:, v] = c
     return out
