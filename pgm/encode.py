@@ -128,7 +128,8 @@ def as_frame(data: Any, text_columns: list[str] | None = None) -> pd.DataFrame:
 def _show_rows(index: Any, rows: np.ndarray, values: Any, limit: int = 5) -> str:
     rows = np.asarray(rows)[:limit]
     labels = [index[r] for r in rows] if index is not None else list(rows)
-    vals = [values[r] for r in rows]
+    # numpy scalars print as np.float64(inf) under numpy 2: show the plain Python value
+    vals = [v.item() if isinstance(v, np.generic) else v for v in (values[r] for r in rows)]
     return ", ".join(f"row {lab}: {val!r}" for lab, val in zip(labels, vals))
 
 

@@ -11,8 +11,10 @@ every node observed       ``"mle"`` (closed form / convex per family)
 
 from __future__ import annotations
 
+import numpy as np
+
 from pgm.encode import EncodedData
-from pgm.errors import PGMError
+from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
 
 DIRECTED_LEARNERS = ("mle", "em", "hard-em")
@@ -38,6 +40,10 @@ def choose(graph: Graph, data: EncodedData, learner: str | None = None) -> str:
                        "observed: use learner='em'")
     if learner == "mle" and data.has_missing:
         cols = sorted(data.missing)[:5]
-        raise PGMError(f"columns {cols} have missing cells (NaN); learner='mle' needs complete data: "
-                       "use learner='em' (the default for missing data) or drop those rows")
+        rows = np.flatnonzero(data.missing[cols[0]])
+        shown = [data.index[r] if data.index is not None else int(r) for r in rows[:5]]
+        shown = [v.item() if isinstance(v, np.generic) else v for v in shown]
+        raise DataError(f"columns {cols} have missing cells (NaN; column {cols[0]!r}: {len(rows)} "
+                        f"row{'s' if len(rows) > 1 else ''}, first {shown}); learner='mle' needs complete data: "
+                        "use learner='em' (the default for missing data) or drop those rows")
     return learner
