@@ -41,6 +41,7 @@ than 1e-3 (files rounded to a few decimals) it is renormalised, with a
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import math
 import re
@@ -57,15 +58,16 @@ RENORM_TOL = 1e-3
 
 _TOKEN = re.compile(
     r"""
-      (?P<nl>\n)
-    | (?P<ws>[^\S\n]+)
-    | (?P<lc>//[^\n]*)
-    | (?P<bc>/\*.*?\*/)
-    | (?P<bco>/\*)
-    | (?P<str>"[^"\n]*")
-    | (?P<stro>")
-    | (?P<p>[{}()\[\],;|])
-    | (?P<w>(?:[^\s{}()\[\],;|"/]|/(?![/*]))+)
+    \s*                                  # white space (line numbers come from offsets)
+    (?:
+        (?P<lc>//[^\n]*)
+      | (?P<bc>/\*.*?\*/)
+      | (?P<bco>/\*)
+      | (?P<str>"[^"\n]*")
+      | (?P<stro>")
+      | (?P<p>[{}()\[\],;|])
+      | (?P<w>(?:[^\s{}()\[\],;|"/]|/(?![/*]))+)
+    )
     """,
     re.X | re.S,
 )
@@ -73,38 +75,50 @@ _TOKEN = re.compile(
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 #: A name that BIF readers (ours, pgmpy's, bnlearn's) take bare; anything else is written quoted.
-_BARE = re.compile(r'[^\s{}()\[\],;|"=]+')
+_BARE = re.compile(r'[^\s{}()\[\],;|"]+(?: [^\s{}()\[\],;|"]+)*')
 
 _HOW_VARIABLE = "a variable reads `variable NAME { type discrete [ K ] { s1, s2 }; }`"
 _HOW_ENTRY = ("entries read `(a, b) p1, p2;` (one per parent configuration), `default p1, p2;` "
               "or `table p1, p2, ...;`")
 
-Token = tuple[str, str, int]  # (kind: "w" word | "s" quoted string | "p" punctuation, text, line)
+Token = tuple[str, str, int]  # (kind: "w" word | "s" quoted string | "p" punctuation, text, offset)
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def _tokens(text: str, source: str) -> list[Token]:
+class _Lines:
+    """Offset -> line number, from the offsets of the newlines (found once, when first needed)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines: list[int] | None = None
+
+    def __call__(self, pos: int) -> int:
+        if self.newlines is None:
+            self.newlines = [m.start() for m in re.finditer("\n", self.text)]
+        return bisect.bisect_right(self.newlines, pos - 1) + 1
+
+    @property
+    def last(self) -> int:
+        return self(len(self.text.rstrip("\n")))
+
+
+def _tokens(text: str, source: str, line_of: _Lines) -> list[Token]:
     out: list[Token] = []
     append = out.append
-    line = 1
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         if kind == "w" or kind == "p":
-            append((kind, m.group(), line))
-        elif kind == "nl":
-            line += 1
-        elif kind == "ws" or kind == "lc":
-            pass
+            append((kind, m.group(kind), m.start(kind)))
         elif kind == "str":
-            append(("s", m.group()[1:-1], line))
-        elif kind == "bc":
-            line += m.group().count("\n")
+            append(("s", m.group(kind)[1:-1], m.start(kind)))
         elif kind == "bco":
-            raise ModelError(f"{source}:{line}: a `/*` comment is never closed; end it with `*/`")
-        else:  # stro
-            raise ModelError(f"{source}:{line}: a quoted name is not closed on its line; add the closing `\"`")
+            raise ModelError(f"{source}:{line_of(m.start(kind))}: a `/*` comment is never closed; "
+                             "end it with `*/`")
+        elif kind == "stro":
+            raise ModelError(f"{source}:{line_of(m.start(kind))}: a quoted name is not closed on its line; "
+                             "add the closing `\"`")
     return out
 
 
@@ -125,24 +139,27 @@ def _labels(labels: list[str] | tuple[str, ...]) -> str:
 
 
 class _Block:
-    """A parsed ``probability`` block, resolved once every variable is known."""
+    """A parsed ``probability`` block, resolved once every variable is known (lines, not offsets)."""
 
-    __slots__ = ("child", "line", "parents", "entries")
+    __slots__ = ("child", "line", "parents", "entries", "joined")
 
     def __init__(self, child: str, line: int, parents: list[tuple[str, int]],
-                 entries: list[tuple[str, list[str], list[float], int]]) -> None:
+                 entries: list[tuple[str, list[str], list[float], int]], joined: str | None = None) -> None:
         self.child = child
         self.line = line
         self.parents = parents
         self.entries = entries  # (kind: "row" | "table" | "default", labels, numbers, line)
+        self.joined = joined  # `probability ( a b )` read as the one variable "a b", if that is declared
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], source: str, n_lines: int) -> None:
+    """Recursive descent over the tokens; ``pos`` arguments are text offsets, stored lines are lines."""
+
+    def __init__(self, tokens: list[Token], source: str, line_of: _Lines) -> None:
         self.toks = tokens
         self.i = 0
         self.src = source
-        self.last_line = n_lines
+        self.line = line_of
         self.network: str | None = None
         self.network_line: int | None = None
         self.states: dict[str, list[str]] = {}
@@ -150,8 +167,9 @@ class _Parser:
         self.blocks: dict[str, _Block] = {}
 
     # -- helpers
-    def err(self, line: int | None, msg: str) -> ModelError:
-        return ModelError(f"{self.src}:{line if line is not None else self.last_line}: {msg}")
+    def err(self, pos: int | None, msg: str) -> ModelError:
+        line = self.line.last if pos is None else self.line(pos)
+        return ModelError(f"{self.src}:{line}: {msg}")
 
     def peek(self) -> Token | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -169,11 +187,19 @@ class _Parser:
             raise self.err(tok[2], f"expected `{ch}` in {context}, found {_show(tok)}; {how}")
         return tok
 
-    def name(self, context: str, how: str) -> tuple[str, int]:
+    def words_before_brace(self, context: str, how: str) -> tuple[str, int]:
+        """A name up to the next ``{``; bare words are joined with spaces (bnlearn reads them so)."""
         tok = self.take(context)
         if tok[0] == "p":
             raise self.err(tok[2], f"expected a name in {context}, found {_show(tok)}; {how}")
-        return tok[1], tok[2]
+        words = [tok[1]]
+        while True:
+            nxt = self.peek()
+            if nxt is None or nxt[0] == "p" or tok[0] == "s" or nxt[0] == "s":
+                break
+            words.append(nxt[1])
+            self.i += 1
+        return " ".join(words), tok[2]
 
     def skip_property(self, context: str) -> None:
         """``property ... ;``: everything up to the next semicolon."""
@@ -189,8 +215,33 @@ class _Parser:
                 raise self.err(start, f"the `property` in {context} has no closing `;` before `}}`; "
                                "end it with `;`")
 
-    def is_word(self, tok: Token | None, *words: str) -> bool:
+    @staticmethod
+    def is_word(tok: Token | None, *words: str) -> bool:
         return tok is not None and tok[0] == "w" and tok[1].lower() in words
+
+    def optional_semicolon(self) -> None:
+        nxt = self.peek()
+        if nxt is not None and nxt[0] == "p" and nxt[1] == ";":
+            self.i += 1
+
+    def labels(self, close: str, context: str, how: str) -> tuple[list[str], bool]:
+        """Names up to ``close``, and whether commas separated them."""
+        items: list[list[str]] = [[]]
+        commas = False
+        while True:
+            tok = self.take(context)
+            if tok[0] == "p" and tok[1] == close:
+                break
+            if tok[0] == "p" and tok[1] == ",":
+                commas = True
+                items.append([])
+                continue
+            if tok[0] == "p":
+                raise self.err(tok[2], f"unexpected {_show(tok)} in {context}; {how}")
+            items[-1].append(tok[1])
+        if commas:  # bnlearn's dialect: commas separate names, which may hold spaces
+            return [" ".join(item) for item in items if item], True
+        return items[0], False  # JavaBayes' dialect: white space separates names
 
     # -- grammar
     def parse(self) -> None:
@@ -210,27 +261,29 @@ class _Parser:
                                "`variable NAME { ... }` and `probability ( ... ) { ... }` blocks")
 
     def parse_network(self, tok: Token) -> None:
+        line = self.line(tok[2])
         if self.network_line is not None:
             raise self.err(tok[2], f"a second `network` block (the first is at line {self.network_line}); "
                            "a BIF file describes one network")
-        self.network_line = tok[2]
+        self.network_line = line
         nxt = self.peek()
         if nxt is not None and nxt[0] != "p":
-            self.network = nxt[1]
-            self.i += 1
+            self.network = self.words_before_brace("the `network` declaration", "it reads `network NAME { }`")[0]
         self.punct("{", "the `network` block", "it reads `network NAME { }`")
         depth = 1
         while depth:
-            t = self.take(f"the `network` block opened at line {tok[2]}")
+            t = self.take(f"the `network` block opened at line {line}")
             if t[0] == "p" and t[1] == "{":
                 depth += 1
             elif t[0] == "p" and t[1] == "}":
                 depth -= 1
+        self.optional_semicolon()
 
     def parse_variable(self) -> None:
-        name, line = self.name("a `variable` declaration", _HOW_VARIABLE)
+        name, pos = self.words_before_brace("a `variable` declaration", _HOW_VARIABLE)
+        line = self.line(pos)
         if name in self.var_line:
-            raise self.err(line, f"variable {name!r} is declared twice (first at line {self.var_line[name]}); "
+            raise self.err(pos, f"variable {name!r} is declared twice (first at line {self.var_line[name]}); "
                            "declare each variable once")
         context = f"the declaration of variable {name!r}"
         self.punct("{", context, _HOW_VARIABLE)
@@ -250,142 +303,147 @@ class _Parser:
             else:
                 raise self.err(tok[2], f"unexpected {_show(tok)} in {context}; {_HOW_VARIABLE}")
         if states is None:
-            raise self.err(line, f"variable {name!r} has no `type discrete [ K ] {{ ... }};` line; "
+            raise self.err(pos, f"variable {name!r} has no `type discrete [ K ] {{ ... }};` line; "
                            "list its states, e.g. `type discrete [ 2 ] { yes, no };`")
+        self.optional_semicolon()
         self.states[name] = states
         self.var_line[name] = line
 
     def parse_type(self, name: str, type_tok: Token) -> list[str]:
         context = f"the type of variable {name!r}"
+        how = "it reads `type discrete [ K ] { s1, s2 };`"
         tok = self.take(context)
         if not self.is_word(tok, "discrete"):
             raise self.err(tok[2], f"variable {name!r} has type {_show(tok)}; only discrete variables "
                            "(`type discrete [ K ] { s1, s2 };`) can be read from BIF")
-        self.punct("[", context, "it reads `type discrete [ K ] { s1, s2 };`")
+        self.punct("[", context, how)
         tok = self.take(context)
         if tok[0] != "w" or not tok[1].isdigit():
             raise self.err(tok[2], f"expected the state count of variable {name!r} inside `[ ]`, found "
                            f"{_show(tok)}; write it as a whole number, e.g. `[ 2 ]`")
         count = int(tok[1])
-        self.punct("]", context, "it reads `type discrete [ K ] { s1, s2 };`")
+        self.punct("]", context, how)
         tok = self.take(context)
         if tok[0] == "w" and tok[1] == "=":  # JavaBayes' `type discrete[2] = { ... }`
             tok = self.take(context)
         if tok[0] != "p" or tok[1] != "{":
             raise self.err(tok[2], f"expected `{{` before the states of variable {name!r}, found {_show(tok)}; "
-                           "it reads `type discrete [ K ] { s1, s2 };`")
-        states: list[str] = []
-        seen: dict[str, int] = {}
-        while True:
-            tok = self.take(f"the states of variable {name!r}")
-            if tok[0] == "p" and tok[1] == "}":
-                break
-            if tok[0] == "p" and tok[1] == ",":
-                continue
-            if tok[0] == "p":
-                raise self.err(tok[2], f"unexpected {_show(tok)} among the states of variable {name!r}; "
-                               "separate states with commas and close the list with `}`")
-            if tok[1] in seen:
-                raise self.err(tok[2], f"variable {name!r} lists state {tok[1]!r} twice; each state must "
+                           f"{how}")
+        states, _ = self.labels("}", f"the states of variable {name!r}",
+                                "separate states with commas and close the list with `}`")
+        seen: set[str] = set()
+        for state in states:
+            if state in seen:
+                raise self.err(type_tok[2], f"variable {name!r} lists state {state!r} twice; each state must "
                                "appear once")
-            seen[tok[1]] = tok[2]
-            states.append(tok[1])
+            seen.add(state)
         if not states:
             raise self.err(type_tok[2], f"variable {name!r} lists no states; list them, e.g. `{{ yes, no }}`")
         if len(states) != count:
             raise self.err(type_tok[2], f"variable {name!r} declares [ {count} ] states but lists "
                            f"{len(states)} ({', '.join(states)}); make the count match the list")
-        nxt = self.peek()
-        if nxt is not None and nxt[0] == "p" and nxt[1] == ";":
-            self.i += 1
+        self.optional_semicolon()
         return states
 
     def parse_probability(self, tok: Token) -> None:
-        line = tok[2]
+        pos = tok[2]
+        line = self.line(pos)
         how = "it reads `probability ( CHILD | PARENT1, PARENT2 ) { ... }`"
+        context = f"the `probability` declaration at line {line}"
         self.punct("(", "a `probability` declaration", how)
         names: list[tuple[str, int]] = []
+        groups: list[list[tuple[str, int]]] = [[]]
         bar: int | None = None
+        separators = False
         while True:
-            t = self.take(f"the `probability` declaration at line {line}")
+            t = self.take(context)
             if t[0] == "p" and t[1] == ")":
                 break
-            if t[0] == "p" and t[1] == ",":
-                continue
-            if t[0] == "p" and t[1] == "|":
-                if bar is not None:
-                    raise self.err(t[2], f"a second `|` in the `probability` declaration; {how}")
-                bar = len(names)
+            if t[0] == "p" and t[1] in ",|":
+                separators = True
+                if t[1] == "|":
+                    if bar is not None:
+                        raise self.err(t[2], f"a second `|` in the `probability` declaration; {how}")
+                    bar = len(groups)
+                groups.append([])
                 continue
             if t[0] == "p":
                 raise self.err(t[2], f"unexpected {_show(t)} in the `probability` declaration; {how}")
-            names.append((t[1], t[2]))
+            groups[-1].append((t[1], t[2]))
+        if separators:  # `( X | A, B )`: names between separators (joined if they hold spaces)
+            if any(not g for g in groups):
+                raise self.err(pos, f"the `probability` declaration has an empty name (a stray `,` or `|`); {how}")
+            names = [(" ".join(w for w, _ in g), g[0][1]) for g in groups]
+        else:  # JavaBayes: `( X A B )`, the child first
+            names = groups[0]
+        joined = " ".join(w for w, _ in names) if not separators and len(names) > 1 else None
         if not names:
-            raise self.err(line, f"the `probability` declaration names no variable; {how}")
+            raise self.err(pos, f"the `probability` declaration names no variable; {how}")
         if bar is not None and bar != 1:
-            raise self.err(line, f"`probability ( ... )` must name exactly one variable before `|` "
+            raise self.err(pos, f"`probability ( ... )` must name exactly one variable before `|` "
                            f"(found {bar}); {how}")
         child = names[0][0]
+        if joined is not None and joined in self.var_line and child not in self.var_line:
+            child, names = joined, names[:1]  # `probability ( Chest Xray )`: one variable with a space
+            joined = None
         if child in self.blocks:
-            raise self.err(line, f"variable {child!r} has two `probability` blocks (the first at line "
+            raise self.err(pos, f"variable {child!r} has two `probability` blocks (the first at line "
                            f"{self.blocks[child].line}); give each variable one")
-        context = f"the probability block of {child!r}"
-        self.punct("{", context, how)
+        block_context = f"the probability block of {child!r}"
+        self.punct("{", block_context, how)
         entries: list[tuple[str, list[str], list[float], int]] = []
+        row_how = "a row reads `(a, b) p1, p2;`"
         while True:
-            t = self.take(f"{context} (opened at line {line})")
+            t = self.take(f"{block_context} (opened at line {line})")
             if t[0] == "p" and t[1] == "}":
                 break
             if t[0] == "p" and t[1] == ";":
                 continue
             if self.is_word(t, "property"):
-                self.skip_property(context)
+                self.skip_property(block_context)
             elif self.is_word(t, "table", "default"):
-                entries.append((t[1].lower(), [], self.numbers(context, t[2]), t[2]))
+                entries.append((t[1].lower(), [], self.numbers(block_context, t[2]), self.line(t[2])))
             elif t[0] == "p" and t[1] == "(":
-                labels: list[str] = []
-                while True:
-                    u = self.take(f"a row of {context}")
-                    if u[0] == "p" and u[1] == ")":
-                        break
-                    if u[0] == "p" and u[1] == ",":
-                        continue
-                    if u[0] == "p":
-                        raise self.err(u[2], f"unexpected {_show(u)} in the parent states of a row of "
-                                       f"{child!r}; a row reads `(a, b) p1, p2;`")
-                    labels.append(u[1])
-                entries.append(("row", labels, self.numbers(context, t[2]), t[2]))
+                labels, commas = self.labels(")", f"the parent states of a row of {child!r}", row_how)
+                if not commas and len(names) == 2 and len(labels) > 1:
+                    labels = [" ".join(labels)]  # one parent: `(Grd Glass)` is one state
+                entries.append(("row", labels, self.numbers(block_context, t[2]), self.line(t[2])))
             else:
-                raise self.err(t[2], f"unexpected {_show(t)} in {context}; {_HOW_ENTRY}")
-        nxt = self.peek()
-        if nxt is not None and nxt[0] == "p" and nxt[1] == ";":
-            self.i += 1
-        self.blocks[child] = _Block(child, line, names[1:], entries)
+                raise self.err(t[2], f"unexpected {_show(t)} in {block_context}; {_HOW_ENTRY}")
+        self.optional_semicolon()
+        if joined is not None and joined in self.blocks:
+            raise self.err(pos, f"variable {joined!r} has two `probability` blocks (the first at line "
+                           f"{self.blocks[joined].line}); give each variable one")
+        self.blocks[child] = _Block(child, line, [(n, self.line(p)) for n, p in names[1:]], entries, joined)
 
-    def numbers(self, context: str, line: int) -> list[float]:
+    def numbers(self, context: str, pos: int) -> list[float]:
         out: list[float] = []
+        toks = self.toks
+        n = len(toks)
+        i = self.i
         while True:
-            if self.i >= len(self.toks):
-                raise self.err(line, f"the probabilities in {context} have no closing `;`; end the line with `;`")
-            tok = self.toks[self.i]
-            self.i += 1
-            if tok[0] == "p" and tok[1] == ";":
-                break
-            if tok[0] == "p" and tok[1] == ",":
-                continue
-            if tok[0] == "p" and tok[1] == "}":
-                raise self.err(line, f"the probabilities in {context} have no closing `;`; "
-                               "end the line with `;`")
-            text = tok[1]
-            if tok[0] == "p":
-                raise self.err(line, f"the probabilities in {context} run into {_show(tok)} at line {tok[2]}; "
-                               "end each line of probabilities with `;`")
-            if tok[0] != "w" or not _NUMBER.fullmatch(text):
+            if i >= n:
+                raise self.err(pos, f"the probabilities in {context} have no closing `;`; end the line with `;`")
+            tok = toks[i]
+            i += 1
+            kind, text = tok[0], tok[1]
+            if kind == "p":
+                if text == ";":
+                    break
+                if text == ",":
+                    continue
+                if text == "}":
+                    raise self.err(pos, f"the probabilities in {context} have no closing `;`; "
+                                   "end the line with `;`")
+                raise self.err(pos, f"the probabilities in {context} run into {_show(tok)} at line "
+                               f"{self.line(tok[2])}; end each line of probabilities with `;`")
+            if kind != "w" or not _NUMBER.fullmatch(text):
                 raise self.err(tok[2], f"{_show(tok)} in {context} is not a number; probabilities are "
                                "decimal numbers such as 0.25 or 1e-05, separated by commas")
             out.append(float(text))
+        self.i = i
         if not out:
-            raise self.err(line, f"an entry of {context} lists no probabilities; give one per state")
+            raise self.err(pos, f"an entry of {context} lists no probabilities; give one per state")
         return out
 
 
@@ -472,13 +530,21 @@ def read_bif(text: str, source: str = "<bif>") -> dict[str, Any]:
     if not text.strip():
         raise ModelError(f"{source}: the BIF text is empty; it should hold `network`, `variable` and "
                          "`probability` blocks")
-    parser = _Parser(_tokens(text, source), source, text.count("\n") + 1)
+    line_of = _Lines(text)
+    parser = _Parser(_tokens(text, source, line_of), source, line_of)
     parser.parse()
     states, blocks = parser.states, parser.blocks
     if not states:
         raise ModelError(f"{source}:1: the file declares no variables; declare them with "
                          "`variable NAME { type discrete [ K ] { s1, s2 }; }`")
     names = list(states)
+
+    for child in list(blocks):  # a probability block read before its variable was declared
+        block = blocks[child]
+        if child not in states and block.joined in states and block.joined not in blocks:
+            del blocks[child]
+            block.child, block.parents, block.joined = block.joined, [], None
+            blocks[block.child] = block
 
     # structure: every probability block names known variables, every variable has a block
     parents: dict[str, list[str]] = {}
@@ -539,7 +605,7 @@ def _table(block: _Block, states: dict[str, list[str]], check: _RowChecker, sour
     k = len(labels)
     pars = [p for p, _ in block.parents]
     parent_labels = [states[p] for p in pars]
-    cards = [len(labels) for labels in parent_labels]
+    cards = [len(lst) for lst in parent_labels]
     n_configs = math.prod(cards)
 
     def count_ok(values: list[float], what: str, line: int, expected: int = k) -> None:
@@ -651,8 +717,14 @@ def _config(c: int, label_lists: list[list[str]]) -> list[str]:
 # --------------------------------------------------------------------------- writing
 
 
-def _bif_name(name: str, what: str) -> str:
-    if _BARE.fullmatch(name) and "//" not in name and "/*" not in name:
+def _bif_name(name: str, what: str, spaces: bool = True) -> str:
+    """``name`` bare when every BIF reader takes it so, else quoted.
+
+    Single inner spaces stay bare (bnlearn's reader, and ours, split names at
+    commas); ``spaces=False`` where no comma separates (a list of one state).
+    """
+    if (_BARE.fullmatch(name) and name != "=" and "//" not in name and "/*" not in name
+            and (spaces or " " not in name)):
         return name
     if '"' in name or "\n" in name or "\r" in name:
         raise ModelError(f"write_bif: {what} {name!r} cannot be written in BIF (it holds a quote or a line "
@@ -742,7 +814,8 @@ def write_bif(data: Any) -> str:
     out.append(f"network {_bif_name(str(data.get('name') or 'unknown'), 'the network name')} {{")
     out.append("}")
     for name in nodes:
-        states_text = ", ".join(_bif_name(s, f"a state of node {name!r}:") for s in labels[name])
+        one = len(labels[name]) == 1
+        states_text = ", ".join(_bif_name(s, f"a state of node {name!r}:", not one) for s in labels[name])
         out.append(f"variable {_bif_name(name, 'the node name')} {{")
         out.append(f"  type discrete [ {len(labels[name])} ] {{ {states_text} }};")
         out.append("}")

@@ -86,6 +86,14 @@ def _string(text: str, in_flow: bool = True) -> str:
     return "".join(out)
 
 
+def _literal_ok(text: str) -> bool:
+    """A multi-line text that reads back exactly from a ``|`` block scalar."""
+    if "\n" not in text.rstrip("\n") or text.startswith("\n"):
+        return False
+    lines = text.rstrip("\n").split("\n")
+    return all(line == line.strip() and all(ch.isprintable() for ch in line) for line in lines)
+
+
 def _float(value: float) -> str:
     if math.isnan(value):
         return ".nan"
@@ -265,6 +273,11 @@ def dump_spec_yaml(data: dict) -> str:
                 comments = (_config_labels(data, name, len(table))
                             if isinstance(table, list) and table and not _is_leaf(table[0]) else None)
                 _block(block, 4, out, comments)
+        elif isinstance(value, str) and _literal_ok(value):
+            chomp = "-" if not value.endswith("\n") else "+" if value.endswith("\n\n") else ""
+            out.append(f"{_key(key)}: |{chomp}")
+            body = value[:-1] if value.endswith("\n") else value
+            out.extend(f"  {line}" if line else "" for line in body.split("\n"))
         elif _flowable(value):
             out.append(f"{_key(key)}: {flow(value, in_flow=False)}")
         else:
