@@ -13,7 +13,9 @@ JavaBayes/Cozman style it grew from:
   between states optional, names quoted or bare; a bare name is any run of
   characters other than white space and ``{ } ( ) [ ] , ; | "``, so state names
   such as ``<5``, ``>=7.5``, ``Asy/Patchy``, ``0_5_MG_L`` or ``3`` and variable
-  names with hyphens or dots all read as written;
+  names with hyphens or dots all read as written; where commas separate the
+  names (bnlearn's dialect) a name may also hold single spaces (``Grd Glass``),
+  as bnlearn's own reader allows;
 * ``probability ( X | A, B ) { ... }`` (or JavaBayes' ``probability ( X A B )``,
   the first name being the child) holding rows ``(a1, b1) p1, p2;`` in any
   order, a ``default p1, p2;`` for the configurations no row names, or one
