@@ -22,14 +22,22 @@ Conventions
 Layout
 ------
 A directed graph is drawn top to bottom in layers, one per topological
-generation (roots first).  Within a layer the nodes are ordered to reduce edge
-crossings, and the nodes of one plate are kept in one band of columns, so that
-its box encloses them and nothing else.  An undirected graph whose nodes are
-named like a grid (``x_2_3``, ``x[2,3]``) is drawn on that grid; any other is
-laid out with Kamada-Kawai (falling back to a seeded spring layout).
+generation (``networkx.topological_generations``), except that a root is moved
+down to sit just above its first child.  An edge that skips layers gets a
+waypoint in each layer it crosses, so it curves around the nodes instead of
+through them.  Within a layer the nodes are ordered to reduce edge crossings
+(barycentre sweeps), and the nodes of one plate are kept in one band of
+columns, so that its box encloses them and nothing else.
+
+An undirected graph whose nodes are named like a grid (``x_2_3``, ``x[2,3]``),
+or which *is* a rows x columns grid whatever its names, is drawn on that grid;
+any other is laid out with Kamada-Kawai (falling back to a seeded spring
+layout), turned so that a grid-like drawing runs along the axes.
 
 The figure is sized from the graph (1 data unit is 1 inch), so fonts keep
-their size and a 40-node network stays legible.  matplotlib is an optional
+their size and a 40-node network stays legible: every circle has one radius,
+grown (up to a limit) for the longest name, and a name still too long for it
+is set smaller (down to 6.5 pt).  matplotlib is an optional
 extra: it is imported inside :func:`draw` and :func:`draw_to_file` only, and
 only its object-oriented API is used (``Figure`` + the Agg canvas; never
 ``pyplot``, so no global figure state and no GUI backend are touched).
@@ -43,11 +51,14 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from pgm.errors import PGMError
+
+if TYPE_CHECKING:
+    from pgm.schema import ModelSpec
 
 #: Output formats of :func:`draw_to_file`, by file suffix.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -73,12 +84,10 @@ _MOVETO, _LINETO, _CURVE3, _CURVE4 = 1, 2, 3, 4  # matplotlib.path.Path codes
 
 
 def _matplotlib() -> Any:
+    """The matplotlib module, or a PGMError saying how to install it."""
     try:
         import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-        from matplotlib.figure import Figure  # noqa: F401
-        from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: F401
-        from matplotlib.textpath import TextPath  # noqa: F401
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise PGMError(_MISSING) from None
     return matplotlib
@@ -212,7 +221,7 @@ def _layered(spec: Any, graph: Any, radius: float) -> tuple[
             layer[d] = g_i
             plate_of[d] = plate_of[b] if plate_of[a] == plate_of[b] else None
             order[d] = len(order)
-            half[d] = _DUMMY_HALF
+            half[d] = _DUMMY_HALF if plate_of[d] is None else _DUMMY_HALF + 0.1  # clear of the plate's border
             aug.add_edge(prev, d)
             chain.append(d)
             prev = d
@@ -251,7 +260,8 @@ def _layered(spec: Any, graph: Any, radius: float) -> tuple[
         free = sorted((n for n in nodes if not plate_of[n]), key=lambda n: (want[n], order[n]))
         w = [want[n] for n in free]
         h = [half[n] for n in free]
-        active = [band[p] for p, (a, b) in span.items() if a <= g_i <= b]
+        # the row below a plate stays clear too: the plate's label hangs into the gap above it
+        active = [band[p] for p, (a, b) in span.items() if a <= g_i <= b + 1]
         if not active:
             xs, _ = _pack(w, h)
         else:  # the first s nodes go left of the plates, the others right of them
@@ -412,7 +422,7 @@ def _bend(p: tuple[float, float], q: tuple[float, float], others: list[tuple[flo
     return best
 
 
-def _layout(spec: Any) -> _Layout:
+def _layout(spec: ModelSpec) -> _Layout:
     graph = spec.graph
     names = list(spec.nodes)
     radius, fonts = _sizes(names)
@@ -448,34 +458,59 @@ def _layout(spec: Any) -> _Layout:
     # Edges run from border to border.  The geometry is computed here rather than by clipping
     # against the circle patches, which costs matplotlib a Bezier search per edge.
     r = radius
-    tip = r + 0.015 if spec.directed else r  # an arrow's tip touches the border
+    tip = r + 0.005 if spec.directed else r  # an arrow's tip touches the border
     for a, b in graph.edges:
         pa, pb = pos[a], pos[b]
-        via = out.via.get((a, b))
-        if via:  # a long edge: a smooth curve through its waypoints
-            out.edges[(a, b)] = _smooth([_towards(pa, via[0], r), *via, _towards(pb, via[-1], tip)])
+        if spec.directed:  # down the rows, through the waypoints of a long edge
+            out.edges[(a, b)] = _route(pa, out.via.get((a, b), []), pb, r, tip)
         elif (a, b) in out.rad:  # bent around a node in its way, as matplotlib's arc3 would
             rad = out.rad[(a, b)]
             ctrl = ((pa[0] + pb[0]) / 2 + rad * (pb[1] - pa[1]), (pa[1] + pb[1]) / 2 - rad * (pb[0] - pa[0]))
-            out.edges[(a, b)] = ([_towards(pa, ctrl, r), ctrl, _towards(pb, ctrl, tip)], [_MOVETO, _CURVE3, _CURVE3])
+            out.edges[(a, b)] = ([_towards(pa, ctrl, r), ctrl, _towards(pb, ctrl, tip)],
+                                 [_MOVETO, _CURVE3, _CURVE3])
         else:
             out.edges[(a, b)] = ([_towards(pa, pb, r), _towards(pb, pa, tip)], [_MOVETO, _LINETO])
     return out
 
 
-def _smooth(points: list[tuple[float, float]]) -> tuple[list[tuple[float, float]], list[int]]:
-    """Vertices and codes of a smooth curve through ``points`` (Catmull-Rom as cubic Beziers)."""
-    verts = [points[0]]
-    codes = [_MOVETO]
-    for i in range(len(points) - 1):
-        p0 = points[max(i - 1, 0)]
-        p1, p2 = points[i], points[i + 1]
-        p3 = points[min(i + 2, len(points) - 1)]
-        c1 = (p1[0] + (p2[0] - p0[0]) / 6, p1[1] + (p2[1] - p0[1]) / 6)
-        c2 = (p2[0] - (p3[0] - p1[0]) / 6, p2[1] - (p3[1] - p1[1]) / 6)
-        verts += [c1, c2, p2]
+def _route(pa: tuple[float, float], via: list[tuple[float, float]], pb: tuple[float, float],
+           r: float, tip: float) -> tuple[list[tuple[float, float]], list[int]]:
+    """A directed edge from circle ``pa`` down to circle ``pb`` through its waypoints, as cubic Beziers.
+
+    The curve passes every waypoint vertically, so it crosses each row of nodes
+    at the waypoint's place (the room kept for it) and bends only between rows.
+    It leaves and enters the circles no flatter than 45 degrees, so it never
+    runs along a row through the neighbours of its ends; an edge that is
+    steeper than that is a straight line.
+    """
+    first = via[0] if via else pb
+    last = via[-1] if via else pa
+    out_a, out_b = _steep(pa, first), _steep(pb, last)
+    start = (pa[0] + out_a[0] * r, pa[1] + out_a[1] * r)
+    end = (pb[0] + out_b[0] * tip, pb[1] + out_b[1] * tip)
+    pts = [start, *via, end]
+    verts, codes = [start], [_MOVETO]
+    for i in range(len(pts) - 1):
+        p, q = pts[i], pts[i + 1]
+        h = max(abs(p[1] - q[1]), 0.1) / 2
+        u = out_a if i == 0 else (0.0, -1.0)
+        v = out_b if i == len(pts) - 2 else (0.0, 1.0)
+        if i == 0 and not via:  # a direct edge: straight when steep, else an S between the rows
+            h = max(abs(p[1] - q[1]), 0.1) / (2 * abs(u[1]) if abs(u[1]) > 1e-9 else 2)
+        verts += [(p[0] + u[0] * h, p[1] + u[1] * h), (q[0] + v[0] * h, q[1] + v[1] * h), q]
         codes += [_CURVE4] * 3
     return verts, codes
+
+
+def _steep(c: tuple[float, float], toward: tuple[float, float]) -> tuple[float, float]:
+    """The unit vector from ``c`` toward ``toward``, turned to at most 45 degrees off vertical."""
+    dx, dy = toward[0] - c[0], toward[1] - c[1]
+    if dy == 0:
+        dy = -1e-9
+    if abs(dx) > abs(dy):
+        dx = math.copysign(abs(dy), dx)
+    norm = math.hypot(dx, dy)
+    return dx / norm, dy / norm
 
 
 def _towards(c: tuple[float, float], p: tuple[float, float], r: float) -> tuple[float, float]:
@@ -487,7 +522,7 @@ def _towards(c: tuple[float, float], p: tuple[float, float], r: float) -> tuple[
 # --------------------------------------------------------------------------- drawing
 
 
-def draw(spec: Any, ax: Any = None) -> Any:
+def draw(spec: ModelSpec, ax: Any = None) -> Any:
     """Draw ``spec`` (a :class:`pgm.schema.ModelSpec`) in plate notation; return the Figure.
 
     Latent nodes are shaded grey, gaussian nodes drawn as double circles,
@@ -515,7 +550,7 @@ def draw(spec: Any, ax: Any = None) -> Any:
     r = lay.radius
     x0, y0, x1, y1 = lay.bounds()
     x0, y0, x1, y1 = x0 - _MARGIN, y0 - _MARGIN, x1 + _MARGIN, y1 + _MARGIN
-    title_w = _text_size(spec.name, 13)[0] + 2 * _MARGIN
+    title_w = 1.1 * _text_size(spec.name, 13)[0] + 2 * _MARGIN  # bold runs wider
     if x1 - x0 < title_w:
         grow = (title_w - (x1 - x0)) / 2
         x0, x1 = x0 - grow, x1 + grow
@@ -540,8 +575,8 @@ def draw(spec: Any, ax: Any = None) -> Any:
                              facecolor="none", edgecolor=_INK, linewidth=1.1, zorder=0, gid=f"plate:{p}")
         ax.add_artist(box)
         ax.text(px1 - 0.07, py0 + 0.06, f"{p}\nN={spec.plates[p].size}", ha="right", va="bottom",
-                fontsize=_PLATE_FONT, color=_INK, linespacing=1.1, zorder=3, gid=f"plate-label:{p}", parse_math=False,
-                bbox=dict(boxstyle="square,pad=0.08", facecolor="white", edgecolor="none"))
+                fontsize=_PLATE_FONT, color=_INK, linespacing=1.1, zorder=3, gid=f"plate-label:{p}",
+                parse_math=False, bbox=dict(boxstyle="square,pad=0.08", facecolor="white", edgecolor="none"))
 
     for name, (x, y) in lay.pos.items():
         node = spec.nodes[name]
@@ -560,13 +595,15 @@ def draw(spec: Any, ax: Any = None) -> Any:
     return fig
 
 
-def draw_to_file(spec: Any, path: str | Path) -> Path:
+def draw_to_file(spec: ModelSpec, path: str | Path) -> Path:
     """Draw ``spec`` to ``path``; the format follows the suffix (.png, .svg or .pdf).
 
     The file is written atomically: the drawing goes to a temporary file in the
     same directory, renamed over ``path`` only once complete, so an error or a
     crash never leaves a half-written file (nor clobbers an existing one).
-    Text stays text in an SVG (node names are searchable) and in a PDF.
+    Text stays text in an SVG (node names are searchable) and in a PDF: the
+    ``svg.fonttype`` / ``pdf.fonttype`` settings are changed for the save only,
+    inside ``matplotlib.rc_context`` (not thread-safe, like any rcParams change).
 
     Raises
     ------
@@ -592,8 +629,9 @@ def draw_to_file(spec: Any, path: str | Path) -> Path:
     w, h = fig.get_size_inches()
     dpi = min(150.0, _MAX_PIXELS / max(w, h))
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {}}[fmt]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=f"{suffix}.tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=f"{suffix}.tmp")
         with os.fdopen(fd, "wb") as out:
             # rc_context restores every setting on exit; these only affect how text is written
             with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pgm", "pdf.fonttype": 42}):
@@ -622,7 +660,9 @@ def _file_mode(path: Path) -> int:
     return 0o666 & ~mask
 
 
-def _remove(tmp: str) -> None:
+def _remove(tmp: str | None) -> None:
+    if tmp is None:
+        return
     try:
         os.unlink(tmp)
     except OSError:
