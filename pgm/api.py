@@ -12,7 +12,9 @@ from pgm.fitted import FittedModel
 from pgm.graph import build
 from pgm.learn import choose
 from pgm.learn.em import fit_em
+from pgm.learn.loglinear import fit_loglinear
 from pgm.learn.mle import fit_mle
+from pgm.markov import FittedMarkovNet
 from pgm.schema import ModelSpec, load_spec
 
 
@@ -27,13 +29,15 @@ def load(path: str | Path) -> ModelSpec | FittedModel:
     spec = load_spec(path)
     if spec.params is None:
         return spec
+    if not spec.directed:
+        return FittedMarkovNet.from_spec(spec, str(path))
     return FittedModel.from_spec(spec, str(path))
 
 
 def _spec_of(model: Any) -> ModelSpec:
     if isinstance(model, ModelSpec):
         return model
-    if isinstance(model, FittedModel):
+    if isinstance(model, (FittedModel, FittedMarkovNet)):
         return model.spec
     if isinstance(model, (str, Path)):
         loaded = load(model)
@@ -41,7 +45,7 @@ def _spec_of(model: Any) -> ModelSpec:
     raise PGMError(f"model must be a declaration from pgm.load or a path to a graph file, got {type(model).__name__}")
 
 
-def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int = 200, tol: float = 1e-8,
+def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | None = None, tol: float | None = None,
         n_init: int = 1, seed: int | None = 0, init: Any = "auto", prior: dict | None = None,
         reg_covar: float | None = None, penalty: float | None = None,
         callback: Callable[[int, float], None] | None = None, **options: Any) -> Any:
@@ -54,13 +58,16 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int = 20
     learner : None picks from the graph and data: "mle" (every node observed), "em" (latent
         nodes or NaN cells), "lbfgs" (undirected); also "hard-em", and for undirected models
         "gradient", "coordinate", "pcd", "pseudo"
-    max_iter, tol : iteration limit and relative-change stopping rule of iterative learners
+    max_iter, tol : iteration limit (EM: 200) and stopping rule of iterative learners (EM: relative
+        change of the log-likelihood below 1e-8; undirected: gradient below 1e-6)
     n_init, seed, init : EM restarts (the best is kept), random seed, and initialisation
         ("auto", "random", "kmeans++", or a fitted model to start from)
     prior : default Dirichlet prior for table CPDs, e.g. ``{"dirichlet": 1}`` or ``{"bdeu": 10}``
         (a node's own ``prior:`` wins)
     reg_covar : added to every covariance diagonal; default 0 for complete data, 1e-6 for EM
-    penalty : L2 penalty of logistic CPDs (default: each node's ``penalty:``, 0)
+    penalty : L2 penalty of logistic CPDs (default: each node's ``penalty:``, 0), or of the
+        log-linear weights of an undirected model (``l2 / 2 * |theta|^2`` on the mean log-likelihood)
+    **options : undirected learners also take ``step_size``, ``n_chains``, ``n_gibbs``
     callback : called as ``callback(iteration, log_likelihood)`` by iterative learners
 
     Returns
@@ -83,10 +90,20 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int = 20
             raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
         start = init.cpds if isinstance(init, FittedModel) else init
         distinct = compress_rows(enc)  # identical rows share one posterior: EM per distinct row
-        result = fit_em(graph, distinct if distinct is not None else enc, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=start,
+        result = fit_em(graph, distinct if distinct is not None else enc, max_iter=max_iter or 200,
+                        tol=1e-8 if tol is None else tol, n_init=n_init, seed=seed, init=start,
                         hard=chosen == "hard-em", prior=prior,
                         reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
         info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
                 "runs": result.all_runs}
         return FittedModel(spec, graph, result.cpds, result.history, info)
-    raise ModelError(f"learner {chosen!r} is not available yet")
+    undirected = {"learner": chosen, "max_iter": max_iter, "seed": seed, "l2": penalty or 0.0, **options}
+    if tol is not None:
+        undirected["tol"] = tol
+    if isinstance(init, FittedMarkovNet):
+        undirected["init"] = init.params
+    try:
+        result = fit_loglinear(graph, enc, **undirected)
+    except TypeError as exc:  # an option this learner does not take
+        raise PGMError(f"unknown option for learner {chosen!r}: {exc}") from None
+    return FittedMarkovNet.from_fit(result)

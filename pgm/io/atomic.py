@@ -27,16 +27,26 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
     except OSError as exc:
         raise PGMError(f"{path}: cannot write here ({exc.strerror})") from None
     try:
+        try:  # keep an existing file's permissions; a new file gets the usual 0666 & ~umask
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise PGMError(f"{path}: writing failed ({exc.strerror or exc}); the previous file, if any, "
+                           "is unchanged") from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)

@@ -75,16 +75,15 @@ class DiscreteNode(_Strict):
                 raise ValueError(f"a state count must be between 1 and {MAX_STATES}, got {value}")
             return value
         value = [_label(v) for v in value]
-        if True:
-            if not value:
-                raise ValueError("the state list is empty; list at least one state, e.g. [yes, no]")
-            if len(value) > MAX_STATES:
-                raise ValueError(f"{len(value)} states is more than the limit {MAX_STATES}")
-            seen: set[str] = set()
-            for label in value:
-                if label in seen:
-                    raise ValueError(f"duplicate state {label!r}; each state must be listed once")
-                seen.add(label)
+        if not value:
+            raise ValueError("the state list is empty; list at least one state, e.g. [yes, no]")
+        if len(value) > MAX_STATES:
+            raise ValueError(f"{len(value)} states is more than the limit {MAX_STATES}")
+        seen: set[str] = set()
+        for label in value:
+            if label in seen:
+                raise ValueError(f"duplicate state {label!r}; each state must be listed once")
+            seen.add(label)
         return value
 
     @property
