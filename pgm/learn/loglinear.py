@@ -396,7 +396,7 @@ def _fit_lbfgs(objective, theta: np.ndarray, max_iter: int, tol: float, l2: floa
     # tol bounds the gradient in theta; in x it is divided by scale >= 1
     res = minimize(fun, theta * scale, jac=True, method="L-BFGS-B", callback=record,
                    options={"maxiter": max_iter, "gtol": tol / scale.max(initial=1.0),
-                            "ftol": 1e3 * np.finfo(float).eps})
+                            "ftol": 0.0})
     if not history or not np.array_equal(last.get("x"), res.x):
         fun(res.x)
         record(res.x)
