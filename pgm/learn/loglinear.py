@@ -210,10 +210,10 @@ class LogLinear:
             fixed += layout.counts(codes[whole], weights[whole])
         patterns = []
         if not whole.all():
-            masks, inverse = np.unique(hidden[~whole], axis=0, return_inverse=True)
+            masks, which = np.unique(hidden[~whole], axis=0, return_inverse=True)
             part = np.flatnonzero(~whole)
             for i, mask in enumerate(masks):
-                rows = part[inverse.ravel() == i]
+                rows = part[which.ravel() == i]
                 pat, counts = self._pattern(codes, rows, weights[rows], tuple(np.flatnonzero(mask)))
                 patterns.append(pat)
                 fixed += counts
