@@ -431,7 +431,7 @@ class LocalTerms:
 
         ``codes`` : int array of shape (n_rows, n_variables), columns in layout order.
         """
-        base = self.offset[None, :] + np.einsum("rtw,tw->rt", codes[:, self.others], self.other_strides)
+        base = self.offset[None, :] + np.einsum("rtw,tw->rt", codes[:, self.others], self.other_strides, order="C")
         return base[:, :, None] + self.stride[None, :, None] * np.arange(self.k)[None, None, :]
 
     def logits(self, codes: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -512,7 +512,8 @@ def pseudo_log_likelihood(terms: Sequence[LocalTerms], codes: np.ndarray, weight
                 g = -np.exp(logits - lse)
                 np.put_along_axis(g, own, np.take_along_axis(g, own, 2) + 1.0, 2)
                 g *= w[:, None, None]
-                dflat += np.bincount(idx.ravel(), weights=g[:, t.slot, :].ravel(), minlength=flat.shape[0])
+                # np.take keeps (rows, terms, k) C-contiguous, so ravel does not copy again
+                dflat += np.bincount(idx.ravel(), weights=np.take(g, t.slot, axis=1).ravel(), minlength=flat.shape[0])
     return total, dflat
 
 
