@@ -346,11 +346,31 @@ def _cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
     return {"intercept": _floats(squeeze(cpd.intercept)), "coef": _floats(squeeze(cpd.coef)), "covariance": _floats(cov)}
 
 
+def only_numbers(value: Any) -> bool:
+    """True when ``value`` is a number or (nested) lists of numbers: not text, not booleans.
+
+    numpy would turn ``"0.5"`` and ``true`` into floats; a hand-edited file must not pass that way."""
+    try:
+        leaves = np.asarray(value, dtype=object).ravel()
+    except (TypeError, ValueError):  # ragged lists
+        return False
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+               for v in leaves)
+
+
+#: The parameter arrays of each kind of fitted node; any other key in a block is refused.
+PARAM_FIELDS = {"table": ("table",), "logistic": ("intercept", "coef", "features"),
+                "linear": ("intercept", "coef", "covariance")}
+
+
 def _array(block: dict, field_: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     if field_ == "coef" and field_ not in block and shape and shape[-1] == 0:
         return np.zeros(shape)
     if field_ not in block:
         raise ModelError(f"{where}: missing `{field_}`; a fitted node of this kind needs it")
+    if not only_numbers(block[field_]):
+        raise ModelError(f"{where}.{field_}: expected numbers in an array of shape {shape} "
+                         "(not text, booleans or ragged lists)")
     try:
         arr = np.asarray(block[field_], dtype=np.float64)
     except (TypeError, ValueError):
@@ -381,11 +401,21 @@ def params_to_cpds(graph: Graph, params: dict[str, Any], source: str = "<model>"
         var = fam.var
         C = fam.n_configs
         lead = () if not fam.cards else (C,)
+        allowed = PARAM_FIELDS[fam.kind]
+        extra = [k for k in block if k not in allowed]
+        if extra:
+            raise ModelError(f"{where}.{extra[0]}: unknown parameter; a {fam.kind} node has "
+                             f"{', '.join(f'`{k}`' for k in allowed)} (remove it or fix the name)")
         if fam.kind == "table":
             probs = _array(block, "table", lead + (var.n_states,), where).reshape(C, var.n_states)
             cpds[key] = TableCPD(TableCPD.check(probs, f"{where}.table"))
         elif fam.kind == "logistic":
-            q = len(feature_names(graph, fam))
+            names = feature_names(graph, fam)
+            q = len(names)
+            given = block.get("features", names)
+            if not isinstance(given, list) or [str(f) for f in given] != names:
+                raise ModelError(f"{where}.features: expected {names}, got {given!r}; the columns of `coef` "
+                                 "follow this order (fix the list, or refit the model)")
             cpds[key] = LogisticCPD(_array(block, "intercept", (var.n_states,), where),
                                     _array(block, "coef", (var.n_states, q), where))
         else:

@@ -30,6 +30,7 @@ import pandas as pd
 from pgm.encode import EncodedData, encode
 from pgm.errors import DataError, ModelError, PGMError
 from pgm.features import UNARY, Layout, gibbs_sweep
+from pgm.fitted import only_numbers
 from pgm.graph import Graph, build
 from pgm.infer.elimination import TooWideError, calibrate, sample_tree, variable_elimination
 from pgm.infer.factor import LogFactor, normalize
@@ -356,6 +357,8 @@ class FittedMarkovNet:
                 problems.append(f"{source}: params.{key}: missing; {_expect(b)}")
                 continue
             try:
+                if not only_numbers(params[key]):
+                    raise ValueError("text, booleans or ragged lists")
                 arr = np.asarray(params[key], dtype=float)
             except (TypeError, ValueError):
                 problems.append(f"{source}: params.{key}: not numbers (or ragged lists); {_expect(b)}")
