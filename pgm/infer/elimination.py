@@ -274,9 +274,11 @@ class CliqueTree:
         return sum(self.clique_size(i) for i in range(len(self.cliques)))
 
     def clique_size(self, i: int) -> int:
+        """Entries of clique ``i``'s table."""
         return math.prod(self.cards[v] for v in self.cliques[i])
 
     def clique_shape(self, i: int) -> tuple[int, ...]:
+        """Shape of clique ``i``'s table (without the batch axis)."""
         return tuple(self.cards[v] for v in self.cliques[i])
 
 

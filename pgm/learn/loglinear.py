@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -179,6 +179,7 @@ class LogLinear:
         return True
 
     def potential_tables(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Every potential's log-table (views into ``flat``), shaped by its scope's cards."""
         return [flat[p.offset:p.offset + p.size].reshape(p.cards) for p in self.layout.potentials]
 
     # ------------------------------------------------------------------ exact quantities
@@ -358,6 +359,19 @@ class LogLinearFit:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+class _Trace(list):
+    """The history list; with a callback, ``callback(iteration, value)`` sees every entry as it lands."""
+
+    def __init__(self, callback: Callable[[int, float], None] | None) -> None:
+        super().__init__()
+        self.callback = callback
+
+    def append(self, value: float) -> None:
+        super().append(float(value))
+        if self.callback is not None:
+            self.callback(len(self) - 1, float(value))
+
+
 def _warn(learner: str, max_iter: int, detail: str) -> None:
     warnings.warn(f"learner={learner!r} stopped at max_iter={max_iter} before converging ({detail}); "
                   "increase max_iter, loosen tol, or add an l2 penalty", ConvergenceWarning, stacklevel=4)
@@ -372,7 +386,7 @@ def _multiplicity(layout: Layout) -> np.ndarray:
 
 
 def _fit_lbfgs(objective, theta: np.ndarray, max_iter: int, tol: float, l2: float, total: float,
-               learner: str, share: np.ndarray) -> tuple[np.ndarray, list[float], int, bool]:
+               learner: str, share: np.ndarray, history: list[float]) -> tuple[np.ndarray, list[float], int, bool]:
     """Minimise the negative mean (pseudo-)log-likelihood plus ``l2 / 2 |theta|^2`` with L-BFGS.
 
     The search runs on ``x = theta * sqrt(share)``: a parameter tied across ``m`` cliques
@@ -387,8 +401,6 @@ def _fit_lbfgs(objective, theta: np.ndarray, max_iter: int, tol: float, l2: floa
         value, grad = objective(t)
         last["x"], last["value"], last["grad"] = x.copy(), value, -grad + l2 * t
         return -value / total + 0.5 * l2 * (t @ t), (-grad + l2 * t) / scale
-
-    history: list[float] = []
 
     def record(x: np.ndarray) -> None:
         history.append(last["value"] if np.array_equal(last.get("x"), x) else objective(x / scale)[0])
@@ -408,7 +420,7 @@ def _fit_lbfgs(objective, theta: np.ndarray, max_iter: int, tol: float, l2: floa
 
 
 def _fit_gradient(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: int, tol: float, l2: float,
-                  step_size: float | None) -> tuple[np.ndarray, list[float], int, bool]:
+                  step_size: float | None, history: list[float]) -> tuple[np.ndarray, list[float], int, bool]:
     """Gradient ascent; a fixed ``step_size``, or (None) one adapted by backtracking.
 
     Each parameter's step is divided by the number of cliques sharing it (see
@@ -416,7 +428,7 @@ def _fit_gradient(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: in
     """
     share = _multiplicity(engine.layout)
     value, grad = engine.value_and_grad(rows, theta)
-    history = [value]
+    history.append(value)
     eta = 1.0 if step_size is None else step_size
     objective = value / rows.total - 0.5 * l2 * theta @ theta
     it = 0
@@ -466,7 +478,7 @@ def _block_hessian(layout: Layout, key: str, marg: np.ndarray, l2: float) -> np.
 
 
 def _fit_coordinate(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: int, tol: float,
-                    l2: float) -> tuple[np.ndarray, list[float], int, bool]:
+                    l2: float, history: list[float]) -> tuple[np.ndarray, list[float], int, bool]:
     """Block coordinate ascent: IPF for untied tables and unaries, Newton + line search otherwise."""
     layout = engine.layout
     total = rows.total
@@ -475,7 +487,7 @@ def _fit_coordinate(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: 
     def objective(t: np.ndarray) -> float:
         return engine.log_likelihood(rows, layout.log_tables(t)) / total - 0.5 * l2 * t @ t
 
-    history = [engine.log_likelihood(rows, layout.log_tables(theta))]
+    history.append(engine.log_likelihood(rows, layout.log_tables(theta)))
     it = 0
     worst = np.inf
     for it in range(1, max_iter + 1):
@@ -518,7 +530,7 @@ def _fit_coordinate(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: 
 
 def _fit_pcd(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: int, l2: float,
              step_size: float | None, n_chains: int, n_gibbs: int, rng: np.random.Generator,
-             record) -> tuple[np.ndarray, list[float], int]:
+             record, history: list[float]) -> tuple[np.ndarray, list[float], int]:
     """Stochastic maximum likelihood with persistent, vectorised Gibbs chains.
 
     Each parameter's step is divided by the number of cliques sharing it (a tied
@@ -539,7 +551,6 @@ def _fit_pcd(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: int, l2
     emp = rows.fixed / total if rows.complete else None
     average = np.zeros_like(theta)
     n_avg = 0
-    history: list[float] = []
     every = max(1, max_iter // 50)
     for t in range(max_iter):
         flat = layout.log_tables(theta)
@@ -559,7 +570,8 @@ def _fit_pcd(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: int, l2
 
 def fit_loglinear(graph: Graph, data: EncodedData | Any, *, learner: str = "lbfgs", max_iter: int | None = None,
                   tol: float = 1e-6, l2: float = 0.0, step_size: float | None = None, seed: int | None = 0,
-                  n_chains: int = 200, n_gibbs: int = 1, init: Mapping[str, Any] | None = None) -> LogLinearFit:
+                  n_chains: int = 200, n_gibbs: int = 1, init: Mapping[str, Any] | None = None,
+                  callback: Callable[[int, float], None] | None = None) -> LogLinearFit:
     """Fit the parameters of an undirected log-linear model.
 
     Parameters
@@ -578,6 +590,7 @@ def fit_loglinear(graph: Graph, data: EncodedData | Any, *, learner: str = "lbfg
     seed : random seed ("pcd" chains; the initial values when there are latent nodes).
     n_chains, n_gibbs : "pcd": number of persistent chains and Gibbs sweeps per update.
     init : starting parameters ``{key: array}`` (as :meth:`Layout.unpack` gives).
+    callback : called as ``callback(iteration, value)`` with every history entry as it is recorded.
 
     Returns
     -------
@@ -626,14 +639,15 @@ def fit_loglinear(graph: Graph, data: EncodedData | Any, *, learner: str = "lbfg
     else:
         theta = np.zeros(layout.n_params)
     options = dict(max_iter=max_iter, tol=tol, l2=l2, step_size=step_size, seed=seed)
+    trace = _Trace(callback)
     kind = "log_likelihood"
     if learner == "lbfgs":
         theta, history, n_iter, ok = _fit_lbfgs(lambda x: engine.value_and_grad(rows, x), theta, max_iter,
-                                                tol, l2, rows.total, learner, _multiplicity(layout))
+                                                tol, l2, rows.total, learner, _multiplicity(layout), trace)
     elif learner == "gradient":
-        theta, history, n_iter, ok = _fit_gradient(engine, rows, theta, max_iter, tol, l2, step_size)
+        theta, history, n_iter, ok = _fit_gradient(engine, rows, theta, max_iter, tol, l2, step_size, trace)
     elif learner == "coordinate":
-        theta, history, n_iter, ok = _fit_coordinate(engine, rows, theta, max_iter, tol, l2)
+        theta, history, n_iter, ok = _fit_coordinate(engine, rows, theta, max_iter, tol, l2, trace)
     elif learner == "pseudo":
         engine.pseudo(rows, layout.log_tables(theta))  # fails early, and clearly, on hidden cells
 
@@ -642,7 +656,7 @@ def fit_loglinear(graph: Graph, data: EncodedData | Any, *, learner: str = "lbfg
             return value, layout.pullback(dflat) / rows.total
 
         theta, history, n_iter, ok = _fit_lbfgs(objective, theta, max_iter, tol, l2, rows.total, learner,
-                                                _multiplicity(layout))
+                                                _multiplicity(layout), trace)
         kind = "pseudo_log_likelihood"
     else:
         if engine.tractable():
@@ -659,6 +673,6 @@ def fit_loglinear(graph: Graph, data: EncodedData | Any, *, learner: str = "lbfg
             kind, record = "none", None
         options.update(n_chains=n_chains, n_gibbs=n_gibbs)
         theta, history, n_iter = _fit_pcd(engine, rows, theta, max_iter, l2, step_size, n_chains, n_gibbs,
-                                          rng, record)
+                                          rng, record, trace)
         ok = True
     return LogLinearFit(graph, engine, theta, [float(h) for h in history], kind, learner, n_iter, ok, options)
