@@ -92,14 +92,30 @@ def read_table(path: str | Path, columns: list[str] | None = None,
                 engine = "pyarrow"
             except ImportError:
                 engine = "c"
-            header = pd.read_csv(path, sep=sep, nrows=0, engine="c").columns
+            # the header as written: pandas would rename a repeated name `a` to `a.1` silently
+            header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=1, header=None, dtype=str, engine="c",
+                                                   keep_default_na=False).iloc[0]]
+            counts = pd.Series(header, dtype=object).value_counts()
+            repeated = sorted(c for c, k in counts.items() if c and k > 1)
+            if repeated:
+                raise DataError(f"{path}: duplicated column names {repeated} in the header; every column must be "
+                                "named once (rename or drop the copies)")
             dtype = {c: str for c in (text_columns or []) if c in set(header)} or None
-            try:
-                return pd.read_csv(path, sep=sep, engine=engine, dtype=dtype)
-            except Exception:
-                if engine == "c":
-                    raise
-                return pd.read_csv(path, sep=sep, engine="c", dtype=dtype)
+            fast_error = ""
+            if engine == "pyarrow":
+                try:
+                    return pd.read_csv(path, sep=sep, engine=engine, dtype=dtype)
+                except Exception as exc:  # retried by the C parser, which reports lines
+                    fast_error = f" ({str(exc).strip().splitlines()[0]})" if str(exc).strip() else ""
+            with warnings.catch_warnings():
+                # pandas takes extra fields in the first row as index columns, or drops them: refuse both
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                try:
+                    return pd.read_csv(path, sep=sep, engine="c", dtype=dtype, index_col=False, low_memory=False)
+                except pd.errors.ParserWarning:
+                    raise DataError(f"{path}: a row has more fields than the header names ({len(header)} "
+                                    f"columns){fast_error}; check the separators and quoting, or name every "
+                                    "column in the header") from None
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -130,7 +146,9 @@ def _show_rows(index: Any, rows: np.ndarray, values: Any, limit: int = 5) -> str
     labels = [index[r] for r in rows] if index is not None else list(rows)
     # numpy scalars print as np.float64(inf) under numpy 2: show the plain Python value
     vals = [v.item() if isinstance(v, np.generic) else v for v in (values[r] for r in rows)]
-    return ", ".join(f"row {lab}: {val!r}" for lab, val in zip(labels, vals))
+    # a 400-digit number or a long text is cut short
+    shown = [repr(v) if len(repr(v)) <= 40 else repr(v)[:36] + ("...'" if isinstance(v, str) else "...") for v in vals]
+    return ", ".join(f"row {lab}: {val}" for lab, val in zip(labels, shown))
 
 
 def _label_text(values: np.ndarray) -> np.ndarray:
@@ -211,7 +229,11 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
         codes[missing] = MISSING
         return codes
     # text, objects, booleans: hash once with factorize, then map the few uniques
-    inverse, uniques = pd.factorize(column, use_na_sentinel=True)
+    try:
+        inverse, uniques = pd.factorize(column, use_na_sentinel=True)
+    except TypeError:  # cells that cannot be hashed (lists, mappings) are no state label
+        bad = np.flatnonzero([not _hashable(v) for v in arr])
+        raise DataError(_unknown(name, var, index, bad, arr)) from None
     texts = _label_text(np.asarray(uniques, dtype=object))
     table = np.array([lookup.get(t, -2) for t in texts] + [MISSING], dtype=np.int64)
     codes = table[inverse]
@@ -219,6 +241,14 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
     if bad.size:
         raise DataError(_unknown(name, var, index, bad, arr))
     return codes.astype(dtype)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _map_uniques(name, texts, inverse, lookup, var, index, arr, dtype) -> np.ndarray:
@@ -244,10 +274,24 @@ def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np
         series = frame[col]
         if pd.api.types.is_bool_dtype(series.dtype):
             raise DataError(f"column {col!r}: booleans in the gaussian column of {var.decl!r}; give numbers")
+        kind = series.dtype.kind
+        if kind in "cmM" or isinstance(series.dtype, pd.PeriodDtype):  # complex, timedelta, datetime
+            raise DataError(f"column {col!r}: the gaussian column of {var.decl!r} holds {series.dtype} values, "
+                            "not real numbers; convert them first (e.g. dates to days since a start date)")
         if pd.api.types.is_numeric_dtype(series.dtype):
             arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            arr = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            try:
+                arr = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            except (OverflowError, TypeError, ValueError):  # an integer beyond float range, a complex cell
+                arr = np.array([_real(v) for v in series.to_numpy()], dtype=np.float64)
+            if pd.api.types.infer_dtype(series, skipna=True) not in ("floating", "integer", "mixed-integer-float",
+                                                                      "decimal", "empty"):
+                # text, or cells of several kinds: True, a date, or a complex number must not pass as numbers
+                odd = np.array([isinstance(v, (bool, np.bool_, complex, np.complexfloating, pd.Timestamp,
+                                               pd.Timedelta)) for v in series.to_numpy()], dtype=bool)
+                if odd.any():
+                    arr = np.where(odd, np.nan, arr)
             bad = np.flatnonzero(np.isnan(arr) & series.notna().to_numpy())
             if bad.size:
                 raw = series.to_numpy()
@@ -256,10 +300,21 @@ def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np
                                 "fix them or leave them empty (missing)")
         bad = np.flatnonzero(np.isinf(arr))
         if bad.size:
+            raw = arr if pd.api.types.is_numeric_dtype(series.dtype) else series.to_numpy()
             raise DataError(f"column {col!r}: non-finite value in the gaussian column of {var.decl!r} "
-                            f"({_show_rows(index, bad, arr)}); use finite numbers, or leave the cell empty (missing)")
+                            f"({_show_rows(index, bad, raw)}); use finite numbers, or leave the cell empty (missing)")
         blocks.append(arr)
     return np.column_stack(blocks) if len(blocks) > 1 else blocks[0][:, None]
+
+
+def _real(value: Any) -> float:
+    """A cell as a float, NaN when it is not a real number within float range (refused by the caller)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf  # refused as a non-finite value
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> EncodedData:
