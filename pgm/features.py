@@ -431,7 +431,12 @@ class LocalTerms:
 
         ``codes`` : int array of shape (n_rows, n_variables), columns in layout order.
         """
-        base = self.offset[None, :] + np.einsum("rtw,tw->rt", codes[:, self.others], self.other_strides, order="C")
+        base = np.broadcast_to(self.offset, (codes.shape[0], len(self.offset))).copy()
+        for col in range(self.others.shape[1]):  # one gather per scope position: cheaper than a 3-D gather
+            if self.other_strides[:, col].any():
+                base += codes[:, self.others[:, col]] * self.other_strides[:, col]
+        if self.k == 2:
+            return np.stack([base, base + self.stride], axis=2)
         return base[:, :, None] + self.stride[None, :, None] * np.arange(self.k)[None, None, :]
 
     def logits(self, codes: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

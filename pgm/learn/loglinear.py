@@ -154,11 +154,22 @@ class LogLinear:
                              "`graph: undirected` (directed models are fitted by maximum likelihood or EM)")
         self.graph = graph
         self.layout: Layout = compile_layout(graph)
+        self._tree: CliqueTree | TooWideError | None = None
 
-    @cached_property
+    @property
     def tree(self) -> CliqueTree:
-        """The clique tree of the whole model (raises TooWideError when exact inference is out of reach)."""
-        return build_clique_tree([p.scope for p in self.layout.potentials], self.layout.card_map)
+        """The clique tree of the whole model (raises TooWideError when exact inference is out of reach).
+
+        Built once; a failure is remembered too, so asking again costs nothing.
+        """
+        if self._tree is None:
+            try:
+                self._tree = build_clique_tree([p.scope for p in self.layout.potentials], self.layout.card_map)
+            except TooWideError as exc:
+                self._tree = exc
+        if isinstance(self._tree, TooWideError):
+            raise TooWideError(str(self._tree))
+        return self._tree
 
     @cached_property
     def local(self) -> list:
