@@ -384,6 +384,13 @@ def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> Enc
                                 "them empty or fill them")
         if miss.any():
             missing[var.name] = miss
+    if observed_vars and len(missing) == len(observed_vars):
+        empty = np.flatnonzero(np.logical_and.reduce(list(missing.values())))
+        if empty.size:
+            warnings.warn(f"{empty.size} row{'s' if empty.size > 1 else ''} with every cell missing "
+                          f"({', '.join(f'row {index[r]}' for r in empty[:5])}{' ...' if empty.size > 5 else ''}): "
+                          "they carry no information and each contributes 0 to the log-likelihood; "
+                          "drop them to silence this warning", DataWarning, stacklevel=3)
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (len(frame),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):

@@ -222,8 +222,8 @@ def linear_from_stats(stats: GaussStats, n_parents: int, covariance: str = "full
     resid = 0.5 * (resid + np.transpose(resid, (0, 2, 1)))
     intercept = stats.mean[:, p:] - np.einsum("cdp,cp->cd", coef, stats.mean[:, :p])
     eye = np.eye(d)
-    if covariance == "tied":
-        cov = np.broadcast_to(resid.sum(axis=0) / w.sum(), (C, d, d)).copy()
+    if covariance == "tied":  # pooled over the configurations that rows reached (not their stand-ins)
+        cov = np.broadcast_to(resid[seen].sum(axis=0) / w[seen].sum(), (C, d, d)).copy()
     else:
         cov = resid / w[:, None, None]
         if covariance == "diag":

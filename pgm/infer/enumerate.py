@@ -156,6 +156,12 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
 
 
 def group_assign(graph: Graph, data: EncodedData, group: Group, fams: dict[str, Family]) -> dict[str, np.ndarray]:
+    """Values of every member of the group's families: joint states for the group's variables,
+    data for the rest.
+
+    A member outside the group's variables that is not observed in a row is barren there
+    (summed out), and so is every family it belongs to; its placeholder value (code 0, or 0.0)
+    only keeps indexing valid and the masked terms finite -- they are zeroed afterwards."""
     assign: dict[str, np.ndarray] = {}
     rows = slice(None) if group.all_rows else group.rows
     for k, v in enumerate(group.variables):
@@ -165,9 +171,13 @@ def group_assign(graph: Graph, data: EncodedData, group: Group, fams: dict[str, 
             if m in assign:
                 continue
             if m in data.codes:
-                assign[m] = data.codes[m][rows][:, None]
+                codes = data.codes[m][rows]
+                assign[m] = (np.maximum(codes, 0) if m in data.missing else codes)[:, None]
             elif m in data.values:
-                assign[m] = data.values[m][rows]
+                values = data.values[m][rows]
+                assign[m] = np.nan_to_num(values, nan=0.0) if m in data.missing else values
+            else:  # a latent node summed out in every row of this group
+                assign[m] = np.zeros((1, 1), dtype=np.int64)
     return assign
 
 
