@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from pgm.encode import EncodedData, compress_rows, encode
 from pgm.errors import ModelError, PGMError
@@ -45,6 +48,41 @@ def _spec_of(model: Any) -> ModelSpec:
     raise PGMError(f"model must be a declaration from pgm.load or a path to a graph file, got {type(model).__name__}")
 
 
+def _check_options(*, max_iter: Any, tol: Any, n_init: Any, seed: Any, init: Any, prior: Any, reg_covar: Any,
+                   penalty: Any) -> None:
+    """Refuse option values that would run silently wrong (NaN tolerances, negative pseudo-counts...)."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+    def real(value: Any) -> bool:
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+            and math.isfinite(value)
+
+    if max_iter is not None and not (whole(max_iter) and max_iter >= 1):
+        raise PGMError(f"max_iter must be a whole number of iterations >= 1, got {max_iter!r}")
+    if not (whole(n_init) and n_init >= 1):
+        raise PGMError(f"n_init must be a whole number of EM runs >= 1, got {n_init!r}")
+    if seed is not None and not (whole(seed) and seed >= 0):
+        raise PGMError(f"seed must be None or a whole number >= 0, got {seed!r}")
+    if tol is not None and not ((real(tol) or tol == math.inf) and tol >= 0):  # inf: stop after one round
+        raise PGMError(f"tol must be a number >= 0 (not NaN), got {tol!r}")
+    for name, value in (("reg_covar", reg_covar), ("penalty", penalty)):
+        if value is not None and not (real(value) and value >= 0):
+            raise PGMError(f"{name} must be a finite number >= 0, got {value!r}")
+    if prior is not None:
+        if not isinstance(prior, dict):
+            raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")
+        if sorted(prior) not in (["dirichlet"], ["bdeu"]) or not real(next(iter(prior.values()))):
+            raise PGMError(f"prior must be {{'dirichlet': a}} (a >= 0) or {{'bdeu': ess}} (ess > 0), got {prior!r}")
+        kind, value = next(iter(prior.items()))
+        if value < 0 or (kind == "bdeu" and value == 0):
+            raise PGMError(f"prior {kind} must be {'> 0' if kind == 'bdeu' else '>= 0'}, got {value!r}")
+    if isinstance(init, str) and init not in ("auto", "random", "kmeans++"):
+        raise PGMError(f"init={init!r} is unknown; use 'auto', 'random', 'kmeans++' or a fitted model")
+    if not isinstance(init, (str, dict, FittedModel, FittedMarkovNet)):
+        raise PGMError(f"init must be 'auto', 'random', 'kmeans++' or a fitted model, got {type(init).__name__}")
+
+
 def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | None = None, tol: float | None = None,
         n_init: int = 1, seed: int | None = 0, init: Any = "auto", prior: dict | None = None,
         reg_covar: float | None = None, penalty: float | None = None,
@@ -74,6 +112,8 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     -------
     FittedModel (directed) or FittedMarkovNet (undirected)
     """
+    _check_options(max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=init, prior=prior,
+                   reg_covar=reg_covar, penalty=penalty)
     spec = _spec_of(model)
     graph = build(spec)
     enc = data if isinstance(data, EncodedData) else encode(graph, data)

@@ -75,6 +75,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.output:
+        _check_output(args.output, args.file, what="the model")
     spec = load_spec(args.file)
     if args.output:
         from pgm.draw import draw_to_file  # matplotlib is an optional extra, imported on demand
@@ -120,6 +122,8 @@ def _default_output(path: str, suffix: str) -> Path:
 def cmd_fit(args: argparse.Namespace) -> int:
     import pgm.api as api  # numpy and the learners load only for commands that fit
 
+    out = Path(args.output) if args.output else _default_output(args.model, ".fitted.yaml")
+    _check_output(out, args.data, what="the data file")
     model = api.load(args.model)
     progress = Progress("fit", args.max_iter)
     options = {"learner": args.learner, "max_iter": args.max_iter, "seed": args.seed, "n_init": args.n_init}
@@ -127,15 +131,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
         options["tol"] = args.tol
     if args.prior is not None:
         options["prior"] = {"dirichlet": args.prior}
+    if args.chunk_rows is not None:
+        options["chunk_rows"] = args.chunk_rows
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fitted = api.fit(model, args.data, callback=progress, **options)
+            if args.scheduler:
+                from pgm import distributed  # dask is an optional extra, imported on demand
+
+                with distributed.connect(args.scheduler):
+                    data = distributed.read_frame(getattr(model, "spec", model), args.data)
+                    fitted = api.fit(model, data, callback=progress, **options)
+            else:
+                fitted = api.fit(model, args.data, callback=progress, **options)
         finally:
             progress.close()
     for w in caught:
         print(f"pgm: warning: {w.message}", file=sys.stderr)
-    out = Path(args.output) if args.output else _default_output(args.model, ".fitted.yaml")
     fitted.save(out)
     summary = f"wrote {out}"
     if fitted.history:
@@ -147,6 +159,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     import pgm.api as api
 
+    if args.output:
+        _check_output(args.output, args.model, args.data)
     model = api.load(args.model)
     if not hasattr(model, "row_log_likelihood"):
         raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
@@ -169,6 +183,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import pgm.api as api
     from pgm.io.atomic import write_atomic
 
+    if args.output:
+        _check_output(args.output, args.model, what="the model")
     model = api.load(args.model)
     if not hasattr(model, "sample"):
         raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
@@ -187,13 +203,64 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from pgm.convert import convert
 
+    _check_output(args.output, args.input, what="the input")
     out = convert(args.input, args.output)
     print(f"wrote {out}")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``pgm fit: error: ... (see pgm fit --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _count(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _amount(text: str) -> float:
+    """An argparse type: a number >= 0 (inf allowed, NaN not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _check_output(output: str | os.PathLike, *inputs: str, what: str = "an input") -> None:
+    """Check an output path before any work: its directory exists, it is not a directory, and it
+    does not replace one of the command's inputs (a data file, a model)."""
+    out = Path(output)
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise PGMError(f"{output}: the directory {str(directory)!r} does not exist; create it first")
+    if out.is_dir():
+        raise PGMError(f"{output}: is a directory; give the name of a file to write")
+    for given in inputs:
+        try:
+            same = out.exists() and Path(given).exists() and os.path.samefile(out, given)
+        except OSError:
+            same = False
+        if same:
+            raise PGMError(f"{output}: this is {what} of the command ({given}); writing there would replace it, "
+                           "so choose another output file with -o")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pgm", description="Declare graphical models in YAML and learn them from data.")
+    parser = _Parser(prog="pgm", description="Declare graphical models in YAML and learn them from data.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check graph files; one line per valid file, every error otherwise")
@@ -210,11 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="DATA", help="a .csv or .parquet file with a column per observed node")
     p.add_argument("-o", "--output", metavar="FITTED.yaml", help="where to write (default MODEL.fitted.yaml)")
     p.add_argument("--learner", help="mle, em, hard-em; lbfgs, gradient, coordinate, pcd, pseudo (undirected)")
-    p.add_argument("--max-iter", type=int, default=200, help="iteration limit of iterative learners (200)")
-    p.add_argument("--tol", type=float, help="relative change in log-likelihood that stops iterating")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.add_argument("--n-init", type=int, default=1, help="EM restarts; the best is kept (1)")
-    p.add_argument("--prior", type=float, metavar="A", help="Dirichlet pseudo-count for every table cell")
+    p.add_argument("--max-iter", type=_count(1), default=200, help="iteration limit of iterative learners (200)")
+    p.add_argument("--tol", type=_amount, help="relative change in log-likelihood that stops iterating")
+    p.add_argument("--seed", type=_count(0), default=0, help="random seed (0)")
+    p.add_argument("--n-init", type=_count(1), default=1, help="EM restarts; the best is kept (1)")
+    p.add_argument("--prior", type=_amount, metavar="A", help="Dirichlet pseudo-count for every table cell")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="fit on a Dask cluster: a scheduler address "
+                   "(tcp://host:8786), or `local` to start one on this machine (needs pgm-learn[dask])")
+    p.add_argument("--chunk-rows", type=int, metavar="N", help="read the data file N rows at a time (out of core)")
     p.set_defaults(run=cmd_fit)
 
     p = sub.add_parser("score", help="log-likelihood of data under a fitted model")
@@ -226,9 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw rows from a fitted model")
     p.add_argument("model", metavar="FITTED.yaml")
-    p.add_argument("-n", type=int, required=True, help="number of rows")
+    p.add_argument("-n", type=_count(0), required=True, help="number of rows")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
-    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--seed", type=_count(0), help="random seed")
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser("convert", help="BIF or bnlearn JSON -> graph file, and graph file -> BIF")
@@ -238,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"pgm: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -245,7 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse prints its own one-line usage error
         return EXIT_USER_ERROR if exc.code else 0
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # warnings as one line each, without pgm's source lines
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except PGMError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USER_ERROR

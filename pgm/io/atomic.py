@@ -21,6 +21,8 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise PGMError(f"{path}: the directory {str(directory)!r} does not exist; create it first")
+    if path.is_dir():
+        raise PGMError(f"{path}: is a directory; give the name of a file to write")
     data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

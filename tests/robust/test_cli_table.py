@@ -1,0 +1,331 @@
+"""The command line on bad input: a table of cases, each exits 2 with one line naming the problem.
+
+Every row of ``CASES`` gives the arguments of one ``pgm`` run (paths relative to a scratch
+directory that holds good models, data and a previous output), the bad files it needs, and
+fragments that the message must contain.  Each run must
+
+* exit with status 2;
+* print exactly one line on stderr (``validate`` prints one line per error: a file with four
+  mistakes gives four lines, each starting with the file name), naming the problem;
+* print no ``Traceback`` and no "internal error";
+* leave every file of the scratch directory as it was (same names, sizes, mtimes and hashes):
+  no output created, no previous output changed, no temporary file left behind.
+
+The whole table runs in-process through ``pgm.cli.main``; a handful of rows also run through
+the installed ``pgm`` executable in a subprocess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pgm
+from pgm.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "models"
+BAD_MODELS = ROOT / "tests" / "bad_models"
+
+GMM_CSV = "x[0],x[1]\n0.1,0.2\n1.5,-0.3\n4.0,4.2\n3.9,4.1\n"
+SP_HEADER = "cloudy,sprinkler,rain,wet_grass\n"
+
+
+def _sprinkler_csv(n: int = 40) -> str:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"cloudy": rng.choice(["yes", "no"], n), "sprinkler": rng.choice(["on", "off"], n),
+                          "rain": rng.choice(["yes", "no"], n), "wet_grass": rng.choice(["yes", "no"], n)})
+    return frame.to_csv(index=False)
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _bad_fitted() -> str:
+    text = (ROOT / "models" / "sprinkler.yaml").read_text()
+    return text + ("params:\n  cloudy: {table: [0.3, 0.3]}\n  sprinkler: {table: [[0.5, 0.5], [0.5, 0.5]]}\n"
+                   "  rain: {table: [[0.5, 0.5], [0.5, 0.5]]}\n"
+                   "  wet_grass: {table: [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]}\n")
+
+
+RNG_BYTES = bytes(np.random.default_rng(8).integers(0, 256, 2000, dtype=np.uint8))
+SP_FRAME = pd.read_csv(__import__("io").StringIO(_sprinkler_csv()))
+
+# (id, argv, {file: content}, fragments the message must contain)
+# In argv and in the fragments, "M/x.yaml" is models/x.yaml and "B/x.yaml" is tests/bad_models/x.yaml.
+CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
+    # --- validate / show: graph files (tests/schema covers every schema error; these are the CLI view)
+    ("validate-missing-file", ["validate", "nowhere.yaml"], {}, ["nowhere.yaml: no such file"]),
+    ("validate-directory", ["validate", "sub"], {"sub/keep.txt": "x"}, ["sub: is a directory"]),
+    ("validate-empty", ["validate", "empty.yaml"], {"empty.yaml": ""}, ["empty.yaml: the file is empty"]),
+    ("validate-not-utf8", ["validate", "latin.yaml"], {"latin.yaml": b"name: caf\xe9\nnodes: {}\n"},
+     ["latin.yaml:1: the file is not valid UTF-8"]),
+    ("validate-random-bytes", ["validate", "noise.yaml"], {"noise.yaml": RNG_BYTES}, ["noise.yaml"]),
+    ("validate-python-tag", ["validate", "tag.yaml"],
+     {"tag.yaml": "name: !!python/object/apply:os.system ['echo hi']\nnodes: {a: {states: 2}}\n"},
+     ["tag.yaml:1", "loaded safely"]),
+    ("validate-alias-bomb", ["validate", "B/billion_laughs.yaml"], {}, ["refusing a possible alias bomb"]),
+    ("validate-top-level-list", ["validate", "list.yaml"], {"list.yaml": "- name: a\n- nodes: {}\n"},
+     ["list.yaml:1: the file holds a list"]),
+    ("validate-plate-1e12", ["validate", "plate.yaml"],
+     {"plate.yaml": "name: p\nplates: {big: {size: 1000000000000}}\nnodes:\n  x: {states: 2, plate: big}\n"},
+     ["plate.yaml:2: plates.big.size: plate size 1000000000000 is more than the limit"]),
+    ("validate-table-1e20", ["validate", "huge.yaml"],
+     {"huge.yaml": "name: h\nnodes:\n  a: {states: 100000}\n  b: {states: 100000}\n  c: {states: 100000}\n"
+                   "  d: {states: 100000, parents: [a, b, c]}\n"},
+     ["huge.yaml:6: nodes.d.parents: the CPD of 'd' would have 1e+20 entries"]),
+    ("validate-unknown-parent", ["validate", "B/unknown_parent.yaml"], {}, ["unknown node 'lnug'; did you mean 'lung'?"]),
+    ("validate-cycle", ["validate", "B/cycle.yaml"], {}, ["directed cycle a -> b -> c -> a"]),
+    ("show-unknown-field", ["show", "B/unknown_field_node.yaml"], {}, ["unknown field"]),
+    ("show-bad-suffix", ["show", "M/sprinkler.yaml", "-o", "graph.jpg2"], {}, ["graph.jpg2: cannot draw to '.jpg2'"]),
+    ("show-missing-directory", ["show", "M/sprinkler.yaml", "-o", "nodir/graph.png"], {},
+     ["nodir/graph.png: the directory 'nodir' does not exist"]),
+    # --- fit: the model
+    ("fit-model-missing", ["fit", "nowhere.yaml", "sp.csv", "-o", "out.yaml"], {}, ["nowhere.yaml: no such file"]),
+    ("fit-model-is-csv", ["fit", "sp.csv", "sp.csv", "-o", "out.yaml"], {}, ["sp.csv: the file holds a str"]),
+    ("fit-model-cycle", ["fit", "B/cycle.yaml", "sp.csv", "-o", "out.yaml"], {}, ["directed cycle"]),
+    ("fit-model-table-too-big", ["fit", "huge.yaml", "sp.csv", "-o", "out.yaml"],
+     {"huge.yaml": "name: h\nnodes:\n  a: {states: 10000}\n  b: {states: 10000, parents: [a]}\n"},
+     ["the CPD of 'b' would have 1e+08 entries"]),
+    # --- fit: the data
+    ("fit-data-missing", ["fit", "M/sprinkler.yaml", "nowhere.csv", "-o", "out.yaml"], {},
+     ["nowhere.csv: no such data file"]),
+    ("fit-data-empty", ["fit", "M/sprinkler.yaml", "empty.csv", "-o", "out.yaml"], {"empty.csv": ""},
+     ["empty.csv: the file is empty"]),
+    ("fit-data-header-only", ["fit", "M/sprinkler.yaml", "header.csv", "-o", "out.yaml"], {"header.csv": SP_HEADER},
+     ["the data have no rows"]),
+    ("fit-data-random-bytes", ["fit", "M/sprinkler.yaml", "noise.csv", "-o", "out.yaml"], {"noise.csv": RNG_BYTES},
+     ["noise.csv: cannot be read as a csv table"]),
+    ("fit-data-yaml-named-csv", ["fit", "M/sprinkler.yaml", "model.csv", "-o", "out.yaml"],
+     {"model.csv": (MODELS / "sprinkler.yaml").read_text()}, ["model.csv: cannot be read as a csv table"]),
+    ("fit-data-not-utf8", ["fit", "M/sprinkler.yaml", "latin.csv", "-o", "out.yaml"],
+     {"latin.csv": (SP_HEADER + "yes,on,yes,caf\xe9\n").encode("latin-1")}, ["latin.csv: cannot be read"]),
+    ("fit-data-unknown-label", ["fit", "M/sprinkler.yaml", "label.csv", "-o", "out.yaml"],
+     {"label.csv": SP_HEADER + "yes,on,yes,yes\nmaybe,off,no,no\n"}, ["column 'cloudy'", "row 1: 'maybe'"]),
+    ("fit-data-missing-column", ["fit", "M/sprinkler.yaml", "cols.csv", "-o", "out.yaml"],
+     {"cols.csv": "cloudy,sprinkler,rainn\nyes,on,yes\n"},
+     ["missing columns 'rain' (did you mean 'rainn'?), 'wet_grass'"]),
+    ("fit-data-duplicated-columns", ["fit", "M/sprinkler.yaml", "dup.csv", "-o", "out.yaml"],
+     {"dup.csv": "cloudy,sprinkler,rain,rain,wet_grass\nyes,on,yes,no,yes\n"}, ["duplicated column names ['rain']"]),
+    ("fit-data-ragged", ["fit", "M/sprinkler.yaml", "ragged.csv", "-o", "out.yaml"],
+     {"ragged.csv": SP_HEADER + "yes,on,yes,yes\nno,off,no,no,extra\n"}, ["ragged.csv", "line 3"]),
+    ("fit-data-text-in-gaussian", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
+     {"g.csv": GMM_CSV + "1.0,oops\n"}, ["column 'x[1]'", "row 4: 'oops'"]),
+    ("fit-data-inf-in-gaussian", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
+     {"g.csv": GMM_CSV + "inf,1.0\n"}, ["column 'x[0]'", "non-finite", "row 4"]),
+    ("fit-data-beyond-float", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
+     {"g.csv": GMM_CSV + "1e400,1.0\n"}, ["column 'x[0]'", "non-finite", "row 4"]),
+    ("fit-data-half-missing-gaussian", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
+     {"g.csv": GMM_CSV + "1.0,\n"}, ["some but not all components", "row 4"]),
+    ("fit-data-parquet-garbage", ["fit", "M/sprinkler.yaml", "bad.parquet", "-o", "out.yaml"],
+     {"bad.parquet": RNG_BYTES}, ["bad.parquet: cannot be read as a parquet table"]),
+    ("fit-data-parquet-schema", ["fit", "M/sprinkler.yaml", "other.parquet", "-o", "out.yaml"],
+     {"other.parquet": _parquet_bytes(SP_FRAME.drop(columns="rain"))}, ["missing column 'rain'"]),
+    ("fit-data-parquet-dtype", ["fit", "M/sprinkler.yaml", "float.parquet", "-o", "out.yaml"],
+     {"float.parquet": _parquet_bytes(SP_FRAME.assign(rain=np.linspace(0, 1, len(SP_FRAME))))},
+     ["column 'rain'", "unknown label"]),
+    ("fit-data-unknown-type", ["fit", "M/sprinkler.yaml", "data.xlsx", "-o", "out.yaml"], {"data.xlsx": b"PK\x03\x04"},
+     ["unknown data file type '.xlsx'"]),
+    ("fit-data-mle-with-missing", ["fit", "M/sprinkler.yaml", "nan.csv", "--learner", "mle", "-o", "out.yaml"],
+     {"nan.csv": SP_HEADER + "yes,on,yes,yes\nno,,no,no\n"}, ["missing cells", "learner='mle' needs complete data"]),
+    # --- fit: options
+    ("fit-unknown-learner", ["fit", "M/sprinkler.yaml", "sp.csv", "--learner", "magic", "-o", "out.yaml"], {},
+     ["learner='magic' does not fit a directed model"]),
+    ("fit-undirected-learner", ["fit", "M/sprinkler.yaml", "sp.csv", "--learner", "pcd", "-o", "out.yaml"], {},
+     ["learner='pcd' does not fit a directed model"]),
+    ("fit-mle-with-latent", ["fit", "M/gmm.yaml", "g.csv", "--learner", "mle", "-o", "out.yaml"],
+     {"g.csv": GMM_CSV}, ["are latent; learner='mle' needs every node observed"]),
+    ("fit-max-iter-zero", ["fit", "M/gmm.yaml", "g.csv", "--max-iter", "0", "-o", "out.yaml"], {"g.csv": GMM_CSV},
+     ["argument --max-iter: must be >= 1, got 0"]),
+    ("fit-max-iter-text", ["fit", "M/gmm.yaml", "g.csv", "--max-iter", "many", "-o", "out.yaml"], {"g.csv": GMM_CSV},
+     ["argument --max-iter: expected a whole number, got 'many'"]),
+    ("fit-tol-nan", ["fit", "M/gmm.yaml", "g.csv", "--tol", "nan", "-o", "out.yaml"], {"g.csv": GMM_CSV},
+     ["argument --tol: must be a number >= 0, got nan"]),
+    ("fit-prior-negative", ["fit", "M/sprinkler.yaml", "sp.csv", "--prior", "-1", "-o", "out.yaml"], {},
+     ["argument --prior: must be a number >= 0"]),
+    ("fit-seed-negative", ["fit", "M/gmm.yaml", "g.csv", "--seed", "-3", "-o", "out.yaml"], {"g.csv": GMM_CSV},
+     ["argument --seed: must be >= 0, got -3"]),
+    ("fit-n-init-zero", ["fit", "M/gmm.yaml", "g.csv", "--n-init", "0", "-o", "out.yaml"], {"g.csv": GMM_CSV},
+     ["argument --n-init: must be >= 1"]),
+    # --- fit: the output
+    ("fit-output-missing-directory", ["fit", "M/sprinkler.yaml", "sp.csv", "-o", "nodir/out.yaml"], {},
+     ["nodir/out.yaml: the directory 'nodir' does not exist"]),
+    ("fit-output-is-a-directory", ["fit", "M/sprinkler.yaml", "sp.csv", "-o", "sub"], {"sub/keep.txt": "x"},
+     ["sub: is a directory"]),
+    ("fit-output-is-the-data", ["fit", "M/sprinkler.yaml", "sp.csv", "-o", "sp.csv"], {},
+     ["sp.csv: this is the data file of the command"]),
+    ("fit-default-output-bad-data", ["fit", "sprinkler.yaml", "label.csv"],
+     {"sprinkler.yaml": (MODELS / "sprinkler.yaml").read_text(), "label.csv": SP_HEADER + "yes,on,yes,wet\n"},
+     ["column 'wet_grass'", "row 0: 'wet'"]),
+    # --- score
+    ("score-declaration", ["score", "M/sprinkler.yaml", "sp.csv"], {}, ["not a fitted model (no `params:`)"]),
+    ("score-hand-edited-fitted", ["score", "bad.fitted.yaml", "sp.csv"], {"bad.fitted.yaml": _bad_fitted()},
+     ["params.cloudy.table: row 0 sums to 0.6, not 1"]),
+    ("score-unknown-label", ["score", "sp.fitted.yaml", "label.csv"],
+     {"label.csv": SP_HEADER + "yes,on,yes,yes\nyes,maybe,no,no\n"}, ["column 'sprinkler'", "row 1: 'maybe'"]),
+    ("score-output-is-the-data", ["score", "sp.fitted.yaml", "sp.csv", "-o", "sp.csv"], {},
+     ["sp.csv: this is an input of the command"]),
+    ("score-output-missing-directory", ["score", "sp.fitted.yaml", "sp.csv", "-o", "nodir/ll.csv"], {},
+     ["the directory 'nodir' does not exist"]),
+    # --- sample
+    ("sample-negative-n", ["sample", "sp.fitted.yaml", "-n", "-1"], {}, ["argument -n: must be >= 0, got -1"]),
+    ("sample-n-text", ["sample", "sp.fitted.yaml", "-n", "ten"], {}, ["argument -n: expected a whole number"]),
+    ("sample-declaration", ["sample", "M/sprinkler.yaml", "-n", "3", "-o", "s.csv"], {},
+     ["not a fitted model (no `params:`)"]),
+    ("sample-hand-edited-fitted", ["sample", "bad.fitted.yaml", "-n", "3", "-o", "s.csv"],
+     {"bad.fitted.yaml": _bad_fitted()}, ["params.cloudy.table"]),
+    ("sample-output-is-the-model", ["sample", "sp.fitted.yaml", "-n", "3", "-o", "sp.fitted.yaml"], {},
+     ["sp.fitted.yaml: this is the model of the command"]),
+    ("sample-seed-negative", ["sample", "sp.fitted.yaml", "-n", "3", "--seed", "-1", "-o", "s.csv"], {},
+     ["argument --seed: must be >= 0"]),
+    # --- convert
+    ("convert-unknown-input", ["convert", "sp.csv", "-o", "net.yaml"], {}, ["unknown input type '.csv'"]),
+    ("convert-unknown-output", ["convert", "sp.fitted.yaml", "-o", "net.txt"], {}, ["unknown output type '.txt'"]),
+    ("convert-broken-bif", ["convert", "net.bif", "-o", "net.yaml"],
+     {"net.bif": "network x {\nvariable a { type discrete [ 2 ] { y, n }; }\nprobability ( a ) { table 0.5; }\n"},
+     ["net.bif"]),
+    ("convert-declaration-to-bif", ["convert", "M/sprinkler.yaml", "-o", "net.bif"], {}, ["no `params`"]),
+    ("convert-onto-its-input", ["convert", "sp.fitted.yaml", "-o", "sp.fitted.yaml"], {},
+     ["sp.fitted.yaml: this is the input of the command"]),
+    # --- usage
+    ("no-command", [], {}, ["pgm: error:", "COMMAND"]),
+    ("unknown-command", ["learn", "M/sprinkler.yaml"], {}, ["invalid choice: 'learn'"]),
+    ("fit-without-data", ["fit", "M/sprinkler.yaml"], {}, ["the following arguments are required: DATA"]),
+    ("fit-unknown-option", ["fit", "M/sprinkler.yaml", "sp.csv", "--fast"], {}, ["unrecognized arguments: --fast"]),
+]
+
+#: Rows also run through the installed executable.
+SUBPROCESS = ["validate-python-tag", "fit-data-unknown-label", "fit-data-ragged", "fit-max-iter-zero",
+              "score-hand-edited-fitted", "sample-output-is-the-model", "convert-unknown-output", "no-command"]
+
+
+def _resolve(arg: str) -> str:
+    if arg.startswith("M/"):
+        return str(MODELS / arg[2:])
+    if arg.startswith("B/"):
+        return str(BAD_MODELS / arg[2:])
+    return arg
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """Good files every row may use: sp.csv, sp.fitted.yaml, and a previous output out.yaml."""
+    root = tmp_path_factory.mktemp("cli-base")
+    (root / "sp.csv").write_text(_sprinkler_csv())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(pgm.load(MODELS / "sprinkler.yaml"), root / "sp.csv")
+    fitted.save(root / "sp.fitted.yaml")
+    shutil.copy(root / "sp.fitted.yaml", root / "out.yaml")  # a previous output that must survive
+    return root
+
+
+def _prepare(base: Path, tmp: Path, files: dict[str, str | bytes]) -> None:
+    for name in ("sp.csv", "sp.fitted.yaml", "out.yaml"):
+        shutil.copy2(base / name, tmp / name)
+    for name, content in files.items():
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    past = 1_000_000_000  # an old mtime: a rewrite with the same bytes would still show
+    for path in tmp.rglob("*"):
+        os.utime(path, (past, past))
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every file and directory under root: (kind, size, mtime_ns, sha256)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        out[str(path.relative_to(root))] = ("file" if path.is_file() else "dir", st.st_size, st.st_mtime_ns, digest)
+    return out
+
+
+def check(code: int, err: str, out: str, case) -> None:
+    name, argv, _, fragments = case
+    assert code == 2, f"{name}: exit {code}, stderr: {err!r}"
+    assert "Traceback" not in err + out and "internal error" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, f"{name}: expected one line on stderr, got {len(lines)}: {err!r}"
+    for fragment in fragments:
+        fragment = _resolve(fragment) if fragment[:2] in ("M/", "B/") else fragment
+        assert fragment in lines[0], f"{name}: {fragment!r} not in {lines[0]!r}"
+
+
+def test_the_table_is_large():
+    assert len(CASES) >= 40
+    assert len({c[0] for c in CASES}) == len(CASES)
+    assert set(SUBPROCESS) <= {c[0] for c in CASES}
+
+
+def test_good_runs_succeed_in_the_same_setup(base, tmp_path, monkeypatch, capsys):
+    """The table's failures come from the bad input, not from the setup."""
+    _prepare(base, tmp_path, {"g.csv": GMM_CSV})
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", str(MODELS / "sprinkler.yaml"), "sp.csv", "-o", "new.yaml"]) == 0
+    assert main(["score", "sp.fitted.yaml", "sp.csv"]) == 0
+    assert main(["sample", "sp.fitted.yaml", "-n", "3", "-o", "s.csv"]) == 0
+    assert main(["validate", str(MODELS / "gmm.yaml")]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(base, tmp_path, monkeypatch, capsys, case):
+    name, argv, files, _ = case
+    _prepare(base, tmp_path, files)
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    code = main([_resolve(a) for a in argv])
+    out, err = capsys.readouterr()
+    check(code, err, out, case)
+    assert snapshot(tmp_path) == before, f"{name}: files were created or changed"
+
+
+def test_validate_prints_one_line_per_error(base, tmp_path, monkeypatch, capsys):
+    """The one documented exception: ``validate`` lists every error of a file, one per line."""
+    monkeypatch.chdir(tmp_path)
+    path = str(BAD_MODELS / "multiple_errors.yaml")
+    before = snapshot(tmp_path)
+    assert main(["validate", path]) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and len(lines) == 4 and all(line.startswith(path + ":") for line in lines)
+    assert snapshot(tmp_path) == before
+
+
+def pgm_executable() -> str:
+    here = Path(sys.executable).parent / ("pgm.exe" if os.name == "nt" else "pgm")
+    found = str(here) if here.exists() else shutil.which("pgm")
+    assert found, "the `pgm` console script is not installed (pip install -e .)"
+    return found
+
+
+@pytest.mark.parametrize("name", SUBPROCESS)
+def test_bad_input_through_the_installed_command(base, tmp_path, name):
+    case = next(c for c in CASES if c[0] == name)
+    _, argv, files, _ = case
+    _prepare(base, tmp_path, files)
+    before = snapshot(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PGM_DEBUG"}
+    run = subprocess.run([pgm_executable(), *[_resolve(a) for a in argv]], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120, env=env)
+    check(run.returncode, run.stderr, run.stdout, case)
+    assert snapshot(tmp_path) == before, f"{name}: files were created or changed"
