@@ -244,7 +244,9 @@ class FittedModel:
         var = fam.var
         cpd = self.cpds[key]
         config_names = [p for p in fam.disc]
-        if fam.cards:
+        if len(fam.cards) == 1:  # a plain Index: a one-level MultiIndex would make labels 1-tuples
+            index = pd.Index(list(self.graph[fam.disc[0]].labels), name=fam.disc[0])
+        elif fam.cards:
             index = pd.MultiIndex.from_product([list(self.graph[p].labels) for p in fam.disc], names=config_names)
         else:
             index = None

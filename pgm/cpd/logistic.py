@@ -52,7 +52,9 @@ def logistic_features(discrete: list[tuple[np.ndarray, int]], continuous: list[n
         rows = np.flatnonzero(codes > 0)
         onehot[rows, codes[rows] - 1] = 1.0
         blocks.append(onehot)
-    blocks.extend(np.asarray(v, dtype=np.float64).reshape(n_rows, -1) for v in continuous)
+    for v in continuous:  # (n_rows, dim) blocks, or (n_rows,) vectors; n_rows may be 0
+        v = np.asarray(v, dtype=np.float64)
+        blocks.append(v if v.ndim == 2 else v.reshape(n_rows, 1))
     return np.hstack(blocks) if blocks else np.zeros((n_rows, 0))
 
 

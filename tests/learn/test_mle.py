@@ -488,6 +488,7 @@ def test_alarm_recovery_within_sampling_error(alarm_true):
             n_config = sizes.reindex(got.index, fill_value=0).to_numpy()
         else:
             n_config = np.array([len(data)])
+        assert n_config.sum() == len(data), name  # every row counted under its configuration's label
         p, p_hat = want.to_numpy(), got.to_numpy()
         n = np.broadcast_to(n_config[:, None], p.shape)
         k = np.round(p_hat * n)
