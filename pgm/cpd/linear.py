@@ -291,4 +291,12 @@ def quad_stats(mom: Moments, resp: np.ndarray) -> GaussStats:
     raw[:, j, i] = s2
     mean_c = s1 / safe[:, None]
     scatter = raw - weight[:, None, None] * mean_c[:, :, None] * mean_c[:, None, :]
+    # The raw form loses about eps * w |mean - shift|^2 to cancellation; where that is not
+    # negligible against the scatter (a tight component far from the data mean, one collapsing
+    # on a point), recompute that component's scatter centred on its own mean.
+    spread = np.einsum("cii->c", scatter)
+    offset = weight * np.einsum("ci,ci->c", mean_c, mean_c)
+    for c in np.flatnonzero((weight > 0) & (spread <= 1e-4 * offset)):
+        d = mom.z - mean_c[c]
+        scatter[c] = (d * resp[:, c:c + 1]).T @ d
     return GaussStats(weight, mean_c + mom.shift, scatter)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pgm.cpd.family import CPD, Family, Stats, families, family_stats
-from pgm.cpd.linear import LinearCPD
+from pgm.cpd.linear import GaussStats, LinearCPD
 from pgm.cpd.table import TableCPD, prior_pseudo_counts
 from pgm.encode import EncodedData
 from pgm.errors import ConvergenceWarning, DataWarning
@@ -209,6 +209,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
                       stacklevel=3)
     _warn_empty(graph, best_stats)
+    _warn_collapsed(graph, best_stats, reg_covar)
     return best
 
 
@@ -232,6 +233,30 @@ def _warn_empty(graph: Graph, pooled: dict[str, Stats]) -> None:
         empty = np.flatnonzero(mass <= 1e-10 * max(mass.sum(), 1.0))
         if empty.size:
             warnings.warn(f"latent node {graph[v].decl!r}: state{'s' if empty.size > 1 else ''} "
-                          f"{list(empty)} {'have' if empty.size > 1 else 'has'} no support in the data "
+                          f"{[int(e) for e in empty]} {'have' if empty.size > 1 else 'has'} no support in the data "
                           "(an empty component); its parameters are a fallback (uniform table or pooled fit). "
                           "Use fewer states or another initialisation (n_init)", DataWarning, stacklevel=4)
+
+
+def _warn_collapsed(graph: Graph, pooled: dict[str, Stats], reg_covar: float) -> None:
+    """Warn about gaussian configurations (mixture components) whose rows sit on one point:
+    their covariance is then only the floor (``reg_covar``, or the documented minimum)."""
+    for key, st in pooled.items():
+        if not isinstance(st, GaussStats):
+            continue
+        fam = families(graph)[graph.params[key][0]]
+        p = fam.cont_dim
+        seen = np.flatnonzero(st.weight > 0)
+        if not seen.size:
+            continue
+        syy = st.scatter[:, p:, p:]
+        scale = max(float(np.max(np.abs(st.mean[seen, p:]))), float(np.max(np.einsum("cdd->cd", syy[seen]))
+                    / max(st.weight[seen].sum(), 1e-300)), 1.0)
+        small = [int(c) for c in seen
+                 if np.linalg.eigvalsh(syy[c] / st.weight[c]).min() <= 1e-12 * scale]
+        if small:
+            parents = ", ".join(fam.disc) or "its parents"
+            warnings.warn(f"{graph[fam.name].decl}: configuration{'s' if len(small) > 1 else ''} {small} of "
+                          f"({parents}) collapsed onto a single point; the covariance there is only the floor "
+                          f"(reg_covar={reg_covar:g}). Raise reg_covar, use fewer states, or try other "
+                          "initialisations (n_init)", DataWarning, stacklevel=4)
