@@ -145,12 +145,18 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
         raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other and must be enumerated "
                          f"jointly: {size:.3g} joint states per row, more than the limit {MAX_JOINT_STATES:.0e}. "
                          "Fewer or smaller latent nodes, or fewer missing cells, would make this tractable")
-    involved = tuple(f for f, fam in fams.items() if any(m in vars_ for m in fam.members))
+    involved = []
     drop = {}
-    for f in involved:
+    for f, fam in fams.items():
+        if not any(m in vars_ for m in fam.members):
+            continue
         d = dropped[rows, col[f]]
+        if d.all():  # the child is summed out in every row: the family contributes nothing
+            continue
+        involved.append(f)
         if d.any():
             drop[f] = d
+    involved = tuple(involved)
     joint = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=np.int64)
     return Group(vars_, rows, involved, joint, drop, all_rows=len(rows) == dropped.shape[0])
 
