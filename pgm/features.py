@@ -523,7 +523,7 @@ def pseudo_log_likelihood(terms: Sequence[LocalTerms], codes: np.ndarray, weight
 
 
 def colour_classes(layout: Layout) -> list[list[int]]:
-    """Groups of variables with no potential in common (a greedy colouring, DSATUR).
+    """Groups of variables with no potential in common (a greedy colouring).
 
     Variables of one class are independent given all the others, so a Gibbs sampler
     may redraw a whole class at once (a checkerboard on a grid).
@@ -533,7 +533,9 @@ def colour_classes(layout: Layout) -> list[list[int]]:
     for row, p in zip(layout.scope_index, layout.potentials):
         members = row[:len(p.scope)]
         g.add_edges_from((int(a), int(b)) for i, a in enumerate(members) for b in members[i + 1:])
-    colour = nx.greedy_color(g, strategy="saturation_largest_first")
+    # smallest-last is near DSATUR's quality (two colours on grids and other bipartite
+    # lattices) at a tiny fraction of its cost on thousands of variables
+    colour = nx.greedy_color(g, strategy="smallest_last")
     classes: dict[int, list[int]] = {}
     for v in sorted(colour):
         classes.setdefault(colour[v], []).append(v)

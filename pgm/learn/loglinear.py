@@ -345,7 +345,7 @@ class LogLinear:
         return pseudo_log_likelihood(self.local, rows.codes, rows.weights, flat, grad=grad)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LogLinearFit:
     """What a log-linear learner returns (wrapped by :class:`pgm.markov.FittedMarkovNet`).
 
@@ -355,7 +355,10 @@ class LogLinearFit:
     engine : the compiled :class:`LogLinear` (reusable for scoring and sampling).
     theta : float array of shape (n_params,).
     history : total log-likelihood per iteration (``history_kind`` says which quantity:
-        "log_likelihood", or "pseudo_log_likelihood" where the exact one is out of reach).
+        "log_likelihood", or "pseudo_log_likelihood" for ``learner="pseudo"`` and where the
+        exact one is out of reach).  "pcd" records about 20 evenly spaced iterations (its
+        pseudo-log-likelihood on a fixed subsample of at most 500 distinct rows, scaled to
+        the total weight), and nothing when rows have hidden cells and the model is too wide.
     learner, n_iter, converged : how the fit went.
     """
 
@@ -562,7 +565,7 @@ def _fit_pcd(engine: LogLinear, rows: Rows, theta: np.ndarray, max_iter: int, l2
     emp = rows.fixed / total if rows.complete else None
     average = np.zeros_like(theta)
     n_avg = 0
-    every = max(1, max_iter // 50)
+    every = max(1, max_iter // 20)
     for t in range(max_iter):
         flat = layout.log_tables(theta)
         for _ in range(n_gibbs):
@@ -675,8 +678,8 @@ def fit_loglinear(graph: Graph, data: EncodedData | Any, *, learner: str = "lbfg
         elif rows.complete:
             kind = "pseudo_log_likelihood"
             sub = rows
-            if len(rows.weights) > 2000:  # monitor on a fixed subsample, scaled to the whole
-                keep = np.sort(rng.choice(len(rows.weights), 2000, replace=False))
+            if len(rows.weights) > 500:  # monitor on a fixed subsample, scaled to the whole
+                keep = np.sort(rng.choice(len(rows.weights), 500, replace=False))
                 sub = Rows(rows.codes[keep], rows.weights[keep], float(rows.weights[keep].sum()), rows.fixed, ())
             scale = rows.total / sub.total
             record = lambda x: scale * engine.pseudo(sub, layout.log_tables(x))[0]  # noqa: E731
