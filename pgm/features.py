@@ -170,6 +170,7 @@ class Potential:
 
     @property
     def size(self) -> int:
+        """Entries of the potential's table."""
         return math.prod(self.cards)
 
 
@@ -226,6 +227,7 @@ class Layout:
 
     @property
     def card_map(self) -> dict[str, int]:
+        """``{variable: number of states}``, in layout order."""
         return dict(zip(self.variables, self.cards))
 
     def log_tables(self, theta: np.ndarray) -> np.ndarray:

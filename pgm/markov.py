@@ -77,10 +77,12 @@ class FittedMarkovNet:
 
     @property
     def name(self) -> str:
+        """The model's name."""
         return self.spec.name
 
     @property
     def layout(self) -> Layout:
+        """The parameter layout (potentials, parameter blocks)."""
         return self.engine.layout
 
     @property
@@ -99,6 +101,7 @@ class FittedMarkovNet:
                                                           else "") + ")")
 
     def encode(self, data: Any) -> EncodedData:
+        """``data`` (DataFrame or path) encoded against the model's graph; EncodedData passes through."""
         return data if isinstance(data, EncodedData) else encode(self.graph, data)
 
     def _flat(self) -> np.ndarray:

@@ -139,6 +139,7 @@ class Rows:
 
     @property
     def complete(self) -> bool:
+        """Whether every cell of every row is observed (no latent nodes, no missing cells)."""
         return not self.patterns
 
 

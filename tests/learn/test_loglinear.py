@@ -12,7 +12,6 @@ is shared.
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 from pathlib import Path
 
