@@ -23,3 +23,31 @@ def __getattr__(name: str) -> Any:
 
         return getattr(pgm.api, name)
     raise AttributeError(f"module 'pgm' has no attribute {name!r}")
+
+
+def _html(obj: Any) -> Any:
+    """IPython's text/html formatter for models: imports :mod:`pgm.notebook` on the first display."""
+    from pgm.notebook import html
+
+    return html(obj)
+
+
+def _register_ipython() -> None:
+    """Inside a running IPython shell, show declarations and fitted models as drawing + summary."""
+    import sys
+
+    if "IPython" not in sys.modules:  # never import IPython: only hook into one that is running
+        return
+    try:
+        ip = sys.modules["IPython"].get_ipython()
+        if ip is None:
+            return
+        formatter = ip.display_formatter.formatters["text/html"]
+        for module, name in (("pgm.schema.spec", "ModelSpec"), ("pgm.fitted", "FittedModel"),
+                             ("pgm.markov", "FittedMarkovNet")):
+            formatter.for_type_by_name(module, name, _html)
+    except Exception:  # a display hook must never break the import
+        pass
+
+
+_register_ipython()
