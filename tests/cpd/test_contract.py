@@ -135,9 +135,9 @@ def assert_same_cpd(got, want, atol):
 
 
 def cpd_tolerance(fam) -> float:
-    # closed forms agree to rounding; L-BFGS stops at gradient 1e-10 of the mean loss, and two
-    # runs on statistics equal to 1e-16 may stop at points 1e-8 apart on this flat-ish optimum
-    return 1e-8 if fam.kind == "logistic" else 1e-12
+    # closed forms agree to rounding; the logistic fit is iterative (L-BFGS, then Newton steps
+    # to a gradient near rounding), so two runs on statistics equal to 1e-16 agree to ~1e-13
+    return 1e-11 if fam.kind == "logistic" else 1e-12
 
 
 # ---------------------------------------------------------------- additivity
