@@ -81,8 +81,9 @@ def test_log_likelihood_of_an_impossible_row_is_minus_infinity():
 
 
 def test_sample_frequencies_follow_the_joint(tiny):
-    """Pearson chi-square of the (a, b, k, s-given-g-bins) joint would need the gaussian; test the
-    discrete part exactly: p(a, b, k) = p(a) p(b | a) p(k), with a 1e-6 chi-square quantile."""
+    """The discrete joint p(a, b, k) = p(a) p(b | a) p(k) by Pearson's chi-square (12 cells, the
+    1e-6 upper quantile of chi-square with 11 degrees of freedom as the bound), and g | a, k by
+    its mean and variance within 5 standard errors."""
     n = 60_000
     data = tiny.sample(n, seed=0)
     p = TINY["params"]
