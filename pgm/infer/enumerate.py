@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
@@ -27,6 +28,7 @@ from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
 from pgm.encode import EncodedData
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
+from pgm.infer.flat import build_flat, flat_e_step, table_cells
 
 #: The largest joint state space of one hidden component, per row.
 MAX_JOINT_STATES = 1_000_000
@@ -52,6 +54,9 @@ class Plan:
     hidden: np.ndarray                     # (n_rows, n_vars) bool: effectively hidden (enumerated)
     dropped: np.ndarray                    # (n_rows, n_vars) bool: summed out (barren)
     names: tuple[str, ...]
+    flat: Any = None                       # the flat layout (pgm.infer.flat), built on first use
+    flat_checked: bool = False
+    cache: dict = field(default_factory=dict)  # data-only products reused across EM iterations
 
     @property
     def has_hidden(self) -> bool:
@@ -217,7 +222,14 @@ def observed_log_prob(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD
         mask = plan.observed_rows[f]
         if not mask.any():
             continue
-        if mask.all():
+        if fam.kind == "table":  # the CPT cell each observed row reads is fixed: gather it
+            key = ("observed cells", f)
+            if key not in plan.cache:
+                cells = table_cells(fam, {m: assign[m][mask] for m in fam.members})
+                plan.cache[key] = (cells, None if data.weights is None else data.weights[mask])
+            cells, w = plan.cache[key]
+            lp = cpds[graph[f].param].log_probs.reshape(-1)[cells]
+        elif mask.all():
             lp = family_log_prob(fam, cpds[graph[f].param], assign, data.n_rows)
             w = data.weights
         else:
@@ -256,6 +268,14 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
     """
     total, rows_ll = observed_log_prob(graph, fams, cpds, data, plan, per_row)
     out: dict[str, Stats] = {}
+    if not plan.flat_checked:
+        plan.flat = build_flat(graph, fams, data, plan.groups, lambda g: group_assign(graph, data, g, fams))
+        plan.flat_checked = True
+    if plan.flat is not None:  # every hidden family is a table: all groups in one pass
+        hidden, out, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard)
+        if per_row:
+            rows_ll += np.bincount(plan.flat.seg_rows, weights=lse, minlength=data.n_rows)
+        return EStep(total + hidden, dict(out), rows_ll)
     for group in plan.groups:
         assign = group_assign(graph, data, group, fams)
         lj = log_joint(group, assign, fams, cpds, graph)
