@@ -116,6 +116,21 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
                    reg_covar=reg_covar, penalty=penalty)
     spec = _spec_of(model)
     graph = build(spec)
+    # Data larger than memory (docs/scaling.md): a dask DataFrame is fitted on its cluster; a file
+    # given chunk_rows=, or larger than pgm.stream.STREAM_BYTES, is read in chunks.  Both sum the
+    # statistics of their parts.  Imported here: they are needed only on this path.
+    from pgm import distributed, stream
+
+    chunk_rows = options.pop("chunk_rows", None)
+    on_dask = type(data).__module__.startswith("dask")
+    if on_dask or stream.wants_stream(data, chunk_rows):
+        scaled = distributed if on_dask else stream
+        if not graph.directed:  # the undirected learners below take weighted distinct rows
+            data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows)
+        else:
+            return scaled.fit(spec, graph, data, chunk_rows=chunk_rows, learner=learner, max_iter=max_iter,
+                              tol=tol, n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar,
+                              penalty=penalty, callback=callback, **options)
     enc = data if isinstance(data, EncodedData) else encode(graph, data)
     chosen = choose(graph, enc, learner)
     if prior is not None and not isinstance(prior, dict):
@@ -137,7 +152,8 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
         info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
                 "runs": result.all_runs}
         return FittedModel(spec, graph, result.cpds, result.history, info)
-    undirected = {"learner": chosen, "max_iter": max_iter, "seed": seed, "l2": penalty or 0.0, **options}
+    undirected = {"learner": chosen, "max_iter": max_iter, "seed": seed, "l2": penalty or 0.0,
+                  "callback": callback, **options}
     if tol is not None:
         undirected["tol"] = tol
     if isinstance(init, FittedMarkovNet):

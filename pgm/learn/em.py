@@ -204,8 +204,9 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
     assert best is not None
     best.all_runs = runs
     if not best.converged:
-        change = best.history[-1] - best.history[-2] if len(best.history) > 1 else float("nan")
-        warnings.warn(f"EM did not converge in {max_iter} iterations (last change in log-likelihood {change:.3g}); "
+        change = (f"last change in log-likelihood {best.history[-1] - best.history[-2]:.3g}"
+                  if len(best.history) > 1 else "a single iteration gives no change to judge")
+        warnings.warn(f"EM did not converge in {max_iter} iterations ({change}); "
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
                       stacklevel=3)
     _warn_empty(graph, best_stats)
