@@ -25,13 +25,16 @@ import numpy as np
 from scipy.special import logsumexp
 
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
+from pgm.cpd.table import TableStats
 from pgm.encode import EncodedData
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
+from pgm.infer.elimination import TooWideError, build_clique_tree, calibrate
 from pgm.infer.flat import build_flat, flat_e_step, table_cells
 
-#: The largest joint state space of one hidden component, per row.
-MAX_JOINT_STATES = 1_000_000
+#: Components with more joint states than this are not listed state by state: their
+#: posterior marginals come from a calibrated clique tree (batched over rows) instead.
+ENUMERATE_LIMIT = 4096
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Group:
     dropped: dict[str, np.ndarray] = field(default_factory=dict)   # family child -> rows (in group) summed out
     all_rows: bool = False                 # the group holds every row (no copies needed)
     cache: dict = field(default_factory=dict)  # data products reused across EM iterations
+    tree: Any = None                       # a clique tree when the joint space is too large to list
 
 
 @dataclass
@@ -146,10 +150,6 @@ def _components(graph, fams, active, dropped, names, col) -> list[Group]:
 def _group(graph, fams, vars_, rows, dropped, col) -> Group:
     cards = [graph[v].n_states for v in vars_]
     size = math.prod(cards)
-    if size > MAX_JOINT_STATES:
-        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other and must be enumerated "
-                         f"jointly: {size:.3g} joint states per row, more than the limit {MAX_JOINT_STATES:.0e}. "
-                         "Fewer or smaller latent nodes, or fewer missing cells, would make this tractable")
     involved = []
     drop = {}
     for f, fam in fams.items():
@@ -162,8 +162,27 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
         if d.any():
             drop[f] = d
     involved = tuple(involved)
+    all_rows = len(rows) == dropped.shape[0]
+    if size > ENUMERATE_LIMIT:
+        return Group(vars_, rows, involved, np.zeros((len(cards), 0), dtype=np.int64), drop, all_rows,
+                     tree=_tree(graph, fams, vars_, involved, size))
     joint = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=np.int64)
-    return Group(vars_, rows, involved, joint, drop, all_rows=len(rows) == dropped.shape[0])
+    return Group(vars_, rows, involved, joint, drop, all_rows)
+
+
+def _tree(graph, fams, vars_, involved, size):
+    """The clique tree of a large hidden component (each family a factor over its hidden members)."""
+    kinds = {fams[f].kind for f in involved}
+    if kinds != {"table"}:
+        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other: {size:.3g} joint "
+                         f"states per row, too many to list, and families of kind {sorted(kinds - {'table'})} "
+                         "cannot go through the clique tree. Fewer latent nodes or missing cells would help")
+    scopes = [tuple(m for m in fams[f].members if m in vars_) for f in involved]
+    try:
+        return build_clique_tree(scopes, {v: graph[v].n_states for v in vars_})
+    except TooWideError as exc:
+        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other and too wide for "
+                         f"exact inference ({exc}); fewer latent nodes or missing cells would make this tractable") from None
 
 
 def group_assign(graph: Graph, data: EncodedData, group: Group, fams: dict[str, Family]) -> dict[str, np.ndarray]:
@@ -203,6 +222,73 @@ def log_joint(group: Group, assign: dict[str, np.ndarray], fams: dict[str, Famil
             lp = np.where(group.dropped[f][:, None], 0.0, lp)
         total = total + lp
     return total
+
+
+def _check_finite(lse: np.ndarray, group: Group) -> None:
+    if not np.all(np.isfinite(lse)):
+        bad = group.rows[~np.isfinite(lse)][:3]
+        raise DataError(f"rows {[int(b) for b in bad]} have probability zero under the current parameters "
+                        f"(hidden nodes {list(group.variables)}); a prior (prior: {{dirichlet: 1}}) avoids "
+                        "zero probabilities")
+
+
+def _tree_tables(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD] | None,
+                 data: EncodedData) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per family of a tree group: its log-table over (rows, hidden members) and the CPT cell each
+    entry reads (the cells are data-only and cached on the group)."""
+    rows = slice(None) if group.all_rows else group.rows
+    n = len(group.rows)
+    tables, cells = [], []
+    for f in group.families:
+        fam = fams[f]
+        hidden = [m for m in fam.members if m in group.variables]
+        key = ("tree cells", f)
+        if key not in group.cache:
+            assign = {}
+            for m in fam.members:
+                if m in hidden:
+                    i = hidden.index(m)
+                    shape = [1] * (1 + len(hidden))
+                    shape[1 + i] = graph[m].n_states
+                    assign[m] = np.arange(graph[m].n_states).reshape(shape)
+                elif m in data.codes:
+                    assign[m] = np.maximum(data.codes[m][rows], 0).reshape((n,) + (1,) * len(hidden))
+                else:  # summed out in these rows (masked below)
+                    assign[m] = np.zeros((1,) * (1 + len(hidden)), dtype=np.int64)
+            full = (n,) + tuple(graph[m].n_states for m in hidden)
+            group.cache[key] = np.broadcast_to(table_cells(fam, assign), full)
+        cell = group.cache[key]
+        cells.append(cell)
+        if cpds is not None:
+            lp = cpds[graph[f].param].log_probs.reshape(-1)[cell]
+            if f in group.dropped:
+                lp = np.where(group.dropped[f].reshape((n,) + (1,) * len(hidden)), 0.0, lp)
+            tables.append(lp)
+    return tables, cells
+
+
+def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
+               stats: bool, hard: bool) -> tuple[np.ndarray, dict[str, Stats]]:
+    """log p(observed part) per row and expected counts, by a batched calibrated clique tree."""
+    if hard:
+        raise ModelError(f"hard EM needs each row's hidden nodes to be listed state by state; the nodes "
+                         f"{list(group.variables)} have more than {ENUMERATE_LIMIT} joint states (use learner='em')")
+    tables, cells = _tree_tables(group, graph, fams, cpds, data)
+    cal = calibrate(group.tree, tables, downward=stats)
+    lse = cal.log_z
+    out: dict[str, Stats] = {}
+    if stats:
+        w = None if data.weights is None else data.weights[group.rows]
+        for f, q, cell in zip(group.families, cal.factor_probabilities(), cells):
+            if w is not None:
+                q = q * w.reshape((-1,) + (1,) * (q.ndim - 1))
+            if f in group.dropped:
+                q = np.where(group.dropped[f].reshape((-1,) + (1,) * (q.ndim - 1)), 0.0, q)
+            fam = fams[f]
+            counts = np.bincount(cell.reshape(-1), weights=q.reshape(-1),
+                                 minlength=fam.n_configs * fam.var.n_states)
+            out[f] = TableStats(counts.reshape(fam.n_configs, fam.var.n_states))
+    return lse, out
 
 
 @dataclass
@@ -268,24 +354,34 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
     """
     total, rows_ll = observed_log_prob(graph, fams, cpds, data, plan, per_row)
     out: dict[str, Stats] = {}
+    listed = [g for g in plan.groups if g.tree is None]
+    for group in plan.groups:
+        if group.tree is None:
+            continue
+        lse, part = _tree_step(group, graph, fams, cpds, data, stats, hard)
+        _check_finite(lse, group)
+        w = None if data.weights is None else data.weights[group.rows]
+        total += float(lse.sum() if w is None else w @ lse)
+        if per_row:
+            rows_ll[group.rows] += lse
+        for f, st in part.items():
+            out[f] = st if f not in out else out[f] + st
     if not plan.flat_checked:
-        plan.flat = build_flat(graph, fams, data, plan.groups, lambda g: group_assign(graph, data, g, fams))
+        plan.flat = build_flat(graph, fams, data, listed, lambda g: group_assign(graph, data, g, fams))
         plan.flat_checked = True
-    if plan.flat is not None:  # every hidden family is a table: all groups in one pass
-        hidden, out, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard)
+    if plan.flat is not None:  # every hidden family is a table: all listed groups in one pass
+        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard)
         if per_row:
             rows_ll += np.bincount(plan.flat.seg_rows, weights=lse, minlength=data.n_rows)
-        return EStep(total + hidden, dict(out), rows_ll)
-    for group in plan.groups:
+        for f, st in part.items():
+            out[f] = st if f not in out else out[f] + st
+        return EStep(total + hidden, out, rows_ll)
+    for group in listed:
         assign = group_assign(graph, data, group, fams)
         lj = log_joint(group, assign, fams, cpds, graph)
         lse = logsumexp(lj, axis=1)
         w = None if data.weights is None else data.weights[group.rows]
-        if not np.all(np.isfinite(lse)):
-            bad = group.rows[~np.isfinite(lse)][:3]
-            raise DataError(f"rows {list(bad)} have probability zero under the current parameters "
-                            f"(hidden nodes {list(group.variables)}); a prior (prior: {{dirichlet: 1}}) avoids "
-                            "zero probabilities")
+        _check_finite(lse, group)
         total += float(lse.sum() if w is None else w @ lse)
         if per_row:
             rows_ll[group.rows] += lse
@@ -319,6 +415,10 @@ def posterior(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data:
         out[rows, data.codes[node][rows]] = 1.0
     for group in plan.groups:
         if node not in group.variables:
+            continue
+        if group.tree is not None:
+            tables, _ = _tree_tables(group, graph, fams, cpds, data)
+            out[group.rows] = np.exp(calibrate(group.tree, tables).marginal([node]).table)
             continue
         assign = group_assign(graph, data, group, fams)
         lj = log_joint(group, assign, fams, cpds, graph)
