@@ -21,6 +21,8 @@ from scipy.stats import binom
 
 import pgm
 from pgm.cpd.logistic import logistic_features, logistic_gradient, logistic_stats
+from pgm.encode import encode
+from pgm.graph import build
 from pgm.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,9 +208,6 @@ def test_plate_copies_pool_their_counts():
 def test_weighted_rows_equal_repeated_rows(student):
     """Distinct rows with counts (a frequency table) fit like the full data."""
     spec, frame = student
-    from pgm.encode import encode
-    from pgm.graph import build
-
     graph = build(spec)
     distinct = frame.value_counts().reset_index()
     weighted = encode(graph, distinct.drop(columns="count"), weights=distinct["count"].to_numpy(dtype=float))
