@@ -74,9 +74,11 @@ def logsumexp(table: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
     if not axis:
         return table
     top = np.max(table, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
+    top[~np.isfinite(top)] = 0.0
+    shifted = table - top
+    np.exp(shifted, out=shifted)  # in place: these tables are the largest arrays inference touches
     with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(table - top), axis=axis, keepdims=True)) + top
+        out = np.log(np.sum(shifted, axis=axis, keepdims=True)) + top
     return np.squeeze(out, axis=axis)
 
 
