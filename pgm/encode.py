@@ -23,6 +23,11 @@ from pgm.graph import Graph, Variable
 
 MISSING = -1
 
+#: The largest magnitude a gaussian cell may have.  Learners sum squares and cross products of
+#: the values; beyond this they overflow float64 (1.8e308), so larger values are refused with a
+#: DataError asking to rescale the column rather than turning into inf or NaN parameters.
+MAX_ABS_GAUSSIAN = 1e150
+
 
 @dataclass(frozen=True)
 class EncodedData:
@@ -303,6 +308,13 @@ def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np
             raw = arr if pd.api.types.is_numeric_dtype(series.dtype) else series.to_numpy()
             raise DataError(f"column {col!r}: non-finite value in the gaussian column of {var.decl!r} "
                             f"({_show_rows(index, bad, raw)}); use finite numbers, or leave the cell empty (missing)")
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(np.abs(arr) > MAX_ABS_GAUSSIAN)
+        if bad.size:
+            raise DataError(f"column {col!r}: {len(bad)} value{'s' if len(bad) > 1 else ''} beyond "
+                            f"+-{MAX_ABS_GAUSSIAN:.0e} in the gaussian column of {var.decl!r} "
+                            f"({_show_rows(index, bad, arr)}); squares of such values overflow: rescale the column "
+                            "(e.g. divide it by a power of ten)")
         blocks.append(arr)
     return np.column_stack(blocks) if len(blocks) > 1 else blocks[0][:, None]
 
