@@ -8,6 +8,7 @@ and writes itself back as a readable graph file with a ``params:`` block.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from pgm.cpd.linear import LinearCPD
 from pgm.cpd.logistic import LogisticCPD, logistic_features
 from pgm.cpd.table import TableCPD
 from pgm.encode import EncodedData, encode
-from pgm.errors import DataError, ModelError
+from pgm.errors import DataError, DataWarning, ModelError
 from pgm.graph import Graph, build
 from pgm.infer.elimination import variable_elimination
 from pgm.infer.enumerate import e_step, make_plan, posterior
@@ -66,14 +67,28 @@ class FittedModel:
         enc = self.encode(data)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
-        return e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True).row_log_likelihood
+        rows = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True).row_log_likelihood
+        impossible = np.flatnonzero(np.isneginf(rows))
+        if impossible.size:  # log 0 is the right answer, but it must not pass unnoticed
+            shown = ", ".join(f"row {enc.index[r] if enc.index is not None else r}" for r in impossible[:5])
+            warnings.warn(f"{impossible.size} row{'s' if impossible.size > 1 else ''} ({shown}"
+                          f"{' ...' if impossible.size > 5 else ''}) {'have' if impossible.size > 1 else 'has'} "
+                          "probability 0 under the model (log-likelihood -inf): the fitted tables give a state "
+                          "probability 0 there. Fit with a prior (e.g. prior={'dirichlet': 1}) to keep every "
+                          "probability above 0", DataWarning, stacklevel=2)
+        return rows
 
     def log_likelihood(self, data: Any) -> float:
-        """Total log-likelihood of the rows (weighted if the data carry weights)."""
+        """Total log-likelihood of the rows (weighted if the data carry weights).
+
+        ``-inf`` (with a ``pgm.DataWarning`` naming the rows) when a row has probability 0."""
         enc = self.encode(data)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
-        return e_step(self.graph, fams, self.cpds, enc, plan, stats=False).log_likelihood
+        total = e_step(self.graph, fams, self.cpds, enc, plan, stats=False).log_likelihood
+        if total == -math.inf:
+            self.row_log_likelihood(enc)  # names the impossible rows in a DataWarning
+        return total
 
     def bic(self, data: Any) -> float:
         """Bayesian information criterion ``-2 log L + k log n`` (lower is better)."""

@@ -228,9 +228,12 @@ def linear_from_stats(stats: GaussStats, n_parents: int, covariance: str = "full
     scale = np.maximum(np.abs(np.einsum("cdd->cd", cov)).max(axis=1), 1e-300)
     var = np.einsum("cdd->cd", cov)
     tiny = var <= 1e-12 * np.maximum(scale[:, None], 1.0) if reg_covar == 0 else np.zeros_like(var, bool)
+    if reg_covar == 0 and d > 1 and covariance in ("full", "tied"):  # collinear columns: a singular matrix
+        lam = np.linalg.eigvalsh(cov)  # ascending, per configuration
+        tiny = tiny | (lam[:, :1] <= 1e-12 * np.maximum(lam[:, -1:], 1e-300))
     if tiny.any():
-        warnings.warn(f"{name}: a variance is (nearly) zero (a constant column or too few rows); it is floored "
-                      "at 1e-9 times the data scale. Pass reg_covar=... to set the floor yourself.",
+        warnings.warn(f"{name}: a variance is (nearly) zero (a constant column, collinear columns or too few rows); "
+                      "it is floored at 1e-9 times the data scale. Pass reg_covar=... to set the floor yourself.",
                       DataWarning, stacklevel=3)
         floor = 1e-9 * np.maximum(1.0, np.abs(stats.mean[:, p:]).max())
         cov = cov + floor * eye
