@@ -1,0 +1,470 @@
+"""Out-of-core learning: fit from a .csv or .parquet file read in chunks of rows.
+
+Every directed learner works from sufficient statistics that are sums over rows
+(counts, weighted centred moments; see :mod:`pgm.cpd`), so a file larger than memory is
+fitted by reading it ``chunk_rows`` rows at a time with pyarrow, encoding each chunk with
+:func:`pgm.encode.encode`, and adding the chunks' statistics:
+
+* complete data (``learner="mle"``): one pass; per chunk ``encode -> complete_stats``;
+  the sum goes through ``fit_from_stats`` once.  Counts are integers held in float64, so
+  tables equal the in-memory fit exactly; gaussian moments merge with the
+  parallel-variance update (Chan, Golub & LeVeque 1979) and agree to ~1e-12.
+* EM: :class:`FileSource` is a data source of :func:`pgm.learn.em.fit_em`.  Each E-step
+  re-reads the file and sums the chunks' log-likelihoods and expected statistics, so
+  memory stays bounded whatever the row count, at the price of one read per iteration.
+* undirected models: :func:`distinct_rows` merges the file into distinct rows with
+  weights.  The empirical feature expectations of the log-linear learners are sums over
+  rows, so the weighted distinct rows stand exactly for the file; their number is
+  bounded by the state space, not by the file.
+
+Memory is about ``chunk_rows`` x columns cells, plus one Parquet row group (or one CSV
+block of 16 MB) and the statistics.  A data error in a chunk names the row's position in
+the whole file (0-based, as the in-memory fit names it).
+
+EM initialisation: "random" and "kmeans++" starting points are drawn on the *first chunk*
+with the in-memory rule and the same seed.  A file that fits in one chunk starts exactly
+where the in-memory fit starts; a larger file starts from that sample.  To reproduce an
+in-memory EM trace on a larger file, pass ``init=`` a dict of CPDs or a fitted model.
+
+>>> fitted = pgm.fit("models/alarm.yaml", "big.parquet", chunk_rows=500_000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from pgm.cpd.family import Stats, families
+from pgm.encode import EncodedData, compress_rows, encode
+from pgm.errors import DataError, ModelError, PGMError
+from pgm.fitted import FittedModel
+from pgm.graph import Graph
+from pgm.infer.enumerate import EStep
+from pgm.learn import choose
+from pgm.learn.em import InMemory, fit_em
+from pgm.learn.mle import complete_stats, fit_from_stats
+from pgm.schema import ModelSpec
+
+#: ``pgm.fit`` streams a file path on its own when the data would take more than this in
+#: memory: the size of a CSV file, or the uncompressed column data of a Parquet file.
+STREAM_BYTES = 512 * 2**20
+#: Default chunk size, in cells: ``chunk_rows = CHUNK_CELLS // columns`` (453k rows for alarm).
+CHUNK_CELLS = 2**24
+#: Bytes of CSV text parsed at a time (pyarrow's block size).
+CSV_BLOCK_BYTES = 16 * 2**20
+
+_PARQUET = (".parquet", ".pq")
+_CSV = (".csv", ".tsv", ".txt", ".gz")
+_NO_ROWS = EncodedData(0, {}, {})
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow  # optional: only reading in chunks needs it
+    except ImportError:
+        raise PGMError("reading a file in chunks needs pyarrow: pip install 'pgm-learn[parquet]'") from None
+    return pyarrow
+
+
+def file_kind(path: str | Path) -> str:
+    """"parquet" or "csv", from the file name; a DataError for a missing file or another type."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file (.csv or .parquet)")
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET:
+        return "parquet"
+    if suffix in _CSV:
+        return "csv"
+    raise DataError(f"{path}: unknown data file type {suffix!r}; use .csv or .parquet")
+
+
+def data_bytes(path: str | Path) -> int:
+    """Bytes the file's data would take once read: a CSV's size, a Parquet file's uncompressed size."""
+    path = Path(path)
+    if file_kind(path) == "csv":
+        return path.stat().st_size
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+
+def wants_stream(data: Any, chunk_rows: int | None) -> bool:
+    """Whether ``pgm.fit`` should stream ``data``: a path with ``chunk_rows``, or larger than STREAM_BYTES."""
+    if chunk_rows is not None:
+        if not isinstance(data, (str, Path)):
+            raise PGMError(f"chunk_rows= reads a .csv or .parquet file in chunks; pass the file's path, not a "
+                           f"{type(data).__name__} already in memory")
+        return True
+    if not isinstance(data, (str, Path)) or not Path(data).is_file():
+        return False
+    try:
+        _pyarrow()
+        return data_bytes(data) > STREAM_BYTES
+    except PGMError:  # no pyarrow (or an unreadable file): the in-memory reader reports it
+        return False
+    except Exception:  # noqa: BLE001  (a corrupt Parquet footer: the in-memory reader names the problem)
+        return False
+
+
+def default_chunk_rows(graph: Graph) -> int:
+    """``CHUNK_CELLS`` divided by the number of data columns (at least 1024 rows)."""
+    n_columns = sum(len(graph[n].columns) for n in graph.order if not graph[n].latent)
+    return max(1024, CHUNK_CELLS // max(1, n_columns))
+
+
+def _check_chunk_rows(graph: Graph, chunk_rows: int | None) -> int:
+    if chunk_rows is None:
+        return default_chunk_rows(graph)
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+        raise PGMError(f"chunk_rows must be a positive number of rows, got {chunk_rows!r}")
+    return int(chunk_rows)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The data columns of a graph's observed nodes, by how a reader should type them."""
+
+    needed: tuple[str, ...]   # every column of an observed node, in graph order
+    text: frozenset[str]      # discrete nodes with named states: read as text (labels such as TRUE, 007)
+    numeric: frozenset[str]   # gaussian nodes and discrete nodes with a state count: read as numbers
+
+
+def columns_of(graph: Graph) -> Columns:
+    needed, text, numeric = [], set(), set()
+    for name in graph.order:
+        var = graph[name]
+        if var.latent:
+            continue
+        needed.extend(var.columns)
+        unnamed = var.labels == tuple(str(i) for i in range(var.n_states))
+        (text if var.discrete and not unnamed else numeric).update(var.columns)
+    return Columns(tuple(needed), frozenset(text), frozenset(numeric))
+
+
+def check_columns(graph: Graph, names: list[str]) -> Columns:
+    """Raise or warn about the header ``names`` exactly as :func:`encode` does on a whole table.
+
+    One valid row under that header goes through ``encode``: missing and duplicated columns
+    raise its DataError, extra and latent columns give its DataWarning, once for the file."""
+    valid: dict[str, Any] = {}
+    for name in graph.order:
+        var = graph[name]
+        if not var.latent:
+            valid.update({c: var.labels[0] if var.discrete else 0.0 for c in var.columns})
+    encode(graph, pd.DataFrame([[valid.get(c) for c in names]], columns=list(names), dtype=object))
+    return columns_of(graph)
+
+
+def _rebatch(batches: Iterator[Any], n: int) -> Iterator[Any]:
+    """pyarrow tables of exactly ``n`` rows (the last may be shorter) from record batches of any size."""
+    pa = _pyarrow()
+    pending: list = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= n:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, n)
+            pending = table.slice(n).to_batches()
+            count -= n
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
+class ChunkReader:
+    """A .csv or .parquet file as consecutive pandas frames of ``chunk_rows`` rows.
+
+    Each iteration re-opens the file and yields ``(start, frame)``: the global position of
+    the chunk's first row, and a frame of the observed nodes' columns indexed by global
+    position.  The header is checked once, on construction.
+    """
+
+    def __init__(self, graph: Graph, path: str | Path, chunk_rows: int) -> None:
+        self.graph = graph
+        self.path = Path(path)
+        self.kind = file_kind(self.path)
+        self.chunk_rows = chunk_rows
+        self.columns = check_columns(graph, self._header())
+
+    def _header(self) -> list[str]:
+        pa = _pyarrow()
+        try:
+            if self.kind == "parquet":
+                import pyarrow.parquet as pq
+
+                return list(pq.ParquetFile(self.path).schema_arrow.names)
+            import pyarrow.csv as pcsv
+
+            if self.path.stat().st_size == 0:
+                raise DataError(f"{self.path}: the file is empty; a data file needs a header row naming the columns")
+            reader = pcsv.open_csv(self.path, read_options=pcsv.ReadOptions(block_size=1 << 16),
+                                   parse_options=self._parse_options())
+            names = list(reader.schema.names)
+            reader.close()
+            return names
+        except PGMError:
+            raise
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{self.path}: cannot be read as a {self.kind} table ({_first_line(exc)})") from None
+
+    def _parse_options(self) -> Any:
+        import pyarrow.csv as pcsv
+
+        return pcsv.ParseOptions(delimiter="\t" if ".tsv" in self.path.name.lower() else ",")
+
+    def _tables(self, as_text: bool = False) -> Iterator[Any]:
+        pa = _pyarrow()
+        cols = list(self.columns.needed)
+        if self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            schema = pq.ParquetFile(self.path).schema_arrow
+            # labels read as dictionaries become pandas categoricals: encode maps the few categories
+            strings = [c for c in cols if pa.types.is_string(schema.field(c).type)
+                       or pa.types.is_large_string(schema.field(c).type)]
+            batches = pq.ParquetFile(self.path, read_dictionary=strings).iter_batches(
+                batch_size=self.chunk_rows, columns=cols)
+            return _rebatch(batches, self.chunk_rows)
+        import pyarrow.csv as pcsv
+
+        label = pa.dictionary(pa.int32(), pa.string())
+        types = {c: pa.string() if as_text else (label if c in self.columns.text else pa.float64()) for c in cols}
+        convert = pcsv.ConvertOptions(include_columns=cols, column_types=types, strings_can_be_null=True)
+        reader = pcsv.open_csv(self.path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                               parse_options=self._parse_options(), convert_options=convert)
+        return _rebatch(iter(reader), self.chunk_rows)
+
+    def _frames(self, as_text: bool = False) -> Iterator[tuple[int, pd.DataFrame]]:
+        start = 0
+        for table in self._tables(as_text):
+            frame = table.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            yield start, frame
+            start += len(frame)
+
+    def __iter__(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        pa = _pyarrow()
+        try:
+            yield from self._frames()
+        except (pa.ArrowException, OSError) as exc:
+            if self.kind == "csv" and isinstance(exc, pa.ArrowInvalid):
+                self._locate(exc)
+            raise DataError(f"{self.path}: cannot be read as a {self.kind} table ({_first_line(exc)})") from None
+
+    def _locate(self, exc: Exception) -> None:
+        """Re-read the CSV as text and let ``encode`` name the cell pyarrow could not convert."""
+        for _, frame in self._frames(as_text=True):
+            for col in self.columns.numeric:  # numbers where they parse, as pandas would read them
+                number = pd.to_numeric(frame[col], errors="coerce")
+                if not (number.isna() & frame[col].notna()).any():
+                    frame[col] = number
+            encode(self.graph, frame)
+        raise DataError(f"{self.path}: cannot be read as a csv table ({_first_line(exc)})") from None
+
+    def encoded(self) -> Iterator[tuple[int, EncodedData]]:
+        """``(start, encoded chunk)`` for every chunk; a DataError names the row in the whole file."""
+        empty = True
+        for start, frame in self:
+            empty = False
+            yield start, encode(self.graph, frame)
+        if empty:
+            raise DataError(f"{self.path}: the data have no rows; give at least one row")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def add_stats(a: dict[str, Stats], b: dict[str, Stats]) -> dict[str, Stats]:
+    """Key-wise sum of two statistics mappings (a key in one only is kept as is)."""
+    out = dict(a)
+    for key, st in b.items():
+        out[key] = st if key not in out else out[key] + st
+    return out
+
+
+def _rows(start: int, n: int) -> str:
+    return f"rows {start}..{start + n - 1}"
+
+
+# --------------------------------------------------------------------------- directed models
+def _complete_stats(graph: Graph, reader: ChunkReader, strict: bool) -> dict[str, Stats] | None:
+    """Summed complete-data statistics, or None as soon as a chunk has missing cells."""
+    fams = families(graph)
+    total: dict[str, Stats] = {}
+    for start, chunk in reader.encoded():
+        if chunk.has_missing:
+            if strict:
+                try:
+                    choose(graph, chunk, "mle")
+                except PGMError as exc:
+                    raise type(exc)(f"{reader.path}: {_rows(start, chunk.n_rows)}: {exc}") from None
+            return None
+        total = add_stats(total, complete_stats(graph, chunk, fams))
+    return total
+
+
+def prepare_rows(graph: Graph, data: EncodedData) -> InMemory:
+    """An EM source for one chunk or partition: distinct rows when that halves them, and its plan."""
+    distinct = compress_rows(data)
+    return InMemory(graph, distinct if distinct is not None else data)
+
+
+class FileSource:
+    """EM over a file that does not fit in memory: every call re-reads it chunk by chunk.
+
+    The three methods :func:`pgm.learn.em.fit_em` needs, each a sum over chunks of the
+    in-memory :class:`pgm.learn.em.InMemory` on that chunk.  Only one chunk (encoded, with
+    its enumeration plan) is held at a time.
+    """
+
+    def __init__(self, reader: ChunkReader) -> None:
+        self.reader = reader
+        self.graph = reader.graph
+
+    def _parts(self) -> Iterator[tuple[int, int, InMemory]]:
+        for start, chunk in self.reader.encoded():
+            try:
+                yield start, chunk.n_rows, prepare_rows(self.graph, chunk)
+            except PGMError as exc:
+                raise type(exc)(f"{self.reader.path}: {_rows(start, chunk.n_rows)}: {exc}") from None
+
+    def observed_stats(self) -> dict[str, Stats]:
+        total: dict[str, Stats] = {}
+        for _, _, part in self._parts():
+            total = add_stats(total, part.observed_stats())
+        return total
+
+    def e_step(self, cpds: dict, hard: bool = False) -> EStep:
+        log_likelihood, stats = 0.0, {}
+        for start, n, part in self._parts():
+            try:
+                es = part.e_step(cpds, hard)
+            except PGMError as exc:
+                raise type(exc)(f"{self.reader.path}: {_rows(start, n)}: {exc}") from None
+            log_likelihood += es.log_likelihood
+            stats = add_stats(stats, es.stats)
+        return EStep(log_likelihood, stats)
+
+    def initial_stats(self, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
+        """The in-memory starting statistics of the first chunk (see the module docstring)."""
+        for _, _, part in self._parts():
+            return part.initial_stats(rng, init)
+        raise DataError(f"{self.reader.path}: the data have no rows; give at least one row")
+
+
+def fit_directed(spec: ModelSpec, graph: Graph, complete: Callable[[bool], dict[str, Stats] | None],
+                 source: Callable[[], Any], *, learner: str | None = None, max_iter: int | None = None,
+                 tol: float | None = None, n_init: int = 1, seed: int | None = 0, init: Any = "auto",
+                 prior: dict | None = None, reg_covar: float | None = None, penalty: float | None = None,
+                 callback: Callable[[int, float], None] | None = None, info: dict | None = None,
+                 **options: Any) -> FittedModel:
+    """The directed half of ``pgm.fit`` over data that are never in memory at once.
+
+    Parameters
+    ----------
+    complete : ``complete(strict)`` -> summed complete-data statistics, or None when some rows
+        have missing cells (``strict``: raise a DataError naming them instead, for learner="mle")
+    source : ``source()`` -> an EM data source (``observed_stats``, ``e_step``, ``initial_stats``)
+    info : extra entries of the fitted model's ``info``
+    the rest : as :func:`pgm.fit`.
+    """
+    if prior is not None and not isinstance(prior, dict):
+        raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")
+    # the learner name and latent-vs-"mle" are checked before reading; missing cells while reading
+    chosen = choose(graph, _NO_ROWS, learner)
+    if options:
+        raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
+    info = dict(info or {})
+    if chosen == "mle":
+        stats = complete(learner == "mle")
+        if stats is not None:
+            cpds = fit_from_stats(graph, stats, prior=prior, reg_covar=reg_covar or 0.0, penalty=penalty)
+            return FittedModel(spec, graph, cpds, [], {"learner": "mle", **info})
+        chosen = "em"
+    start = init.cpds if isinstance(init, FittedModel) else init
+    result = fit_em(graph, source(), max_iter=max_iter or 200, tol=1e-8 if tol is None else tol, n_init=n_init,
+                    seed=seed, init=start, hard=chosen == "hard-em", prior=prior,
+                    reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
+    info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
+            "runs": result.all_runs, **info}
+    return FittedModel(spec, graph, result.cpds, result.history, info)
+
+
+def fit(spec: ModelSpec, graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
+        **kwargs: Any) -> FittedModel:
+    """Fit a directed model to the file at ``path``, reading ``chunk_rows`` rows at a time.
+
+    ``kwargs`` are the options of :func:`pgm.fit`.  The result equals the in-memory fit on
+    the same rows (EM: from the same ``init``; see the module docstring).
+    """
+    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows))
+    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, reader, strict),
+                        lambda: FileSource(reader), info={"chunk_rows": reader.chunk_rows}, **kwargs)
+
+
+# --------------------------------------------------------------------------- undirected models
+@dataclass(frozen=True)
+class DistinctRows:
+    """Distinct rows of codes with their summed weights (missing cells are code -1).
+
+    codes : int array of shape (n_distinct, n_variables); weights : float array (n_distinct,).
+    """
+
+    names: tuple[str, ...]
+    codes: np.ndarray
+    weights: np.ndarray
+
+    def __add__(self, other: "DistinctRows") -> "DistinctRows":
+        codes = np.concatenate([self.codes, other.codes])
+        return _distinct(self.names, codes, np.concatenate([self.weights, other.weights]))
+
+    def encoded(self) -> EncodedData:
+        """The rows as EncodedData with weights, for an in-memory learner."""
+        codes = {n: self.codes[:, j].copy() for j, n in enumerate(self.names)}
+        missing = {n: c < 0 for n, c in codes.items() if (c < 0).any()}
+        return EncodedData(len(self.weights), codes, {}, self.weights, None, missing)
+
+
+def _distinct(names: tuple[str, ...], codes: np.ndarray, weights: np.ndarray) -> DistinctRows:
+    if len(codes) == 0:
+        return DistinctRows(names, codes, weights)
+    matrix = np.ascontiguousarray(codes)
+    keys = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return DistinctRows(names, matrix[first], np.bincount(inverse.ravel(), weights=weights, minlength=len(first)))
+
+
+def chunk_distinct(graph: Graph, chunk: EncodedData) -> DistinctRows:
+    """The distinct rows of one encoded chunk (discrete nodes only)."""
+    if chunk.values:
+        raise ModelError(f"gaussian nodes {sorted(chunk.values)[:5]} in an undirected model: merging rows "
+                         "into distinct rows (how undirected models are fitted out of memory) needs discrete nodes")
+    names = tuple(n for n in graph.order if n in chunk.codes)
+    codes = np.column_stack([chunk.codes[n].astype(np.int32) for n in names]) if names else \
+        np.zeros((chunk.n_rows, 0), dtype=np.int32)
+    weights = np.ones(chunk.n_rows) if chunk.weights is None else chunk.weights
+    return _distinct(names, codes, weights)
+
+
+def distinct_rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = None) -> EncodedData:
+    """The file as distinct weighted rows, for the undirected learners (see the module docstring)."""
+    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows))
+    total: DistinctRows | None = None
+    for _, chunk in reader.encoded():
+        part = chunk_distinct(graph, chunk)
+        total = part if total is None else total + part
+    assert total is not None  # encoded() raises on a file without rows
+    return total.encoded()
