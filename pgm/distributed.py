@@ -1,0 +1,430 @@
+"""Fit on a Dask cluster: ``pgm.fit(model, ddf)`` with a dask DataFrame.
+
+The learners work from sufficient statistics that are sums over rows, so each partition
+of the DataFrame computes its own and the cluster adds them up:
+
+* complete data: every partition is encoded and reduced to ``complete_stats``; the
+  statistics are summed by a tree reduction (``split_every`` at a time, like
+  ``dask.array.reduction``) and ``fit_from_stats`` runs once on the client.  Nothing is
+  kept on the workers.
+* EM: the encoded partitions, with their enumeration plans, are persisted on the workers
+  once (:class:`DaskSource`).  Each iteration broadcasts the current parameters (a few
+  kilobytes) to every worker, maps the E-step over the persisted partitions and sums the
+  log-likelihoods and expected statistics by the same tree reduction; only statistics
+  travel.  The persisted partitions are built by a task graph from the DataFrame's own
+  graph, not scattered, so when a worker dies Dask recomputes the partitions it held and
+  the fit goes on with the same numbers.  If the cluster loses them all (a restart), they
+  are persisted again once; if that fails too, or a task keeps killing workers, the fit
+  stops with a PGMError -- never a model fitted on part of the rows.
+* undirected models: each partition is merged into distinct weighted rows; the tree
+  reduction merges those, and the log-linear learner runs on the client.
+
+The computations run on the active ``distributed.Client`` if there is one, else on
+Dask's local scheduler.  Results equal the in-memory fit on ``ddf.compute()``: tables
+to 1e-12; EM traces to 1e-9 from the same ``init=`` (random and k-means++ starting points
+are drawn on the first non-empty partition, as :mod:`pgm.stream` draws them on the first
+chunk).  A data error names the row's position in the whole DataFrame (0-based).
+
+Dask is an optional extra (``pip install 'pgm-learn[dask]'``), imported only when used.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from pgm.cpd.family import Stats
+from pgm.encode import EncodedData, encode
+from pgm.errors import DataError, PGMError
+from pgm.fitted import FittedModel
+from pgm.graph import Graph, build
+from pgm.infer.enumerate import EStep
+from pgm.learn import choose
+from pgm.learn.em import InMemory
+from pgm.learn.mle import complete_stats
+from pgm.schema import ModelSpec
+from pgm.stream import DistinctRows, add_stats, check_columns, chunk_distinct, columns_of, file_kind, \
+    fit_directed, prepare_rows
+
+#: Partial results summed per task of the tree reduction.
+SPLIT_EVERY = 8
+_EXTRA = "pip install 'pgm-learn[dask]'"
+
+
+def _dask() -> Any:
+    try:
+        import dask  # optional extra: imported only for a dask DataFrame or --scheduler
+    except ImportError:
+        raise PGMError(f"fitting on a Dask cluster needs dask and distributed: {_EXTRA}") from None
+    return dask
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise PGMError(f"running on a Dask cluster (--scheduler) needs dask and distributed: {_EXTRA}") from None
+    return distributed
+
+
+def _client() -> Any:
+    """The active distributed Client, or None (Dask's local scheduler then runs the tasks)."""
+    try:
+        import distributed
+    except ImportError:
+        return None
+    try:
+        return distributed.get_client()
+    except ValueError:  # no client running
+        return None
+
+
+def _lost_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the cluster lost a worker or data, not that the data are wrong."""
+    errors: list[type[BaseException]] = [concurrent.futures.CancelledError]
+    try:
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+        errors += [KilledWorker, CommClosedError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _lost(exc: BaseException, what: str) -> PGMError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return PGMError(f"the Dask cluster failed during {what} ({type(exc).__name__}: {text}); no model was "
+                    "returned. A worker may have died or run out of memory: check the dashboard or the worker "
+                    "logs, and rerun the fit")
+
+
+def _compute(obj: Any, what: str) -> Any:
+    try:
+        (out,) = _dask().compute(obj)
+    except PGMError:
+        raise
+    except _lost_errors() as exc:
+        raise _lost(exc, what) from exc
+    return out
+
+
+def tree_sum(items: list[Any], split_every: int = SPLIT_EVERY) -> Any:
+    """One delayed value: the sum of ``items`` by a tree of tasks adding ``split_every`` at a time."""
+    delayed = _dask().delayed
+    if not items:
+        raise PGMError("the dask DataFrame has no partitions")
+    while len(items) > 1:
+        items = [delayed(_add, pure=False)(*items[i:i + split_every]) for i in range(0, len(items), split_every)]
+    return items[0]
+
+
+def _value(obj: Any) -> Any:
+    """``obj`` as one task of the graph, sent once and not searched for dask collections per call."""
+    return _dask().delayed(obj, traverse=False)
+
+
+def _add(*parts: Any) -> Any:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+# --------------------------------------------------------------------------- tasks run on workers
+@dataclass
+class Summary:
+    """What a partition task reports: row counts, problems, and (complete data) statistics."""
+
+    sizes: dict[int, int]                       # partition -> rows
+    stats: dict[str, Stats] = field(default_factory=dict)
+    missing: tuple[int, ...] = ()               # partitions with missing cells
+    failed: tuple[int, ...] = ()                # partitions whose encoding raised a DataError
+
+    def __add__(self, other: "Summary") -> "Summary":
+        return Summary({**self.sizes, **other.sizes}, add_stats(self.stats, other.stats),
+                       self.missing + other.missing, self.failed + other.failed)
+
+    def start(self, i: int) -> int:
+        """The global position of partition i's first row."""
+        return sum(n for j, n in self.sizes.items() if j < i)
+
+
+def _encode_at(graph: Graph, frame: pd.DataFrame, start: int) -> EncodedData:
+    """Encode one partition with its rows numbered by their position in the whole DataFrame."""
+    frame = frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
+    return encode(graph, frame)
+
+
+def _partition_stats(graph: Graph, frame: pd.DataFrame, i: int) -> Summary:
+    n = len(frame)
+    if n == 0:
+        return Summary({i: 0})
+    try:
+        data = encode(graph, frame)
+    except DataError:  # the client re-encodes this partition with global row numbers for the message
+        return Summary({i: n}, failed=(i,))
+    if data.has_missing:
+        return Summary({i: n}, missing=(i,))
+    return Summary({i: n}, complete_stats(graph, data))
+
+
+def _check_mle_at(graph: Graph, frame: pd.DataFrame, start: int) -> None:
+    choose(graph, _encode_at(graph, frame, start), "mle")
+
+
+@dataclass
+class Part:
+    """One persisted partition: its EM source (encoded rows and plan), or why it has none."""
+
+    index: int
+    n_rows: int
+    source: InMemory | None = None
+    failed: bool = False
+    missing: bool = False
+
+
+def _prepare(graph: Graph, frame: pd.DataFrame, i: int) -> Part:
+    n = len(frame)
+    if n == 0:
+        return Part(i, 0)
+    try:
+        data = encode(graph, frame)
+        return Part(i, n, prepare_rows(graph, data), missing=data.has_missing)
+    except DataError:
+        return Part(i, n, failed=True)
+
+
+def _describe(part: Part) -> Summary:
+    return Summary({part.index: part.n_rows}, missing=(part.index,) if part.missing else (),
+                   failed=(part.index,) if part.failed else ())
+
+
+@dataclass
+class Partial:
+    """A sum over partitions of log-likelihoods and (per family) statistics."""
+
+    log_likelihood: float
+    stats: dict[str, Stats]
+
+    def __add__(self, other: "Partial") -> "Partial":
+        return Partial(self.log_likelihood + other.log_likelihood, add_stats(self.stats, other.stats))
+
+
+def _observed(part: Part) -> Partial:
+    return Partial(0.0, part.source.observed_stats() if part.source is not None else {})
+
+
+def _e_step(part: Part, cpds: dict, hard: bool, start: int) -> Partial:
+    if part.source is None:
+        return Partial(0.0, {})
+    try:
+        es = part.source.e_step(cpds, hard)
+    except PGMError as exc:
+        raise type(exc)(f"rows {start}..{start + part.n_rows - 1}: {exc}") from None
+    return Partial(es.log_likelihood, es.stats)
+
+
+def _initial(part: Part, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
+    return part.source.initial_stats(rng, init)
+
+
+def _distinct_part(graph: Graph, frame: pd.DataFrame, i: int) -> tuple[Summary, DistinctRows | None]:
+    n = len(frame)
+    if n == 0:
+        return Summary({i: 0}), None
+    try:
+        data = encode(graph, frame)
+    except DataError:
+        return Summary({i: n}, failed=(i,)), None
+    return Summary({i: n}), chunk_distinct(graph, data)
+
+
+def _add_distinct(*parts: tuple[Summary, DistinctRows | None]) -> tuple[Summary, DistinctRows | None]:
+    summary, rows = parts[0]
+    for s, r in parts[1:]:
+        summary = summary + s
+        rows = r if rows is None else (rows if r is None else rows + r)
+    return summary, rows
+
+
+# --------------------------------------------------------------------------- the client side
+def partitions(graph: Graph, ddf: Any) -> list[Any]:
+    """The partitions of ``ddf`` as delayed pandas frames of the observed nodes' columns.
+
+    The header is checked once, on the client, as :func:`pgm.encode.encode` checks it."""
+    _dask()
+    cols = check_columns(graph, [str(c) for c in ddf.columns])
+    if any(not isinstance(c, str) for c in ddf.columns):
+        ddf = ddf.rename(columns=str)
+    return list(ddf[list(cols.needed)].to_delayed())
+
+
+def _raise_at(graph: Graph, frames: list[Any], summary: Summary, check: Callable = _encode_at) -> None:
+    """Re-run the first failing partition with global row numbers: its DataError names them."""
+    delayed = _dask().delayed
+    bad = min(summary.failed) if summary.failed else min(summary.missing)
+    _compute(delayed(check, pure=False)(_value(graph), frames[bad], summary.start(bad)), "a data check")
+    raise DataError(f"partition {bad} could not be encoded, but encoding it again succeeded; rerun the fit")
+
+
+def _no_rows(summary: Summary) -> None:
+    if not sum(summary.sizes.values()):
+        raise DataError("the dask DataFrame has no rows; give at least one row")
+
+
+def _complete_stats(graph: Graph, frames: list[Any], strict: bool) -> dict[str, Stats] | None:
+    delayed = _dask().delayed
+    g = _value(graph)
+    summary = _compute(tree_sum([delayed(_partition_stats, pure=False)(g, f, i) for i, f in enumerate(frames)]),
+                       "the statistics pass")
+    if summary.failed:
+        _raise_at(graph, frames, summary)
+    _no_rows(summary)
+    if summary.missing:
+        if strict:
+            _raise_at(graph, frames, Summary(summary.sizes, missing=summary.missing), _check_mle_at)
+        return None
+    return summary.stats
+
+
+def _broadcast(obj: Any) -> Any:
+    """``obj`` on every worker (a Future) when a distributed Client runs, else ``obj`` itself."""
+    client = _client()
+    if client is None:
+        return _value(obj)
+    # in a list: scatter() would send a mapping's values separately, keyed by its keys
+    return client.scatter([obj], broadcast=True, hash=False)[0]
+
+
+class DaskSource:
+    """EM over a dask DataFrame: partitions encoded and planned once, persisted on the workers.
+
+    The data source protocol of :func:`pgm.learn.em.fit_em`; see the module docstring.
+    """
+
+    def __init__(self, graph: Graph, frames: list[Any]) -> None:
+        self.graph = graph
+        self.frames = frames
+        self.parts = self._persist()
+        delayed = _dask().delayed
+        summary = self._run(lambda parts: tree_sum([delayed(_describe, pure=False)(p) for p in parts]),
+                            "encoding the partitions")
+        if summary.failed:
+            _raise_at(graph, frames, summary)
+        _no_rows(summary)
+        self.starts = [summary.start(i) for i in range(len(frames))]
+        self.first = min(i for i, n in summary.sizes.items() if n > 0)
+
+    def _persist(self) -> list[Any]:
+        dask = _dask()
+        g = _value(self.graph)
+        parts = [dask.delayed(_prepare, pure=False)(g, f, i) for i, f in enumerate(self.frames)]
+        return list(dask.persist(*parts))
+
+    def _run(self, build: Callable[[list[Any]], Any], what: str) -> Any:
+        """Compute ``build(persisted parts)``; persist the partitions again once if the cluster lost them."""
+        for attempt in (0, 1):
+            try:
+                (out,) = _dask().compute(build(self.parts))
+                return out
+            except PGMError:
+                raise
+            except concurrent.futures.CancelledError as exc:  # e.g. client.restart(): the futures are gone
+                if attempt:
+                    raise _lost(exc, what) from exc
+                self.parts = self._persist()
+            except _lost_errors() as exc:
+                raise _lost(exc, what) from exc
+        raise AssertionError("unreachable")
+
+    def observed_stats(self) -> dict[str, Stats]:
+        delayed = _dask().delayed
+        total = self._run(lambda parts: tree_sum([delayed(_observed, pure=False)(p) for p in parts]),
+                          "the observed statistics")
+        return total.stats
+
+    def e_step(self, cpds: dict, hard: bool = False) -> EStep:
+        delayed = _dask().delayed
+
+        def build(parts: list[Any]) -> Any:
+            params = _broadcast(cpds)
+            return tree_sum([delayed(_e_step, pure=False)(p, params, hard, s) for p, s in zip(parts, self.starts)])
+
+        total = self._run(build, "an E-step")
+        return EStep(total.log_likelihood, total.stats)
+
+    def initial_stats(self, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
+        delayed = _dask().delayed
+        return self._run(lambda parts: delayed(_initial, pure=False)(parts[self.first], _value(rng), _value(init)),
+                         "the initialisation")
+
+
+def fit(spec: ModelSpec, graph: Graph, ddf: Any, *, chunk_rows: int | None = None, **kwargs: Any) -> FittedModel:
+    """Fit a directed model to a dask DataFrame; ``kwargs`` are the options of :func:`pgm.fit`."""
+    if chunk_rows is not None:
+        raise PGMError("chunk_rows= applies to a file read on one machine; a dask DataFrame is processed "
+                       "partition by partition (ddf.repartition(...) changes their size)")
+    frames = partitions(graph, ddf)
+    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, frames, strict),
+                        lambda: DaskSource(graph, frames), info={"partitions": len(frames)}, **kwargs)
+
+
+def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None) -> EncodedData:
+    """A dask DataFrame as distinct weighted rows, for the undirected learners."""
+    if chunk_rows is not None:
+        raise PGMError("chunk_rows= applies to a file read on one machine, not to a dask DataFrame")
+    delayed = _dask().delayed
+    frames = partitions(graph, ddf)
+    g = _value(graph)
+    parts = [delayed(_distinct_part, pure=False)(g, f, i) for i, f in enumerate(frames)]
+    while len(parts) > 1:
+        parts = [delayed(_add_distinct, pure=False)(*parts[i:i + SPLIT_EVERY])
+                 for i in range(0, len(parts), SPLIT_EVERY)]
+    summary, rows = _compute(parts[0], "merging distinct rows")
+    if summary.failed:
+        _raise_at(graph, frames, summary)
+    _no_rows(summary)
+    return rows.encoded()
+
+
+# --------------------------------------------------------------------------- the command line
+def read_frame(spec: ModelSpec, path: str | Path) -> Any:
+    """A .csv or .parquet file as a dask DataFrame, its columns typed for the nodes of ``spec``."""
+    _dask()
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise PGMError(f"reading a file with Dask needs dask[dataframe]: {_EXTRA}") from None
+    path = Path(path)
+    if file_kind(path) == "parquet":
+        return dd.read_parquet(str(path))
+    cols = columns_of(build(spec))
+    dtype = {c: "category" if c in cols.text else "float64" for c in cols.needed}
+    sep = "\t" if ".tsv" in path.name.lower() else ","
+    try:
+        return dd.read_csv(str(path), sep=sep, dtype=dtype)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as a csv table ({exc})") from None
+
+
+@contextlib.contextmanager
+def connect(scheduler: str) -> Iterator[Any]:
+    """A distributed Client: on a new LocalCluster for ``"local"``, else on the scheduler at that address."""
+    distributed = _distributed()
+    if scheduler == "local":
+        with distributed.LocalCluster() as cluster, distributed.Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = distributed.Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise PGMError(f"cannot connect to the Dask scheduler at {scheduler!r} ({exc}); check the address "
+                       "(e.g. tcp://host:8786), or use --scheduler local") from None
+    with client:
+        yield client
