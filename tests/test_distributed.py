@@ -1,0 +1,234 @@
+"""Fits on a real Dask cluster (pgm.distributed) equal the in-memory fit on the same rows.
+
+One ``distributed.LocalCluster`` (2 worker processes) is shared by the module: it takes
+several seconds to start.  Partition counts do not divide the row counts, and EM runs
+from the in-memory starting point (``init=``), as the documentation says to.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pgm
+from pgm import distributed as pgm_distributed
+from pgm.encode import encode
+from pgm.errors import DataError, PGMError
+from pgm.graph import build
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+from conftest import MODELS, ROOT  # noqa: E402
+from test_stream import assert_same_cpds, quiet_fit  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def ran_on_workers(client, function_name: str, run) -> set[str]:
+    """The workers that ran tasks of ``function_name`` while ``run()`` was called."""
+    with distributed.get_task_stream(client) as stream:
+        result = run()
+    return result, {t["worker"] for t in stream.data if function_name in t["key"]}
+
+
+@pytest.fixture(scope="module")
+def alarm_rows(alarm_true):
+    return alarm_true.sample(8000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def alarm_missing(alarm_rows):
+    df = alarm_rows.copy()
+    rng = np.random.default_rng(1)
+    for col in ["HISTORY", "CVP", "HYPOVOLEMIA", "LVFAILURE", "BP", "HR"]:
+        df[col] = df[col].astype(object).where(rng.random(len(df)) >= 0.08, None)
+    return df
+
+
+def test_discrete_network_equals_in_memory(client, alarm_rows):
+    model = pgm.load(MODELS / "alarm.yaml")
+    fitted, workers = ran_on_workers(client, "_partition_stats",
+                                     lambda: quiet_fit(model, dd.from_pandas(alarm_rows, npartitions=7)))
+    assert fitted.info == {"learner": "mle", "partitions": 7}
+    assert workers and workers <= set(client.scheduler_info()["workers"])
+    assert_same_cpds(fitted, quiet_fit(model, alarm_rows))
+
+
+def test_linear_gaussian_network_equals_in_memory(client, ecoli_true):
+    rows = ecoli_true.sample(6000, seed=1) + 100.0
+    model = pgm.load(MODELS / "ecoli70.yaml")
+    fitted = quiet_fit(model, dd.from_pandas(rows, npartitions=5))
+    assert_same_cpds(fitted, quiet_fit(model, rows), atol=1e-9)
+
+
+def test_gaussian_mixture_equals_in_memory(client):
+    rng = np.random.default_rng(0)
+    z = rng.integers(0, 3, 3000)
+    x = np.array([[0.0, 0.0], [5.0, 1.0], [1.0, 6.0]])[z] + rng.standard_normal((3000, 2))
+    rows = pd.DataFrame({"x[0]": x[:, 0], "x[1]": x[:, 1]})
+    model = pgm.load(MODELS / "gmm.yaml")
+    start = quiet_fit(model, rows, max_iter=1, seed=0).cpds
+    memory = quiet_fit(model, rows, max_iter=25, init=start)
+    fitted, workers = ran_on_workers(client, "_e_step", lambda: quiet_fit(
+        model, dd.from_pandas(rows, npartitions=4), max_iter=25, init=start))
+    assert len(workers) == 2  # the E-step ran on both workers
+    np.testing.assert_allclose(fitted.history, memory.history, rtol=0, atol=1e-9)
+    assert_same_cpds(fitted, memory, atol=1e-8)
+
+
+def em_reference(alarm_missing, max_iter=8):
+    model = pgm.load(MODELS / "alarm.yaml")
+    start = quiet_fit(model, alarm_missing, max_iter=1, seed=2).cpds
+    return model, start, quiet_fit(model, alarm_missing, max_iter=max_iter, init=start)
+
+
+def test_missing_cells_em_equals_in_memory(client, alarm_missing):
+    model, start, memory = em_reference(alarm_missing)
+    fitted = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=5), max_iter=8, init=start)
+    assert fitted.info["learner"] == "em"
+    np.testing.assert_allclose(fitted.history, memory.history, rtol=0, atol=1e-9)
+    assert_same_cpds(fitted, memory, atol=1e-9)
+
+
+def test_one_partition_em_from_a_seed_equals_in_memory(client, alarm_missing):
+    model = pgm.load(MODELS / "alarm.yaml")
+    memory = quiet_fit(model, alarm_missing, max_iter=4, seed=5)
+    fitted = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=1), max_iter=4, seed=5)
+    np.testing.assert_allclose(fitted.history, memory.history, rtol=0, atol=1e-9)
+
+
+def test_cluster_restart_mid_em_is_correct_or_a_clear_error(client, alarm_missing):
+    model, start, memory = em_reference(alarm_missing)
+
+    def restart(iteration, _):
+        if iteration == 2:
+            client.restart(wait_for_workers=False)  # the fit, not restart(), must wait for them
+
+    try:
+        fitted = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=6), max_iter=8, init=start,
+                           callback=restart)
+    except PGMError as exc:
+        assert "Dask cluster failed" in str(exc)
+    else:
+        np.testing.assert_allclose(fitted.history, memory.history, rtol=0, atol=1e-9)
+        assert_same_cpds(fitted, memory, atol=1e-9)
+
+
+def test_worker_killed_mid_em_gives_the_same_model(client, alarm_missing):
+    """Dask recomputes the persisted partitions the dead worker held, from the task graph."""
+    model, start, memory = em_reference(alarm_missing)
+    killed = []
+
+    def kill_one_worker(iteration, _):
+        if iteration == 2:
+            victim = sorted(client.scheduler_info()["workers"])[0]
+            try:
+                client.run(os._exit, 1, workers=[victim])
+            except Exception:  # noqa: BLE001  (the worker dies before it can answer)
+                pass
+            killed.append(victim)
+
+    fitted = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=6), max_iter=8, init=start,
+                       callback=kill_one_worker)
+    assert killed
+    np.testing.assert_allclose(fitted.history, memory.history, rtol=0, atol=1e-9)
+    assert_same_cpds(fitted, memory, atol=1e-9)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_lost_data_is_a_pgm_error(monkeypatch):
+    """Errors that mean the cluster lost work become a PGMError that says so."""
+    import concurrent.futures
+
+    def cancelled(*args, **kwargs):
+        raise concurrent.futures.CancelledError("key cancelled")
+
+    monkeypatch.setattr(pgm_distributed._dask(), "compute", cancelled)
+    with pytest.raises(PGMError, match="the Dask cluster failed during the statistics pass"):
+        pgm_distributed._compute(None, "the statistics pass")
+
+
+def test_bad_label_names_the_row_in_the_whole_dataframe(client, alarm_rows):
+    rows = alarm_rows.astype(object)
+    rows.loc[5432, "CVP"] = "LOWISH"
+    # each partition indexed from 0, as dd.read_csv gives them: rows must still be numbered globally
+    ddf = dd.from_pandas(rows, npartitions=6).map_partitions(lambda f: f.reset_index(drop=True))
+    with pytest.raises(DataError, match=r"column 'CVP': unknown label in 1 row \(row 5432: 'LOWISH'\)"):
+        pgm.fit(MODELS / "alarm.yaml", ddf)
+
+
+def test_mle_on_missing_cells_names_the_rows(client, alarm_missing):
+    with pytest.raises(DataError, match="have missing cells"):
+        pgm.fit(MODELS / "alarm.yaml", dd.from_pandas(alarm_missing, npartitions=4), learner="mle")
+
+
+def test_missing_column_is_reported_before_any_task(client, alarm_rows):
+    with pytest.raises(DataError, match="missing column 'CVP'"):
+        pgm.fit(MODELS / "alarm.yaml", dd.from_pandas(alarm_rows.drop(columns=["CVP"]), npartitions=3))
+
+
+def test_undirected_distinct_rows_equal_in_memory(client):
+    from pgm.learn.loglinear import fit_loglinear
+
+    graph = build(pgm.load(MODELS / "pairwise_table.yaml"))
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({n: rng.choice(list(graph[n].labels), 3000) for n in graph.order})
+    merged = pgm_distributed.distinct_rows(graph, dd.from_pandas(rows, npartitions=5))
+    assert merged.weights.sum() == 3000
+    np.testing.assert_allclose(fit_loglinear(graph, merged).theta,
+                               fit_loglinear(graph, encode(graph, rows)).theta, rtol=0, atol=1e-9)
+
+
+def test_cli_scheduler_address(client, alarm_rows, tmp_path):
+    data = tmp_path / "alarm.parquet"
+    alarm_rows.to_parquet(data, index=False)
+    out = tmp_path / "fitted.yaml"
+    run = subprocess.run([sys.executable, "-m", "pgm.cli", "fit", str(MODELS / "alarm.yaml"), str(data),
+                          "--scheduler", client.scheduler.address, "-o", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert_same_cpds(pgm.load(out), quiet_fit(pgm.load(MODELS / "alarm.yaml"), alarm_rows), atol=1e-9)
+
+
+def test_cli_bad_scheduler_address(tmp_path, alarm_rows):
+    data = tmp_path / "alarm.csv"
+    alarm_rows.head(50).to_csv(data, index=False)
+    run = subprocess.run([sys.executable, "-m", "pgm.cli", "fit", str(MODELS / "alarm.yaml"), str(data),
+                          "--scheduler", "tcp://127.0.0.1:9", "-o", str(tmp_path / "f.yaml")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    assert run.returncode == 2
+    assert "cannot connect to the Dask scheduler at 'tcp://127.0.0.1:9'" in run.stderr
+
+
+def test_missing_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask", None)  # `import dask` now raises ImportError
+    with pytest.raises(PGMError, match=r"pip install 'pgm-learn\[dask\]'"):
+        pgm_distributed._dask()
+
+
+def test_local_scheduler_without_a_client(alarm_rows, alarm_missing, monkeypatch):
+    """No distributed Client: the same tasks run on Dask's local threads (parameters are not scattered)."""
+    import dask
+
+    monkeypatch.setattr(pgm_distributed, "_client", lambda: None)
+    model, start, memory = em_reference(alarm_missing, max_iter=4)
+    with dask.config.set(scheduler="threads"):
+        mle = quiet_fit(model, dd.from_pandas(alarm_rows, npartitions=3))
+        em = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=3), max_iter=4, init=start)
+    assert_same_cpds(mle, quiet_fit(model, alarm_rows))
+    np.testing.assert_allclose(em.history, memory.history, rtol=0, atol=1e-9)
