@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pgm.cpd import config_index
-from pgm.cpd.family import CPD, Family, families, family_log_prob
+from pgm.cpd.family import CPD, Family, families
 from pgm.cpd.linear import LinearCPD
 from pgm.cpd.logistic import LogisticCPD, logistic_features
 from pgm.cpd.table import TableCPD
@@ -292,8 +292,9 @@ class FittedModel:
         """The ``params:`` block: plain lists and floats (see :func:`params_to_cpds` for the layout)."""
         fams = self._families()
         out: dict[str, Any] = {}
-        for key, cpd in self.cpds.items():
-            out[key] = cpd_to_params(self.graph, fams[self.graph.params[key][0]], cpd)
+        for key in self.graph.params:  # declaration order, whatever order a learner filled cpds in
+            if key in self.cpds:
+                out[key] = cpd_to_params(self.graph, fams[self.graph.params[key][0]], self.cpds[key])
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -49,9 +49,10 @@ import math
 import re
 import warnings
 from pathlib import PurePath
-from typing import Any, Iterator
+from typing import Any
 
 from pgm.errors import ModelError
+from pgm.schema.spec import find_cycle
 
 #: A row whose sum is within this of 1 is kept exactly as written.
 SUM_TOL = 1e-6
@@ -450,28 +451,9 @@ class _Parser:
 
 
 def _find_cycle(parents: dict[str, list[str]]) -> list[str] | None:
-    colour = dict.fromkeys(parents, 0)
-    for root in parents:
-        if colour[root]:
-            continue
-        stack: list[tuple[str, Iterator[str]]] = [(root, iter(parents[root]))]
-        path = [root]
-        colour[root] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                colour[node] = 2
-                stack.pop()
-                path.pop()
-            elif colour[nxt] == 1:
-                cycle = path[path.index(nxt):] + [nxt]
-                return cycle[::-1]  # parent -> child order
-            elif colour[nxt] == 0:
-                colour[nxt] = 1
-                stack.append((nxt, iter(parents[nxt])))
-                path.append(nxt)
-    return None
+    """A cycle in parent -> child order (the search follows child -> parent edges, then reverses)."""
+    cycle = find_cycle(parents)
+    return None if cycle is None else cycle[::-1]
 
 
 class _RowChecker:

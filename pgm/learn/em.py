@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pgm.cpd.family import CPD, Family, Stats, families, family_stats
-from pgm.cpd.linear import GaussStats, LinearCPD
+from pgm.cpd.linear import GaussStats
 from pgm.cpd.table import TableCPD, prior_pseudo_counts
 from pgm.encode import EncodedData
 from pgm.errors import ConvergenceWarning, DataWarning

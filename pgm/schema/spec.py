@@ -175,18 +175,19 @@ def _suggest(name: str, options: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _find_cycle(spec: ModelSpec) -> list[str] | None:
-    """A directed cycle as a node list ``[a, b, ..., a]``, or None (iterative DFS)."""
-    colour = {n: 0 for n in spec.nodes}
-    children: dict[str, list[str]] = {n: [] for n in spec.nodes}
-    for n, v in spec.nodes.items():
-        for p in v.parents:
-            if p in children and p != n:
-                children[p].append(n)
-    for root in spec.nodes:
+def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A directed cycle ``[a, b, ..., a]`` following ``edges`` (node -> successors), or None.
+
+    Iterative depth-first search, so deep graphs do not hit the recursion limit.
+
+    >>> find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]})
+    ['a', 'b', 'c', 'a']
+    """
+    colour = dict.fromkeys(edges, 0)
+    for root in edges:
         if colour[root]:
             continue
-        stack = [(root, iter(children[root]))]
+        stack = [(root, iter(edges[root]))]
         path = [root]
         colour[root] = 1
         while stack:
@@ -196,13 +197,23 @@ def _find_cycle(spec: ModelSpec) -> list[str] | None:
                 colour[node] = 2
                 stack.pop()
                 path.pop()
-            elif colour[nxt] == 1:
+            elif colour.get(nxt) == 1:
                 return path[path.index(nxt):] + [nxt]
-            elif colour[nxt] == 0:
+            elif colour.get(nxt) == 0:
                 colour[nxt] = 1
-                stack.append((nxt, iter(children[nxt])))
+                stack.append((nxt, iter(edges[nxt])))
                 path.append(nxt)
     return None
+
+
+def _find_cycle(spec: ModelSpec) -> list[str] | None:
+    """A directed cycle of the declaration in parent -> child order."""
+    children: dict[str, list[str]] = {n: [] for n in spec.nodes}
+    for n, v in spec.nodes.items():
+        for p in v.parents:
+            if p in children and p != n:
+                children[p].append(n)
+    return find_cycle(children)
 
 
 def _shape(spec: ModelSpec, node: Node) -> tuple:
