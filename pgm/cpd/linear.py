@@ -100,6 +100,12 @@ class LinearCPD:
     cov: np.ndarray
     covariance: str = "full"
 
+    def __post_init__(self) -> None:
+        # one memory layout however the arrays were made (a fit's transposed views, a file's lists): BLAS
+        # sums in an order that depends on it, and a saved model must score bit-for-bit as the fitted one
+        for name in ("intercept", "coef", "cov"):
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=np.float64))
+
     @property
     def dim(self) -> int:
         return self.intercept.shape[1]

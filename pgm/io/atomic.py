@@ -29,14 +29,14 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
     except OSError as exc:
         raise PGMError(f"{path}: cannot write here ({exc.strerror})") from None
     try:
-        try:  # keep an existing file's permissions; a new file gets the usual 0666 & ~umask
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "wb") as handle:  # first, so that the descriptor is closed on any failure
+            try:  # keep an existing file's permissions; a new file gets the usual 0666 & ~umask
+                mode = path.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            os.chmod(tmp, mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
