@@ -26,8 +26,7 @@ from pgm.graph import Graph, build
 from pgm.infer.elimination import variable_elimination
 from pgm.infer.enumerate import e_step, make_plan, posterior
 from pgm.infer.factor import LogFactor, normalize
-from pgm.io.atomic import write_atomic
-from pgm.io.yaml_text import dump_spec_yaml
+from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 
 
@@ -298,14 +297,12 @@ class FittedModel:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.spec.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
-        data["graph"] = self.spec.kind
-        data["params"] = self.to_params()
-        return data
+        """The whole fitted graph file as plain data."""
+        return fitted_data(self.spec, self.to_params())
 
     def save(self, path: Any) -> None:
         """Write the model and its parameters as a graph file, atomically."""
-        write_atomic(path, dump_spec_yaml(self.to_dict()))
+        save_fitted(path, self.spec, self.to_params())
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, source: str = "<model>") -> "FittedModel":

@@ -34,8 +34,7 @@ from pgm.fitted import only_numbers
 from pgm.graph import Graph, build
 from pgm.infer.elimination import TooWideError, calibrate, sample_tree, variable_elimination
 from pgm.infer.factor import LogFactor, normalize
-from pgm.io.atomic import write_atomic
-from pgm.io.yaml_text import dump_spec_yaml
+from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.learn.loglinear import LogLinear, LogLinearFit, Rows, fit_loglinear
 from pgm.schema import ModelSpec
 
@@ -327,14 +326,11 @@ class FittedMarkovNet:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole fitted graph file as plain data."""
-        data = self.spec.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
-        data["graph"] = self.spec.kind
-        data["params"] = self.to_params()
-        return data
+        return fitted_data(self.spec, self.to_params())
 
     def save(self, path: Any) -> None:
         """Write the model and its parameters as a graph file, atomically."""
-        write_atomic(path, dump_spec_yaml(self.to_dict()))
+        save_fitted(path, self.spec, self.to_params())
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, source: str = "<model>") -> "FittedMarkovNet":

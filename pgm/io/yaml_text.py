@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from pgm.io.atomic import write_atomic
+
 TOP_ORDER = ("name", "graph", "description", "plates", "nodes", "cliques", "params")
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -284,3 +286,16 @@ def dump_spec_yaml(data: dict) -> str:
             out.append(f"{_key(key)}:")
             _block(value, 2, out)
     return "\n".join(out) + "\n"
+
+
+def fitted_data(spec: Any, params: dict) -> dict:
+    """A declaration (``ModelSpec``) with its fitted ``params:`` as plain graph-file data."""
+    data = spec.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+    data["graph"] = spec.kind
+    data["params"] = params
+    return data
+
+
+def save_fitted(path: Any, spec: Any, params: dict) -> None:
+    """Write a fitted model as a readable graph file, atomically."""
+    write_atomic(path, dump_spec_yaml(fitted_data(spec, params)))
