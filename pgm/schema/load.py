@@ -110,8 +110,10 @@ def read_yaml(text: str, where: str = "<string>") -> tuple[Any, LineMap]:
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark else ""
+        why = ("are loaded safely, so tags that build objects are refused" if "tag" in str(exc.problem)
+               else "hold only text and numbers as mapping keys")
         raise ModelError(f"{where}{line}: {exc.problem}; graph files are plain YAML (mappings, lists, "
-                         "text and numbers) and are loaded safely, so tags that build objects are refused") from None
+                         f"text and numbers) and {why}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -125,6 +127,14 @@ def read_yaml(text: str, where: str = "<string>") -> tuple[Any, LineMap]:
         raise ModelError(f"{where}: YAML error: {exc}") from None
     except RecursionError:
         raise ModelError(f"{where}: the YAML nests too deeply to be a graph file") from None
+    except ModelError:
+        raise
+    except ValueError as exc:  # int("9" * 5000): Python refuses to convert more than 4300 digits
+        long = re.search(r"\d{4301,}", text)
+        line = f":{text[: long.start()].count(chr(10)) + 1}" if long else ""
+        raise ModelError(f"{where}{line}: a number with more than 4300 digits cannot be read; no number in a "
+                         f"graph file needs that many (check this line)" if long else
+                         f"{where}: a value cannot be read ({exc})") from None
     return data, lines
 
 

@@ -38,8 +38,8 @@ class Prior(_Strict):
     every cell; ``{bdeu: ess}`` spreads an equivalent sample size ``ess`` uniformly over
     the cells of the node's table (``ess / (n_configs * n_states)`` per cell)."""
 
-    dirichlet: Annotated[float, Field(ge=0)] | None = None
-    bdeu: Annotated[float, Field(gt=0)] | None = None
+    dirichlet: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    bdeu: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Prior":
@@ -59,7 +59,7 @@ class DiscreteNode(_Strict):
     cpd: Literal["table", "logistic"] = "table"
     tie: Name | None = None
     prior: Prior | None = None
-    penalty: Annotated[float, Field(ge=0)] = 0.0
+    penalty: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     unary: bool = True
     description: str | None = None
 
@@ -104,7 +104,7 @@ class GaussianNode(_Strict):
     one regression per configuration of its discrete parents."""
 
     type: Literal["gaussian"]
-    dim: Annotated[int, Field(ge=1, le=MAX_DIM)] = 1
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM, strict=True)] = 1  # strict: `dim: true` is no 1
     columns: list[Name] | None = None
     parents: list[Name] = []
     latent: bool = False
@@ -160,7 +160,9 @@ class Plate(_Strict):
     @field_validator("size", mode="before")
     @classmethod
     def _size_ok(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, bool):
+            raise ValueError(f"plate size {str(value).lower()}: give the number of copies, e.g. `size: 5`")
+        if isinstance(value, int):
             if value < 1:
                 raise ValueError(f"plate size {value}: a plate needs at least one copy; set `size` to a "
                                  "positive count, or remove the plate and its `plate:` fields")

@@ -18,6 +18,7 @@ import functools
 import io
 import math
 import os
+import re
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -466,3 +467,38 @@ def test_mutated_inputs_through_the_command_line(tmp, data):
 
 def test_budget_is_a_few_thousand():
     assert sum(BUDGET.values()) >= 3000
+
+
+# --------------------------------------------------------------------------- hostile YAML, by hand
+@pytest.mark.parametrize("levels", [9, 12, 16])
+def test_alias_bombs_are_refused_quickly_in_little_memory(tmp, levels):
+    """10**levels strings from a few lines: refused by counting, never expanded."""
+    import time
+    import tracemalloc
+
+    lines = ["l0: &l0 [lol]"] + [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    path = write(tmp, "bomb.yaml", "\n".join(lines) + "\nname: x\nnodes: {a: {states: 2}}\n")
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(pgm.ModelError, match="refusing a possible alias bomb"):
+            pgm.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 20
+    assert peak < 50e6, f"{peak / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("name: x\nnodes: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deeply"),
+    ("name: x\nnodes: {a: {states: " + "7" * 4400 + "}}\n", "more than 4300 digits"),
+    ("a: &a [*a]\nname: x\nnodes: {a: {states: 2}}\n", "unknown field 'a'"),
+    ("name: x\nnodes: {a: {states: 2}}\n---\nname: y\n", "expected a single document"),
+    ("name: !!python/name:os.system\nnodes: {a: {states: 2}}\n", "tags that build objects are refused"),
+    ("name: x\nnodes: {a: {states: !!float 2}}\n", "`states` must be a list of labels"),
+    ("name: 2001-12-14\nnodes: {a: {states: 2}}\n", "name: input should be a valid string"),
+], ids=["deep-lists", "long-number", "recursive-alias", "two-documents", "python-tag", "float-tag", "date"])
+def test_hostile_yaml_is_a_model_error(tmp, text, fragment):
+    with pytest.raises(pgm.ModelError, match=re.escape(fragment)):
+        pgm.load(write(tmp, "hostile.yaml", text))
