@@ -48,7 +48,7 @@ BUDGET = {
     "frames_iterative": 100,
     "mutated_model_fit": 150,
     "data_files": 300,
-    "cli": 120,
+    "cli": 160,
 }
 
 SEED_MODELS = ["sprinkler", "gmm", "linear_gaussian", "sigmoid_belief", "ising_3x3", "plate_mixture",
@@ -124,7 +124,7 @@ NAMES = ["a", "b", "x", "z", "x[0]", "cloudy", "rain", "directed", "undirected",
 
 SCALARS = st.one_of(
     st.none(), st.booleans(),
-    st.sampled_from([0, 1, -1, 2, 3, 100000, 100001, 10 ** 12, 10 ** 20, 2 ** 63, -(2 ** 63)]),
+    st.sampled_from([0, 1, -1, 2, 3, 100000, 100001, 10 ** 12, 10 ** 20, 2 ** 63, -(2 ** 63), 10 ** 4000]),
     st.integers(-10 ** 30, 10 ** 30),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([1e300, -1e300, 5e-324, 0.5, -0.0, math.nan, math.inf]),
@@ -196,7 +196,7 @@ def mutated_data(draw, data: Any, max_ops: int = 3, values=VALUES) -> Any:
 
 
 YAML_TOKENS = [": ", "- ", "[", "]", "{", "}", "&a ", "*a", "!!python/name:os.system ", "\t", "'", '"', "#", "\n  ", ",",
-               "?", "|", ">", "%YAML 1.2\n", "---\n", "...\n", "<<: *a\n", "1e999", ".nan", "\ufeff", "\x00"]
+               "?", "|", ">", "%YAML 1.2\n", "---\n", "...\n", "<<: *a\n", "1e999", ".nan", "\ufeff", "\x00", "9" * 4400]
 CSV_TOKENS = [",", ",,", '"', '"a,b"', "\n", "\r\n", ";", "\t", "nan", "NA", "1e999", "-1e300", "1e300", "TRUE", "yes",
               "\ufeff", "\x00", "é", "#", "\\", "''"]
 
@@ -449,11 +449,17 @@ def test_mutated_inputs_through_the_command_line(tmp, data):
     else:
         model_bytes = model_text(name).encode()
         df = data.draw(mutated_frame(frame(name), max_ops=2))
+    command = data.draw(st.sampled_from(["validate", "fit", "score", "sample"]))
+    if command in ("score", "sample"):  # a fitted file, perhaps damaged
+        fitted_text = dump_spec_yaml(fitted_data(name))
+        model_bytes = data.draw(mutated_text(fitted_text)) if data.draw(st.booleans()) else fitted_text.encode()
     model_path = write(tmp, "cli.yaml", model_bytes)
     data_path = write(tmp, "cli.csv", df.to_csv(index=False))
-    command = data.draw(st.sampled_from(["validate", "fit"]))
-    argv = ["validate", str(model_path)] if command == "validate" else \
-        ["fit", str(model_path), str(data_path), "-o", str(tmp / "cli.fitted.yaml"), "--max-iter", "3"]
+    out = str(tmp / "cli.out")
+    argv = {"validate": ["validate", str(model_path)],
+            "fit": ["fit", str(model_path), str(data_path), "-o", out, "--max-iter", "3"],
+            "score": ["score", str(model_path), str(data_path), "-o", out],
+            "sample": ["sample", str(model_path), "-n", "20", "-o", out]}[command]
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err), warnings.catch_warnings():
         warnings.simplefilter("ignore")
