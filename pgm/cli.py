@@ -85,7 +85,30 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     else:
         print(describe(spec))
+        if spec.params is not None:
+            print(describe_params(args.file))
     return 0
+
+
+def describe_params(path: str, max_rows: int = 12) -> str:
+    """The fitted parameters of a graph file, one labelled table per node (long tables cut)."""
+    import pandas as pd
+
+    import pgm.api as api
+
+    fitted = api.load(path)
+    out = ["parameters:"]
+    if hasattr(fitted, "cpd"):
+        tables = {key: fitted.cpd(key) for key in fitted.cpds}
+    else:
+        tables = fitted.potentials()
+    with pd.option_context("display.width", 120, "display.max_columns", 12, "display.precision", 4):
+        for key, table in tables.items():
+            shown = table.head(max_rows)
+            more = f"\n  ... {len(table) - max_rows} more rows" if len(table) > max_rows else ""
+            body = "\n".join("  " + line for line in shown.to_string().splitlines())
+            out.append(f"{key}:\n{body}{more}")
+    return "\n".join(out)
 
 
 class Progress:
