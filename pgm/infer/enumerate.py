@@ -93,7 +93,9 @@ def make_plan(graph: Graph, fams: dict[str, Family], data: EncodedData, keep: tu
     for name in names:
         if not graph[name].discrete and active[:, col[name]].any():
             rows = np.flatnonzero(active[:, col[name]])[:3]
-            raise DataError(f"gaussian node {graph[name].decl!r} is missing in rows {list(rows)} while a child "
+            rows = [data.index[r] if data.index is not None else r for r in rows]  # row labels, plain values
+            rows = [r.item() if isinstance(r, np.generic) else r for r in rows]
+            raise DataError(f"gaussian node {graph[name].decl!r} is missing in rows {rows} while a child "
                             "depends on it; continuous values can only be missing where no observed node depends "
                             "on them (drop those rows, or fill the cells)")
     observed_rows = {}

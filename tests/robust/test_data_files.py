@@ -131,6 +131,16 @@ def test_columns_of_the_wrong_kind(mixed, column, dtype_values, fragments):
     refused(mixed, frame, *fragments)
 
 
+def test_a_missing_gaussian_parent_names_its_rows_by_label():
+    spec = pgm.load(MODELS / "linear_gaussian.yaml")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"soil": ["poor", "rich"] * 3, **{c: rng.normal(size=6) for c in
+                                                          ["rainfall", "temperature", "growth", "yield", "price"]}},
+                         index=list("abcdef"))
+    frame.loc["c", "rainfall"] = np.nan
+    refused(spec, frame, "gaussian node 'rainfall' is missing in rows ['c'] while a child depends on it")
+
+
 def test_mixed_types_in_one_csv_column(mixed, tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_text("z,label,x\n0,low,1.5\n1,high,oops\n2,low,2.5\n1,high,3\n")
