@@ -21,7 +21,7 @@ from pgm.cpd.linear import LinearCPD
 from pgm.cpd.logistic import LogisticCPD, logistic_features
 from pgm.cpd.table import TableCPD
 from pgm.encode import EncodedData, encode
-from pgm.errors import DataError, DataWarning, ModelError
+from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.graph import Graph, build
 from pgm.infer.elimination import variable_elimination
 from pgm.infer.enumerate import e_step, make_plan, posterior
@@ -205,9 +205,8 @@ class FittedModel:
         Discrete nodes with named states give their labels (a categorical column);
         nodes with a state count give integer codes.  Latent nodes are included.
         """
-        if not isinstance(n, (int, np.integer)) or n < 0:
-            raise DataError(f"the number of rows to sample must be a non-negative integer, got {n!r}")
-        rng = np.random.default_rng(seed)
+        check_sample_size(n)
+        rng = sample_rng(seed)
         fams = self._families()
         values: dict[str, np.ndarray] = {}
         for name in self.graph.order:
@@ -309,6 +308,27 @@ class FittedModel:
         """Rebuild a fitted model from a declaration that carries ``params:``."""
         graph = build(spec)
         return cls(spec, graph, params_to_cpds(graph, spec.params or {}, source))
+
+
+#: The most rows one call to ``sample`` draws; more is refused before anything is allocated.
+MAX_SAMPLE_ROWS = 10 ** 9
+
+
+def check_sample_size(n: Any) -> None:
+    """Refuse a row count that is not a count, or so large that allocating it must fail."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_)) or n < 0:
+        raise DataError(f"the number of rows to sample must be a non-negative integer, got {n!r}")
+    if n > MAX_SAMPLE_ROWS:
+        raise DataError(f"{n:.3g} rows is more than one call samples (limit {MAX_SAMPLE_ROWS:.0e}); draw them "
+                        "in batches, e.g. several calls with different seeds")
+
+
+def sample_rng(seed: Any) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, with a PGMError for a seed numpy refuses (a negative number, text)."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise PGMError(f"seed must be None or a whole number >= 0, got {seed!r}") from None
 
 
 def feature_names(graph: Graph, fam: Family) -> list[str]:

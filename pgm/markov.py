@@ -30,7 +30,7 @@ import pandas as pd
 from pgm.encode import EncodedData, encode
 from pgm.errors import DataError, ModelError, PGMError
 from pgm.features import UNARY, Layout, gibbs_sweep
-from pgm.fitted import only_numbers
+from pgm.fitted import check_sample_size, only_numbers, sample_rng
 from pgm.graph import Graph, build
 from pgm.infer.elimination import TooWideError, calibrate, sample_tree, variable_elimination
 from pgm.infer.factor import LogFactor, normalize
@@ -223,13 +223,12 @@ class FittedMarkovNet:
         -------
         DataFrame: labels (categorical) for named states, integer codes for counted states.
         """
-        if not isinstance(n, (int, np.integer)) or n < 0:
-            raise DataError(f"the number of rows to sample must be a non-negative integer, got {n!r}")
+        check_sample_size(n)
         if method not in ("auto", "exact", "gibbs"):
             raise PGMError(f"unknown sampling method {method!r}; use 'auto', 'exact' or 'gibbs'")
         if burn_in < 0 or thin < 1:
             raise PGMError(f"burn_in must be >= 0 and thin >= 1, got {burn_in}, {thin}")
-        rng = np.random.default_rng(seed)
+        rng = sample_rng(seed)
         flat = self._flat()
         if method == "auto":
             method = "exact" if self.engine.tractable() else "gibbs"

@@ -184,6 +184,8 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
     # --- sample
     ("sample-negative-n", ["sample", "sp.fitted.yaml", "-n", "-1"], {}, ["argument -n: must be >= 0, got -1"]),
     ("sample-n-text", ["sample", "sp.fitted.yaml", "-n", "ten"], {}, ["argument -n: expected a whole number"]),
+    ("sample-n-absurd", ["sample", "sp.fitted.yaml", "-n", "10000000000000000000000", "-o", "s.csv"], {},
+     ["1e+22 rows is more than one call samples (limit 1e+09)"]),
     ("sample-declaration", ["sample", "M/sprinkler.yaml", "-n", "3", "-o", "s.csv"], {},
      ["not a fitted model (no `params:`)"]),
     ("sample-hand-edited-fitted", ["sample", "bad.fitted.yaml", "-n", "3", "-o", "s.csv"],

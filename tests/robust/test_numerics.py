@@ -365,3 +365,18 @@ def test_undirected_fit_on_identical_rows_is_finite():
     assert np.all(np.isfinite(fitted.theta))
     ll = fitted.log_likelihood(data)
     assert np.isfinite(ll) and ll <= 0
+
+
+@pytest.mark.parametrize("n", [10 ** 10, 10 ** 22])
+def test_absurd_sample_sizes_are_refused_before_allocating(n):
+    fitted = quiet(pgm.fit, pgm.load(MODELS / "sprinkler.yaml"),
+                   pd.DataFrame({"cloudy": ["yes", "no"], "sprinkler": ["on", "off"], "rain": ["yes", "no"],
+                                 "wet_grass": ["yes", "no"]}))
+    with pytest.raises(pgm.DataError, match=r"rows is more than one call samples \(limit 1e\+09\)"):
+        fitted.sample(n)
+    with pytest.raises(pgm.PGMError, match="seed must be None or a whole number >= 0, got -1"):
+        fitted.sample(3, seed=-1)
+    markov = quiet(pgm.fit, pgm.load(MODELS / "ising_3x3.yaml"),
+                   pd.DataFrame({f"s{i}{j}": [1, -1] for i in range(3) for j in range(3)}))
+    with pytest.raises(pgm.DataError, match="limit 1e\\+09"):
+        markov.sample(n)
