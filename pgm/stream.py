@@ -31,6 +31,7 @@ in-memory EM trace on a larger file, pass ``init=`` a dict of CPDs or a fitted m
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -40,7 +41,7 @@ import pandas as pd
 
 from pgm.cpd.family import Stats, families
 from pgm.encode import EncodedData, compress_rows, encode
-from pgm.errors import DataError, ModelError, PGMError
+from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import Graph
 from pgm.infer.enumerate import EStep
@@ -196,6 +197,7 @@ class ChunkReader:
         self.kind = file_kind(self.path)
         self.chunk_rows = chunk_rows
         self.columns = check_columns(graph, self._header())
+        self.warned = 0  # rows whose encoding warnings were given
 
     def _header(self) -> list[str]:
         pa = _pyarrow()
@@ -246,9 +248,12 @@ class ChunkReader:
         return _rebatch(iter(reader), self.chunk_rows)
 
     def _frames(self, as_text: bool = False) -> Iterator[tuple[int, pd.DataFrame]]:
+        pool = _pyarrow().default_memory_pool()
         start = 0
         for table in self._tables(as_text):
             frame = table.to_pandas()
+            del table
+            pool.release_unused()  # give the last chunk's buffers back: the peak stays one chunk's
             frame.index = pd.RangeIndex(start, start + len(frame))
             yield start, frame
             start += len(frame)
@@ -273,11 +278,18 @@ class ChunkReader:
         raise DataError(f"{self.path}: cannot be read as a csv table ({_first_line(exc)})") from None
 
     def encoded(self) -> Iterator[tuple[int, EncodedData]]:
-        """``(start, encoded chunk)`` for every chunk; a DataError names the row in the whole file."""
+        """``(start, encoded chunk)`` for every chunk; a DataError names the row in the whole file.
+
+        encode's DataWarnings are given once per row: not again when EM re-reads the file."""
         empty = True
         for start, frame in self:
             empty = False
-            yield start, encode(self.graph, frame)
+            with warnings.catch_warnings():
+                if start < self.warned:
+                    warnings.simplefilter("ignore", DataWarning)
+                data = encode(self.graph, frame)
+            self.warned = max(self.warned, start + len(frame))
+            yield start, data
         if empty:
             raise DataError(f"{self.path}: the data have no rows; give at least one row")
 

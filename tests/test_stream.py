@@ -221,3 +221,15 @@ def test_cli_chunk_rows(alarm_rows, tmp_path, capsys):
     assert_same_cpds(fitted, quiet_fit(pgm.load(MODELS / "alarm.yaml"), alarm_rows), atol=1e-9)
     assert main(["fit", str(MODELS / "alarm.yaml"), path, "--chunk-rows", "0"]) == 2
     assert "chunk_rows must be a positive number" in capsys.readouterr().err
+
+
+def test_em_rereads_warn_once(alarm_missing, tmp_path):
+    """Encoding warnings come from the first read of the file, not again at every EM iteration."""
+    rows = alarm_missing.astype(object)
+    rows.iloc[10] = None  # a row with every cell missing
+    path = write(rows, tmp_path / "alarm.parquet")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pgm.fit(MODELS / "alarm.yaml", path, chunk_rows=2500, max_iter=4)
+    empty = [w for w in caught if "every cell missing" in str(w.message)]
+    assert len(empty) == 1 and "row 10" in str(empty[0].message)
