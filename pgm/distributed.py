@@ -413,12 +413,26 @@ def read_frame(spec: ModelSpec, path: str | Path) -> Any:
         raise DataError(f"{path}: cannot be read as a csv table ({exc})") from None
 
 
+def local_environment() -> Any:
+    """Dask config for worker processes started here: glibc's default malloc tuning.
+
+    distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` in new workers so that freed memory goes
+    back to the system at once; setting it also turns off glibc's adaptive mmap threshold, so
+    every array above 128 KiB is a fresh mmap whose pages fault in on first touch.  The
+    statistics of a partition allocate many such temporaries: with the setting, the tasks
+    ran 2-6 times slower in bench/bench_scale.py (docs/scaling.md)."""
+    dask = _dask()
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
+
+
 @contextlib.contextmanager
 def connect(scheduler: str) -> Iterator[Any]:
     """A distributed Client: on a new LocalCluster for ``"local"``, else on the scheduler at that address."""
     distributed = _distributed()
     if scheduler == "local":
-        with distributed.LocalCluster() as cluster, distributed.Client(cluster) as client:
+        with local_environment(), distributed.LocalCluster() as cluster, distributed.Client(cluster) as client:
             yield client
         return
     try:
