@@ -199,7 +199,8 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
     if pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.CategoricalDtype):
         arr = column.to_numpy()
         if var.labels == tuple(str(i) for i in range(k)):
-            bad = np.flatnonzero((arr < 0) | (arr >= k))
+            in_range = len(arr) == 0 or (arr.min() >= 0 and arr.max() < k)  # two reductions, no mask
+            bad = np.zeros(0, dtype=np.int64) if in_range else np.flatnonzero((arr < 0) | (arr >= k))
             if bad.size:
                 raise DataError(f"column {name!r}: codes must be 0..{k - 1}; "
                                 f"{_show_rows(index, bad, arr)} (fix the data or the state count)")
@@ -209,14 +210,17 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
     if isinstance(column.dtype, pd.CategoricalDtype):
         cats = _label_text(np.asarray(column.cat.categories, dtype=object))
         inverse = column.cat.codes.to_numpy()
-        table = np.array([lookup.get(c, -2) for c in cats] + [MISSING], dtype=np.int64)
+        mapped = [lookup.get(c, -2) for c in cats]
+        if mapped == list(range(len(cats))):  # categories are the declared states, in order
+            return inverse.astype(dtype, copy=False)  # pandas' codes already are ours (NaN is -1)
+        table = np.array(mapped + [MISSING], dtype=dtype)
         codes = table[inverse]  # code -1 (NaN) indexes the last entry, MISSING
         bad = np.flatnonzero(codes == -2)
         if bad.size:
             raise DataError(_unknown(name, var, index, bad, column.to_numpy()))
-        return codes.astype(dtype)
-    arr = column.to_numpy()
+        return codes
     if pd.api.types.is_float_dtype(column.dtype):
+        arr = column.to_numpy()
         missing = np.isnan(arr)
         inf = np.flatnonzero(np.isinf(arr))
         if inf.size:
@@ -233,19 +237,21 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
         codes = _map_uniques(name, _label_text(uniques), inverse, lookup, var, index, arr, dtype)
         codes[missing] = MISSING
         return codes
-    # text, objects, booleans: hash once with factorize, then map the few uniques
+    # text, objects, booleans: hash once with factorize, then map the few uniques.  The cells
+    # themselves are turned into Python objects only to quote them in an error message.
     try:
         inverse, uniques = pd.factorize(column, use_na_sentinel=True)
     except TypeError:  # cells that cannot be hashed (lists, mappings) are no state label
+        arr = column.to_numpy()
         bad = np.flatnonzero([not _hashable(v) for v in arr])
         raise DataError(_unknown(name, var, index, bad, arr)) from None
     texts = _label_text(np.asarray(uniques, dtype=object))
-    table = np.array([lookup.get(t, -2) for t in texts] + [MISSING], dtype=np.int64)
+    table = np.array([lookup.get(t, -2) for t in texts] + [MISSING], dtype=dtype)
     codes = table[inverse]
     bad = np.flatnonzero(codes == -2)
     if bad.size:
-        raise DataError(_unknown(name, var, index, bad, arr))
-    return codes.astype(dtype)
+        raise DataError(_unknown(name, var, index, bad, column.to_numpy()))
+    return codes
 
 
 def _hashable(value: Any) -> bool:

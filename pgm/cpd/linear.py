@@ -283,8 +283,9 @@ def quad_stats(mom: Moments, resp: np.ndarray) -> GaussStats:
     """GaussStats per configuration from soft assignments ``resp`` (n_rows, C) in two products."""
     weight = resp.sum(axis=0)
     safe = np.where(weight > 0, weight, 1.0)
-    s1 = resp.T @ mom.z                                                  # (C, m)
-    s2 = resp.T @ mom.zz                                                 # (C, n_pairs)
+    # (X^T R)^T rather than R^T X: OpenBLAS handles the long inner dimension far better this way
+    s1 = (mom.z.T @ resp).T                                              # (C, m)
+    s2 = (mom.zz.T @ resp).T                                             # (C, n_pairs)
     m = mom.z.shape[1]
     C = resp.shape[1]
     raw = np.zeros((C, m, m))

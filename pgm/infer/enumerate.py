@@ -381,7 +381,13 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
     for group in listed:
         assign = group_assign(graph, data, group, fams)
         lj = log_joint(group, assign, fams, cpds, graph)
-        lse = logsumexp(lj, axis=1)
+        # log-sum-exp by hand, keeping exp(lj - max) for the posterior: one exp pass, not two
+        top = lj.max(axis=1)
+        top = np.where(np.isfinite(top), top, 0.0)
+        shifted = np.exp(lj - top[:, None])
+        sums = shifted.sum(axis=1)
+        with np.errstate(divide="ignore"):
+            lse = top + np.log(sums)
         w = None if data.weights is None else data.weights[group.rows]
         _check_finite(lse, group)
         total += float(lse.sum() if w is None else w @ lse)
@@ -393,7 +399,7 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
             q = np.zeros_like(lj)
             q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
         else:
-            q = np.exp(lj - lse[:, None])
+            q = shifted / sums[:, None]
         if w is not None:
             q = q * w[:, None]
         n = len(group.rows)

@@ -46,17 +46,21 @@ def gram_stats(graph: Graph, fams: dict[str, Family], data: EncodedData) -> dict
     for n in cols:
         offset[n] = start
         start += graph[n].dim
-    z = np.hstack([data.values[n] for n in cols]) if len(cols) > 1 else data.values[cols[0]]
+    # one column-major block, filled column by column and centred in place: no strided hstack,
+    # no second copy; the Gram product reads it as contiguous columns
+    d = np.empty((data.n_rows, start), order="F")
+    for n in cols:
+        d[:, offset[n]:offset[n] + graph[n].dim] = data.values[n]
     w = data.weights
     if w is None:
-        total = float(len(z))
-        mean = z.mean(axis=0)
-        d = z - mean
+        total = float(data.n_rows)
+        mean = d.mean(axis=0)
+        d -= mean
         gram = d.T @ d
     else:
         total = float(w.sum())
-        mean = (w @ z) / total
-        d = z - mean
+        mean = (w @ d) / total
+        d -= mean
         gram = (d * w[:, None]).T @ d
     out = {}
     for n in names:
