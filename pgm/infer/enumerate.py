@@ -106,17 +106,27 @@ def make_plan(graph: Graph, fams: dict[str, Family], data: EncodedData, keep: tu
     return Plan(groups, observed_rows, active, dropped, tuple(names))
 
 
+def _void_rows(mask: np.ndarray) -> np.ndarray:
+    """Each row of a boolean matrix as one hashable byte string (for np.unique over rows)."""
+    packed = np.ascontiguousarray(np.packbits(mask, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
 def _components(graph, fams, active, dropped, names, col) -> list[Group]:
+    """Group (row, hidden component) pairs by the component's variables.
+
+    Components depend on a row only through its mask of hidden cells, and a data set has far
+    fewer distinct masks than rows: the connected components are found once per distinct mask
+    (label propagation over the moral graph's edges, vectorised over masks), then mapped back."""
     if not active.any():
         return []
-    moral = graph.moral_graph()
-    edges = [(col[a], col[b]) for a, b in moral.edges()]
-    label = np.where(active, np.arange(len(names))[None, :], -1)
-    uniform = bool((active == active[0]).all())
-    if uniform:  # every row hides the same variables (latent nodes, no missing cells): one pass
-        label = label[:1].copy()
+    _, first, inverse = np.unique(_void_rows(active), return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    masks = active[first]                                  # (n_masks, n_vars)
+    edges = [(col[a], col[b]) for a, b in graph.moral_graph().edges()]
+    label = np.where(masks, np.arange(len(names))[None, :], -1)
     changed = True
-    while changed:
+    while changed:  # every hidden variable takes the smallest index in its component
         changed = False
         for a, b in edges:
             both = (label[:, a] >= 0) & (label[:, b] >= 0)
@@ -127,25 +137,21 @@ def _components(graph, fams, active, dropped, names, col) -> list[Group]:
                 changed = True
                 label[:, a] = np.where(both, low, label[:, a])
                 label[:, b] = np.where(both, low, label[:, b])
-    n_rows = active.shape[0]
+    order = np.argsort(inverse, kind="stable")            # rows of each mask, contiguous
+    bounds = np.searchsorted(inverse[order], np.arange(len(first) + 1))
     groups = []
     for r in range(len(names)):
-        roots = label[:, r] == r
-        if not roots.any():
+        with_root = np.flatnonzero(label[:, r] == r)      # masks in which r roots a component
+        if not with_root.size:
             continue
-        rows = np.flatnonzero(roots) if not uniform else np.arange(n_rows)
-        members = label[rows if not uniform else [0]] == r
-        if uniform:
-            patterns, inverse = members[:1], np.zeros(n_rows, dtype=np.int64)
-        else:
-            packed = np.packbits(members, axis=1)
-            _, first, inverse = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
-                                          return_index=True, return_inverse=True)
-            patterns = members[first]
-        for p, pattern in enumerate(patterns):
-            vars_ = tuple(names[i] for i in np.flatnonzero(pattern))
-            grows = rows[inverse.ravel() == p] if not uniform else rows
-            groups.append(_group(graph, fams, vars_, grows, dropped, col))
+        members = label[with_root] == r
+        _, first_set, which = np.unique(_void_rows(members), return_index=True, return_inverse=True)
+        which = which.ravel()
+        for k, f in enumerate(first_set):
+            vars_ = tuple(names[i] for i in np.flatnonzero(members[f]))
+            parts = [order[bounds[m]:bounds[m + 1]] for m in with_root[which == k]]
+            rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+            groups.append(_group(graph, fams, vars_, rows, dropped, col))
     return groups
 
 
