@@ -233,3 +233,17 @@ def test_em_rereads_warn_once(alarm_missing, tmp_path):
         pgm.fit(MODELS / "alarm.yaml", path, chunk_rows=2500, max_iter=4)
     empty = [w for w in caught if "every cell missing" in str(w.message)]
     assert len(empty) == 1 and "row 10" in str(empty[0].message)
+
+
+def test_reading_parquet_holds_one_chunk_not_the_file(alarm_true, tmp_path):
+    """pyarrow's buffers stay those of one chunk while a Parquet file is read: with pre-buffering
+    (pyarrow's default) the reader held the whole file's column chunks, so memory grew with it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "alarm.parquet"
+    pq.write_table(pa.Table.from_pandas(alarm_true.sample(600_000, seed=3), preserve_index=False), path,
+                   row_group_size=5000)
+    reader = stream.ChunkReader(build(pgm.load(MODELS / "alarm.yaml")), path, 5000)
+    held = max(pa.total_allocated_bytes() for _ in reader)
+    assert held < path.stat().st_size / 2, (held, path.stat().st_size)
