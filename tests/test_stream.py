@@ -211,6 +211,10 @@ def test_undirected_distinct_rows_give_the_in_memory_fit(tmp_path):
     memory = fit_loglinear(graph, encode(graph, rows))
     streamed = fit_loglinear(graph, merged)
     np.testing.assert_allclose(streamed.theta, memory.theta, rtol=0, atol=1e-9)
+    # and through pgm.fit, which dispatches an undirected model to the same learner
+    model = pgm.load(MODELS / "pairwise_table.yaml")
+    np.testing.assert_allclose(quiet_fit(model, path, chunk_rows=333).theta, quiet_fit(model, rows).theta,
+                               rtol=0, atol=1e-9)
 
 
 def test_cli_chunk_rows(alarm_rows, tmp_path, capsys):
