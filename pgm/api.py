@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pgm import distributed, stream
 from pgm.encode import EncodedData, compress_rows, encode
 from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
@@ -118,9 +119,7 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     graph = build(spec)
     # Data larger than memory (docs/scaling.md): a dask DataFrame is fitted on its cluster; a file
     # given chunk_rows=, or larger than pgm.stream.STREAM_BYTES, is read in chunks.  Both sum the
-    # statistics of their parts.  Imported here: they are needed only on this path.
-    from pgm import distributed, stream
-
+    # statistics of their parts.
     chunk_rows = options.pop("chunk_rows", None)
     on_dask = type(data).__module__.startswith("dask")
     if on_dask or stream.wants_stream(data, chunk_rows):

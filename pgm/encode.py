@@ -233,9 +233,14 @@ def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.n
                                 f"{_show_rows(index, bad, arr)}")
             codes = np.where(missing, MISSING, arr).astype(dtype)
             return codes
-        uniques, inverse = np.unique(np.where(missing, 0, arr), return_inverse=True)
-        codes = _map_uniques(name, _label_text(uniques), inverse, lookup, var, index, arr, dtype)
-        codes[missing] = MISSING
+        codes = np.full(len(arr), MISSING, dtype=dtype)
+        seen = ~missing
+        if seen.any():  # map only the cells that hold a value (NaN is missing, not a label)
+            uniques, inverse = np.unique(arr[seen], return_inverse=True)
+            bad_rows = np.flatnonzero(seen)
+            mapped = _map_uniques(name, _label_text(uniques), inverse, lookup, var,
+                                  None if index is None else index[bad_rows], arr[seen], dtype)
+            codes[seen] = mapped
         return codes
     # text, objects, booleans: hash once with factorize, then map the few uniques.  The cells
     # themselves are turned into Python objects only to quote them in an error message.
