@@ -171,6 +171,15 @@ _FIELDS = {
 }
 
 
+#: The section of docs/format.md that documents each model's fields.
+_SECTION = {"discrete": "nodes", "gaussian": "gaussian-nodes", "clique": "undirected-graphs",
+            "plate": "plates", "prior": "priors", "spec": "top-level"}
+
+
+def _see(owner: str) -> str:
+    return f" (see docs/format.md#{_SECTION[owner]})"
+
+
 def _clean_loc(loc: tuple) -> tuple[tuple, str]:
     """Drop pydantic's union tags from a loc and tell which model the last field belongs to."""
     path: list[Any] = []
@@ -203,7 +212,7 @@ def _message(err: dict, path: tuple, owner: str) -> str:
             return f"`{field}` belongs to gaussian nodes; add `type: gaussian` or remove `{field}`"
         close = difflib.get_close_matches(str(field), _FIELDS[owner], n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(_FIELDS[owner])}"
-        return f"unknown field {field!r}; {hint}"
+        return f"unknown field {field!r}; {hint}{_see(owner)}"
     if kind == "missing":
         return f"required field {field!r} is missing; add it"
     if kind == "literal_error":
@@ -212,7 +221,9 @@ def _message(err: dict, path: tuple, owner: str) -> str:
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
         close = difflib.get_close_matches(str(got), options, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{got!r} is not allowed here{hint} (use one of {expected})"
+        section = {"cpd": "cpds", "covariance": "gaussian-nodes", "graph": "top-level"}.get(str(field),
+                                                                                             _SECTION[owner])
+        return f"{got!r} is not allowed here{hint} (use one of {expected}; see docs/format.md#{section})"
     if kind == "node_type":
         return f"unknown node type {err.get('input', {}).get('type')!r}; use `type: discrete` (the default) or `type: gaussian`"
     msg = err["msg"]
@@ -230,7 +241,7 @@ def parse_spec(data: Any, source: str = "<model>", lines: LineMap | None = None)
         kind = type(data).__name__ if data is not None else "nothing"
         where = _where(source, lines, (0,))  # a list's first item; a scalar has no line
         raise ModelError(f"{where}: the file holds a {kind}, but a graph file is a mapping with "
-                         "`name`, `graph` and `nodes` (see the format in the README)")
+                         "`name`, `graph` and `nodes` (see docs/format.md#top-level)")
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:

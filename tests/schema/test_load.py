@@ -98,9 +98,9 @@ def test_multiple_field_errors_are_all_reported(tmp_path):
     err = info.value
     assert len(err.errors) == 4, str(err)
     for expected in ("4: nodes.a.states: a state count must be between 1",
-                     "5: nodes.b.parnets: unknown field 'parnets'; did you mean 'parents'?",
+                     "5: nodes.b.parnets: unknown field 'parnets'; did you mean 'parents'? (see docs/format.md#nodes)",
                      "6: nodes.x.covariance: 'diagonal' is not allowed here; did you mean 'diag'?",
-                     "7: wibble: unknown field 'wibble'"):
+                     "7: wibble: unknown field 'wibble'", "(see docs/format.md#top-level)"):
         assert_reported(str(err), path, expected)
 
 
