@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pgm.errors import PGMError
+from pgm.io.atomic import check_output_target
 from pgm.schema import DiscreteNode, ModelSpec, load_spec
 
 EXIT_USER_ERROR = 2
@@ -264,14 +265,12 @@ def _amount(text: str) -> float:
 
 
 def _check_output(output: str | os.PathLike, *inputs: str, what: str = "an input") -> None:
-    """Check an output path before any work: its directory exists, it is not a directory, and it
-    does not replace one of the command's inputs (a data file, a model)."""
+    """Check an output path before any work: its directory exists; it is not a directory, a block
+    device, a socket or a read-only file (``pgm.io.atomic.check_output_target``, the rule
+    ``write_atomic`` applies again when writing); and it does not replace one of the command's
+    inputs (a data file, a model)."""
     out = Path(output)
-    directory = out.parent if str(out.parent) else Path(".")
-    if not directory.is_dir():
-        raise PGMError(f"{output}: the directory {str(directory)!r} does not exist; create it first")
-    if out.is_dir():
-        raise PGMError(f"{output}: is a directory; give the name of a file to write")
+    check_output_target(out)
     for given in inputs:
         try:
             same = out.exists() and Path(given).exists() and os.path.samefile(out, given)

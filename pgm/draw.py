@@ -45,10 +45,9 @@ only its object-oriented API is used (``Figure`` + the Agg canvas; never
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from pgm.errors import PGMError
+from pgm.io.atomic import check_output_target, write_atomic
 
 if TYPE_CHECKING:
     from pgm.schema import ModelSpec
@@ -598,9 +598,11 @@ def draw(spec: ModelSpec, ax: Any = None) -> Any:
 def draw_to_file(spec: ModelSpec, path: str | Path) -> Path:
     """Draw ``spec`` to ``path``; the format follows the suffix (.png, .svg or .pdf).
 
-    The file is written atomically: the drawing goes to a temporary file in the
-    same directory, renamed over ``path`` only once complete, so an error or a
-    crash never leaves a half-written file (nor clobbers an existing one).
+    The drawing is rendered in memory, then written with
+    :func:`pgm.io.atomic.write_atomic`: a file atomically (a temporary file in the
+    same directory renamed over ``path`` once complete, so an error or a crash never
+    leaves a half-written file nor clobbers an existing one), a device or a FIFO
+    written through.
     Text stays text in an SVG (node names are searchable) and in a PDF: the
     ``svg.fonttype`` / ``pdf.fonttype`` settings are changed for the save only,
     inside ``matplotlib.rc_context`` (not thread-safe, like any rcParams change).
@@ -618,52 +620,16 @@ def draw_to_file(spec: ModelSpec, path: str | Path) -> Path:
         got = repr(path.suffix) if path.suffix else "no suffix"
         raise PGMError(f"{path}: cannot draw to {got}; use one of {allowed} (the suffix picks the format)")
     fmt = FORMATS[suffix]
-    directory = path.parent
-    if not directory.is_dir():
-        raise PGMError(f"{path}: the directory {str(directory)!r} does not exist; create it first")
-    if path.is_dir():
-        raise PGMError(f"{path}: is a directory; give a file name ending in {suffix}")
+    check_output_target(path)  # a missing directory, a directory, a read-only file: before drawing
     matplotlib = _matplotlib()
 
     fig = draw(spec)
     w, h = fig.get_size_inches()
     dpi = min(150.0, _MAX_PIXELS / max(w, h))
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {}}[fmt]
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=f"{suffix}.tmp")
-        with os.fdopen(fd, "wb") as out:
-            # rc_context restores every setting on exit; these only affect how text is written
-            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pgm", "pdf.fonttype": 42}):
-                fig.savefig(out, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except OSError as exc:
-        _remove(tmp)
-        raise PGMError(f"{path}: cannot write the drawing: {exc.strerror or exc}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    buffer = io.BytesIO()
+    # rc_context restores every setting on exit; these only affect how text is written
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pgm", "pdf.fonttype": 42}):
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
+    write_atomic(path, buffer.getvalue())  # atomic for a file; written through to a device or a FIFO
     return path
-
-
-def _file_mode(path: Path) -> int:
-    """The mode a new file would get (mkstemp makes 0600): keep an existing file's, else honour the umask."""
-    try:
-        return path.stat().st_mode & 0o7777
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _remove(tmp: str | None) -> None:
-    if tmp is None:
-        return
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import pgm.draw
+import pgm.io.atomic
 from pgm.cli import main
 from pgm.errors import PGMError
 from pgm.schema import parse_spec
@@ -173,8 +174,8 @@ def test_unwritable_directory_is_a_pgm_error(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(pgm.draw.tempfile, "mkstemp", refuse)
-    with pytest.raises(PGMError, match="cannot write the drawing: Permission denied"):
+    monkeypatch.setattr(pgm.io.atomic.tempfile, "mkstemp", refuse)
+    with pytest.raises(PGMError, match=r"g\.png: cannot write here \(Permission denied\)"):
         pgm.draw.draw_to_file(student(), tmp_path / "g.png")
 
 

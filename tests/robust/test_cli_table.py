@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 import warnings
@@ -299,6 +301,68 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(base, tmp_path, monk
     out, err = capsys.readouterr()
     check(code, err, out, case)
     assert snapshot(tmp_path) == before, f"{name}: files were created or changed"
+
+
+# ------------------------------------------------------------------ output targets that must not be replaced
+#: One run per command that writes with -o; "TARGET" is replaced by the output path under test.
+WRITERS = {
+    "fit": ["fit", "M/sprinkler.yaml", "sp.csv", "-o", "TARGET"],
+    "sample": ["sample", "sp.fitted.yaml", "-n", "3", "-o", "TARGET"],
+    "score": ["score", "sp.fitted.yaml", "sp.csv", "-o", "TARGET"],
+    "convert": ["convert", "sp.fitted.yaml", "-o", "TARGET"],
+    "show": ["show", "M/sprinkler.yaml", "-o", "TARGET"],
+}
+SUFFIX = {"fit": ".yaml", "sample": ".csv", "score": ".csv", "convert": ".bif", "show": ".svg"}
+
+
+def _special(kind: str, path: Path):
+    """Make a special file at ``path``; returns what must be closed afterwards (a socket), or None."""
+    if kind == "read-only":
+        path.write_text("previous output\n")
+        path.chmod(0o444)
+    elif kind == "fifo-without-reader":
+        os.mkfifo(path)
+    elif kind == "block-device":
+        if os.geteuid() != 0:
+            pytest.skip("making a block device node needs root")
+        os.mknod(path, 0o660 | stat.S_IFBLK, os.makedev(7, 0))
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+        return server
+    return None
+
+
+REFUSALS = {"read-only": "is read-only; choose another path or change its permissions",
+            "fifo-without-reader": "is a named pipe (FIFO) that no process is reading",
+            "block-device": "is a block device (a disk); pgm never writes to one",
+            "socket": "is a socket, which cannot be written as a file"}
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+@pytest.mark.parametrize("command", list(WRITERS))
+def test_outputs_that_must_not_be_replaced_are_refused(base, tmp_path, monkeypatch, capsys, command, kind):
+    """-o on a read-only file (even as root), a FIFO nobody reads, a disk or a socket: exit 2, one
+    line naming the path and why, and the target is left exactly as it was (same kind, same bytes)."""
+    if kind == "fifo-without-reader" and command == "show":
+        pytest.importorskip("matplotlib")  # show draws before it writes; the FIFO is refused at the write
+    _prepare(base, tmp_path, {})
+    target = tmp_path / f"target{SUFFIX[command]}"
+    closing = _special(kind, target)
+    try:
+        monkeypatch.chdir(tmp_path)
+        before = snapshot(tmp_path)
+        mode = os.lstat(target).st_mode
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = main([str(target) if a == "TARGET" else _resolve(a) for a in WRITERS[command]])
+        out, err = capsys.readouterr()
+        check(code, err, out, (f"{command}-{kind}", [], {}, [f"{target}: {REFUSALS[kind]}"]))
+        assert os.lstat(target).st_mode == mode
+        assert snapshot(tmp_path) == before
+    finally:
+        if closing is not None:
+            closing.close()
 
 
 def test_validate_prints_one_line_per_error(base, tmp_path, monkeypatch, capsys):

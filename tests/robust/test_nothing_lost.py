@@ -7,6 +7,10 @@ byte-identical, and a saved model reads back to the same log-likelihood, bit for
   becomes a ``pgm.PGMError``, a ``KeyboardInterrupt`` goes on.
 * ``pgm fit`` interrupted with SIGINT while EM runs exits 130 with one line, and the previous
   output file is byte-identical.
+* Outputs that are not regular files: ``/dev/null`` and other character devices and FIFOs are
+  written through (never replaced: as root, ``-o /dev/null`` once made /dev/null a regular file);
+  a FIFO without a reader, a block device, a socket and a read-only file (even for root) are
+  refused with one clear message and left as they were.
 * ``save`` then ``load`` gives the same parameters and the same log-likelihood (``==`` on
   floats) for table, linear-Gaussian, mixture, logistic, plate/tie and undirected models.
 """
@@ -17,6 +21,8 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import time
@@ -214,6 +220,150 @@ def test_an_interrupted_command_keeps_the_previous_output(tmp_path, monkeypatch,
     assert len([line for line in err.splitlines() if not line.startswith("pgm: warning:")]) == 1, err
     assert out.read_bytes() == PREVIOUS
     assert listing(tmp_path) == names
+
+
+# --------------------------------------------------------------------------- targets that are not regular files
+def _char_device(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    assert stat.S_ISCHR(st.st_mode), f"{path} is no longer a character device"
+    return st.st_rdev, st.st_ino
+
+
+def test_dev_null_is_written_through_never_replaced(tmp_path, monkeypatch, capsys, sprinkler_fit):
+    """As root, `-o /dev/null` once turned /dev/null into a regular file.  Every command writes through it."""
+    assert atomic.check_output_target("/dev/null")[0] == atomic.THROUGH  # guard: never run the rest otherwise
+    before = _char_device(Path("/dev/null"))
+    fitted, data = sprinkler_fit
+    data.to_csv(tmp_path / "data.csv", index=False)
+    fitted.save(tmp_path / "model.fitted.yaml")
+    monkeypatch.chdir(tmp_path)
+    names = listing(tmp_path)
+    try:
+        atomic.write_atomic("/dev/null", "name: x\n" * 1000)
+        fitted.save("/dev/null")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for argv in (["fit", str(MODELS / "sprinkler.yaml"), "data.csv", "-o", "/dev/null"],
+                         ["sample", "model.fitted.yaml", "-n", "50", "-o", "/dev/null"],
+                         ["score", "model.fitted.yaml", "data.csv", "-o", "/dev/null"]):
+                code = main(argv)
+                out, err = capsys.readouterr()
+                assert code == 0 and "/dev/null" in out, (argv, err)
+                assert _char_device(Path("/dev/null")) == before
+    finally:
+        if os.geteuid() == 0 and not stat.S_ISCHR(os.stat("/dev/null").st_mode):  # repair, then fail
+            os.unlink("/dev/null")
+            os.mknod("/dev/null", 0o666 | stat.S_IFCHR, before[0])
+            os.chmod("/dev/null", 0o666)
+    assert _char_device(Path("/dev/null")) == before
+    assert listing(tmp_path) == names  # the output went nowhere: no file, no temporary file
+
+
+def test_a_fifo_with_a_reader_gets_the_data(tmp_path, monkeypatch, capsys, sprinkler_fit):
+    """A named pipe is opened and written (`pgm sample -o pipe` feeds the reader); it stays a FIFO."""
+    fitted, _ = sprinkler_fit
+    fitted.save(tmp_path / "model.fitted.yaml")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # a reader is there before the writer
+    try:
+        monkeypatch.chdir(tmp_path)
+        assert main(["sample", "model.fitted.yaml", "-n", "20", "--seed", "3", "-o", str(pipe)]) == 0
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(reader, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+    capsys.readouterr()
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    expected = fitted.sample(20, seed=3).to_csv(index=False).encode()
+    assert b"".join(chunks) == expected
+    assert sorted(listing(tmp_path)) == ["model.fitted.yaml", "pipe"]
+
+
+def test_a_fifo_without_a_reader_is_refused_at_once(tmp_path, monkeypatch, capsys, sprinkler_fit):
+    fitted, _ = sprinkler_fit
+    fitted.save(tmp_path / "model.fitted.yaml")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    start = time.perf_counter()
+    with pytest.raises(pgm.PGMError, match="is a named pipe \\(FIFO\\) that no process is reading"):
+        atomic.write_atomic(pipe, "x")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sample", "model.fitted.yaml", "-n", "5", "-o", "pipe"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pipe: is a named pipe (FIFO) that no process is reading" in err
+    assert time.perf_counter() - start < 10  # refused, not blocked waiting for a reader
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+@pytest.mark.parametrize("how", ["write_atomic", "save", "cli"])
+def test_a_read_only_file_is_refused_and_unchanged_even_for_root(tmp_path, monkeypatch, capsys, sprinkler_fit,
+                                                                  how):
+    """chmod 444 means "keep this": refused by its mode bits, which root would otherwise bypass."""
+    fitted, data = sprinkler_fit
+    target = tmp_path / "kept.yaml"
+    target.write_bytes(PREVIOUS)
+    target.chmod(0o444)
+    names = listing(tmp_path)
+    message = f"{target}: is read-only; choose another path or change its permissions"
+    if how == "cli":
+        data.to_csv(tmp_path / "data.csv", index=False)
+        names = listing(tmp_path)
+        assert main(["fit", str(MODELS / "sprinkler.yaml"), str(tmp_path / "data.csv"), "-o", str(target)]) == 2
+        assert capsys.readouterr().err == message + "\n"
+    else:
+        with pytest.raises(pgm.PGMError) as info:
+            atomic.write_atomic(target, "new") if how == "write_atomic" else fitted.save(target)
+        assert str(info.value) == message
+    assert target.read_bytes() == PREVIOUS and target.stat().st_mode & 0o777 == 0o444
+    assert listing(tmp_path) == names
+
+
+def test_a_symlink_to_a_file_keeps_the_link_and_replaces_the_target(tmp_path):
+    real = tmp_path / "real.yaml"
+    real.write_bytes(PREVIOUS)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    atomic.write_atomic(link, "name: new\n")
+    assert link.is_symlink() and real.read_text() == "name: new\n"
+    assert listing(tmp_path) == ["link.yaml", "real.yaml"]
+
+
+def test_a_block_device_and_a_socket_are_refused(tmp_path):
+    if os.geteuid() == 0:  # a block device node (never opened: refused by its kind alone)
+        disk = tmp_path / "disk"
+        os.mknod(disk, 0o660 | stat.S_IFBLK, os.makedev(7, 0))
+        with pytest.raises(pgm.PGMError, match="is a block device \\(a disk\\); pgm never writes to one"):
+            atomic.write_atomic(disk, "x")
+        assert stat.S_ISBLK(os.lstat(disk).st_mode)
+    sock_path = tmp_path / "sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(sock_path))
+        with pytest.raises(pgm.PGMError, match="is a socket"):
+            atomic.write_atomic(sock_path, "x")
+        assert stat.S_ISSOCK(os.lstat(sock_path).st_mode)
+    finally:
+        server.close()
+
+
+def test_dev_stdout_writes_to_the_process_output_even_appended(tmp_path):
+    """`-o /dev/stdout` goes where the shell sent the output: a pipe, or a file opened with `>>`."""
+    log = tmp_path / "log.txt"
+    log.write_text("previous line\n")
+    code = "import pgm.io.atomic as a; a.write_atomic('/dev/stdout', 'written\\n')"
+    with open(log, "a") as handle:
+        subprocess.run([sys.executable, "-c", code], stdout=handle, check=True)
+    assert log.read_text() == "previous line\nwritten\n"
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert piped.stdout == b"written\n"
 
 
 # --------------------------------------------------------------------------- Ctrl-C while EM runs
