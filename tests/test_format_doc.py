@@ -132,14 +132,14 @@ def test_the_page_has_examples():
     assert sum("params:" in text for _, text in BLOCKS) >= 4
 
 
-@pytest.mark.parametrize("line, text", BLOCKS, ids=[f"line{line}" for line, _ in BLOCKS])
-def test_every_example_loads(line, text, tmp_path):
+def load_example(text: str, where: str, tmp_path: Path):
+    """Load one example block as the page's markers say; returns what ``pgm.load`` gives (or the
+    parsed YAML of a ``# fragment`` block)."""
     first = text.splitlines()[0].strip()
-    where = f"docs/format.md:{line}"
     if first == "# fragment":
         data, _ = read_yaml(text, where)
-        assert data is not None
-        return
+        assert data is not None, f"{where}: an empty fragment"
+        return data
     if first == "# fragment: nodes":
         body = "\n".join("  " + row for row in text.splitlines())
         text = f"name: fragment\ngraph: directed\nnodes:\n{body}\n"
@@ -157,16 +157,26 @@ def test_every_example_loads(line, text, tmp_path):
         loaded.save(again)
         assert pgm.load(again).to_params() == loaded.to_params()
     else:
-        assert isinstance(loaded, ModelSpec)
+        assert isinstance(loaded, ModelSpec), f"{where}: expected a declaration"
+    return loaded
 
 
-def test_fragment_marker_is_checked(tmp_path):
-    """The fragment path of the example test really loads the nodes (a bad one fails)."""
-    bad = "name: fragment\ngraph: directed\nnodes:\n  a: {states: [x, y], parents: [nobody]}\n"
-    path = tmp_path / "bad.yaml"
-    path.write_text(bad)
-    with pytest.raises(pgm.ModelError):
-        pgm.load(path)
+@pytest.mark.parametrize("line, text", BLOCKS, ids=[f"line{line}" for line, _ in BLOCKS])
+def test_every_example_loads(line, text, tmp_path):
+    load_example(text, f"docs/format.md:{line}", tmp_path)
+
+
+def test_the_fragment_markers_work(tmp_path):
+    """Fragments are checked too: nodes are loaded inside a model, a bare fragment is parsed."""
+    spec = load_example("# fragment: nodes\na: {states: [x, y]}\nb: {states: 2, parents: [a]}\n", "t", tmp_path)
+    assert spec.nodes["b"].parents == ["a"]
+    with pytest.raises(pgm.ModelError, match="unknown node 'nobody'"):
+        load_example("# fragment: nodes\na: {states: [x, y], parents: [nobody]}\n", "t", tmp_path)
+    assert load_example("# fragment\nprior: {dirichlet: 1}\n", "t", tmp_path) == {"prior": {"dirichlet": 1}}
+    with pytest.raises(pgm.ModelError, match="YAML syntax error"):
+        load_example("# fragment\nprior: {dirichlet: 1\n", "t", tmp_path)
+    with pytest.raises(AssertionError, match="unknown fragment marker"):
+        load_example("# fragment: plates\nx: 1\n", "t", tmp_path)
 
 
 # ------------------------------------------------------------------ anchors and links
