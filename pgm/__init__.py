@@ -6,7 +6,7 @@
 'asia'
 
 ``import pgm`` is light: numpy, pandas and the learners load on the first use of
-:func:`pgm.fit` or :func:`pgm.load`.
+:func:`pgm.fit`, :func:`pgm.load` or :func:`pgm.score`.
 """
 
 from typing import Any
@@ -14,11 +14,11 @@ from typing import Any
 from pgm.errors import ConvergenceWarning, DataError, DataWarning, ModelError, PGMError
 
 __version__ = "0.1.0"
-__all__ = ["load", "fit", "PGMError", "ModelError", "DataError", "ConvergenceWarning", "DataWarning"]
+__all__ = ["load", "fit", "score", "PGMError", "ModelError", "DataError", "ConvergenceWarning", "DataWarning"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load", "fit"):
+    if name in ("load", "fit", "score"):
         import pgm.api  # the API pulls in numpy and the learners: load it on first use
 
         return getattr(pgm.api, name)

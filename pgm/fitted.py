@@ -28,6 +28,7 @@ from pgm.infer.enumerate import e_step, make_plan, posterior
 from pgm.infer.factor import LogFactor, normalize
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
+from pgm.scoring import check_kind, structure_score
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,21 @@ class FittedModel:
     def aic(self, data: Any) -> float:
         """Akaike information criterion ``-2 log L + 2 k`` (lower is better)."""
         return -2.0 * self.log_likelihood(data) + 2.0 * self.n_params
+
+    def score(self, data: Any, kind: str, *, ess: float = 1.0) -> float:
+        """A score of this model on ``data`` (see :func:`pgm.score`).
+
+        ``"bic"``, ``"aic"``: :meth:`bic` and :meth:`aic` of these fitted parameters (lower is better).
+        ``"bdeu"``, ``"k2"``: the log marginal likelihood of the declared structure, the parameters
+        integrated out under BDeu (equivalent sample size ``ess``) or K2 priors, so the fitted
+        parameters play no part (natural log, higher is better; complete discrete data, table CPDs).
+        """
+        check_kind(kind, ess)
+        if kind == "bic":
+            return self.bic(data)
+        if kind == "aic":
+            return self.aic(data)
+        return structure_score(self.graph, self.encode(data), kind, ess=ess)
 
     # --------------------------------------------------------------- latent nodes
     def _discrete_node(self, node: str) -> str:

@@ -43,19 +43,38 @@ def table_stats(child: np.ndarray, configs: np.ndarray | int, n_configs: int, n_
     return TableStats(counts.reshape(n_configs, n_states).astype(np.float64, copy=False))
 
 
-def prior_pseudo_counts(prior: dict | None, n_configs: int, n_states: int) -> float:
-    """Pseudo-count per cell: ``dirichlet: a`` -> a; ``bdeu: ess`` -> ess / (n_configs * n_states)."""
+def prior_pseudo_counts(prior: dict | None, n_configs: int, n_states: int) -> float | np.ndarray:
+    """Pseudo-counts of the cells of a (n_configs, n_states) table.
+
+    ``dirichlet: a`` -> the number ``a`` for every cell; ``dirichlet: [a_1, ..., a_k]`` -> an
+    array of shape (1, n_states), the same row for every parent configuration;
+    ``dirichlet: [[...], ...]`` -> the array of shape (n_configs, n_states) itself;
+    ``bdeu: ess`` -> the number ``ess / (n_configs * n_states)``.  Either way the result
+    broadcasts against the counts.
+    """
     if not prior:
         return 0.0
-    if prior.get("dirichlet") is not None:
-        return float(prior["dirichlet"])
+    a = prior.get("dirichlet")
+    if a is not None:
+        if not isinstance(a, (list, tuple, np.ndarray)):
+            return float(a)
+        arr = np.asarray(a, dtype=np.float64)
+        want = (n_states,) if arr.ndim == 1 else (n_configs, n_states)
+        if arr.shape != want or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ModelError(f"prior dirichlet: expected finite pseudo-counts >= 0 of shape {want} (one per state, "
+                             f"or one row of {n_states} per parent configuration), got shape {arr.shape}")
+        return arr.reshape(-1, n_states)
     if prior.get("bdeu") is not None:
         return float(prior["bdeu"]) / (n_configs * n_states)
     return 0.0
 
 
 def table_from_stats(stats: TableStats, prior: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """MLE (or posterior mean under a Dirichlet prior) of a table CPD.
+    """MLE of a table CPD, or its estimate under a Dirichlet prior: ``(n + a)`` normalised per row.
+
+    ``(n[c, k] + a[c, k]) / sum_j (n[c, j] + a[c, j])`` is the posterior mean under the prior
+    Dirichlet(a) (pgmpy's BayesianEstimator), which is also the posterior mode under Dirichlet(a + 1):
+    EM maximises ``log L + sum a log theta`` with it (see :func:`pgm.learn.em.fit_em`).
 
     Returns
     -------

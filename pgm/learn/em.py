@@ -55,16 +55,18 @@ def _pool(graph: Graph, parts: list[dict[str, Stats]]) -> dict[str, Stats]:
 
 
 def _log_prior(graph: Graph, cpds: dict[str, CPD], prior: dict | None) -> float:
-    """sum of a * log(theta) over table cells: the Dirichlet log-density up to a constant."""
+    """sum of a[c, k] * log(theta[c, k]) over table cells (``a`` per cell, per state or one number).
+
+    The M-step's ``(n + a)`` normalised maximises ``expected log L + this``: it is the log-density
+    of Dirichlet(a + 1) up to a constant, so ``history`` (log-likelihood plus this) never decreases."""
     total = 0.0
     for key, cpd in cpds.items():
         if not isinstance(cpd, TableCPD):
             continue
         opts = node_options(graph, key, prior, 0.0, None)
         a = prior_pseudo_counts(opts.get("prior"), *cpd.probs.shape)
-        if a:
-            with np.errstate(divide="ignore"):
-                total += a * float(np.sum(np.log(np.maximum(cpd.probs, 1e-300))))
+        if np.any(a):
+            total += float(np.sum(a * np.log(np.maximum(cpd.probs, 1e-300))))
     return total
 
 

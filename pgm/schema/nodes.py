@@ -5,6 +5,7 @@ Every model forbids unknown fields (a typo must not pass silently) and is frozen
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -33,13 +34,71 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Prior(_Strict):
-    """Dirichlet prior of a table CPD: ``{dirichlet: a}`` adds ``a`` pseudo-counts to
-    every cell; ``{bdeu: ess}`` spreads an equivalent sample size ``ess`` uniformly over
-    the cells of the node's table (``ess / (n_configs * n_states)`` per cell)."""
+#: The forms ``dirichlet:`` takes, for error messages.
+_DIRICHLET_FORMS = ("`dirichlet: a` (one pseudo-count for every cell), `dirichlet: [a_1, ..., a_k]` (one per "
+                    "state, the same for every parent configuration) or `dirichlet: [[...], ...]` (a full table: "
+                    "one row of k per parent configuration, in the order of the fitted `table:`)")
 
-    dirichlet: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+def _pseudo_count(value: Any, where: str) -> float:
+    """One pseudo-count: a finite number >= 0 (not a boolean, not text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}{value!r} is not a number; pseudo-counts are numbers >= 0, in "
+                         + _DIRICHLET_FORMS)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{where}input should be a finite number (got {value}); a pseudo-count is a finite "
+                         "number >= 0")
+    if value < 0:
+        raise ValueError(f"{where}pseudo-count {value:g} is negative; a pseudo-count is a number >= 0 "
+                         "(0 adds nothing to that cell)")
+    return value
+
+
+def _dirichlet(value: Any) -> float | list[float] | list[list[float]] | None:
+    """Check the value of ``dirichlet:`` and return it as a float, a list, or a list of lists of floats.
+
+    The lengths are checked against the node's states and parents by the structural checks
+    (:func:`pgm.schema.spec.check_structure`), which know the parents' state counts."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return _pseudo_count(value, "")
+    if not value:
+        raise ValueError("the list of pseudo-counts is empty; give " + _DIRICHLET_FORMS)
+    rows = [isinstance(v, list) for v in value]
+    if not any(rows):
+        return [_pseudo_count(v, f"entry [{i}]: ") for i, v in enumerate(value)]
+    if not all(rows):
+        first = rows.index(False) if rows[0] else rows.index(True)
+        raise ValueError(f"entry [{first}] mixes numbers and lists; give {_DIRICHLET_FORMS}")
+    table = []
+    for i, row in enumerate(value):
+        if not row:
+            raise ValueError(f"row [{i}] of the pseudo-count table is empty; each row holds one pseudo-count "
+                             "per state")
+        if any(isinstance(v, list) for v in row):
+            raise ValueError(f"row [{i}] nests lists more than two deep; give {_DIRICHLET_FORMS}")
+        table.append([_pseudo_count(v, f"entry [{i}][{j}]: ") for j, v in enumerate(row)])
+    return table
+
+
+class Prior(_Strict):
+    """Dirichlet prior of a table CPD.
+
+    ``{dirichlet: a}`` adds ``a`` pseudo-counts to every cell; ``{dirichlet: [a_1, ..., a_k]}``
+    adds ``a_j`` to state ``j`` under every parent configuration; ``{dirichlet: [[...], ...]}``
+    gives every cell its own pseudo-count (one row per parent configuration, in the order of
+    the fitted ``table:``).  ``{bdeu: ess}`` spreads an equivalent sample size ``ess``
+    uniformly over the cells of the node's table (``ess / (n_configs * n_states)`` per cell)."""
+
+    dirichlet: float | list[float] | list[list[float]] | None = None
     bdeu: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+    @field_validator("dirichlet", mode="before")
+    @classmethod
+    def _dirichlet_ok(cls, value: Any) -> Any:
+        return _dirichlet(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Prior":

@@ -235,6 +235,35 @@ def _describe_shape(shape: tuple) -> str:
     return f"gaussian dim {shape[1]}, {shape[2]} covariance, given ({pars})"
 
 
+def _prior_shape_problem(spec: ModelSpec, name: str, node: DiscreteNode) -> tuple[Path, str] | None:
+    """Whether a per-state or table ``dirichlet:`` prior has the node's shape: ``(sub-path, message)``."""
+    k = node.n_states
+    value = node.prior.dirichlet if node.prior else None
+    parents = [p for p in node.parents if isinstance(spec.nodes[p], DiscreteNode)]
+    cards = [spec.nodes[p].n_states for p in parents]
+    n_configs = math.prod(cards)
+    shown = node.labels[:6] + (["..."] if k > 6 else [])
+    states = f"{name!r} has {k} state{'s' if k > 1 else ''} [{', '.join(shown)}]"
+    configs = (f"{n_configs} parent configuration{'s' if n_configs > 1 else ''} "
+               f"({' x '.join(f'{p}: {c}' for p, c in zip(parents, cards))}, first parent slowest as in the "
+               "fitted `table:`)" if parents else "1 parent configuration (no parents)")
+    forms = (f"give one pseudo-count per state ([a_1, ..., a_{k}]), or a table of {n_configs} "
+             f"row{'s' if n_configs > 1 else ''} (one per parent configuration) of {k} each")
+    if not isinstance(value, list):
+        return None
+    if not isinstance(value[0], list):
+        if len(value) != k:
+            return (), f"{len(value)} pseudo-count{'s' if len(value) > 1 else ''} given, but {states}; {forms}"
+        return None
+    if len(value) != n_configs:
+        return (), (f"the pseudo-count table has {len(value)} row{'s' if len(value) > 1 else ''}, but {name!r} has "
+                    f"{configs}; {forms}")
+    for i, row in enumerate(value):
+        if len(row) != k:
+            return (i,), f"row {i} has {len(row)} pseudo-counts, but {states}; {forms}"
+    return None
+
+
 def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
     """Every cross-field problem of a declaration, as ``(field path, message)`` pairs."""
     problems: list[tuple[Path, str]] = []
@@ -329,6 +358,12 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
             if size > MAX_TABLE:
                 add(("nodes", name, "parents"), f"the CPD of {name!r} would have {size:.3g} entries, "
                     f"more than the limit {MAX_TABLE:.3g}; reduce its parents or their states")
+    if spec.directed:
+        for name, node in spec.nodes.items():
+            if isinstance(node, DiscreteNode) and node.prior is not None and isinstance(node.prior.dirichlet, list):
+                problem = _prior_shape_problem(spec, name, node)
+                if problem:
+                    add(("nodes", name, "prior", "dirichlet") + problem[0], problem[1])
     for i, clique in enumerate(spec.cliques):
         size = math.prod(spec.nodes[n].n_states for n in clique.nodes)
         if clique.features == "table" and size > MAX_TABLE:
