@@ -79,7 +79,7 @@ def _check_options(*, max_iter: Any, tol: Any, n_init: Any, seed: Any, init: Any
             raise PGMError(f"prior={prior!r}: the prior= option is one number for every table, "
                            "{'dirichlet': a} or {'bdeu': ess}; pseudo-counts per state or per cell depend on each "
                            "node's states and parents, so declare them on the node in the graph file "
-                           "(prior: {dirichlet: [a_1, ..., a_k]}, see docs/format.md#priors)")
+                           "(prior: {dirichlet: [a_1, ..., a_k]}, see docs/format.md#per-state-priors)")
         if sorted(prior) not in (["dirichlet"], ["bdeu"]) or not real(next(iter(prior.values()))):
             raise PGMError(f"prior must be {{'dirichlet': a}} (a >= 0) or {{'bdeu': ess}} (ess > 0), got {prior!r}")
         kind, value = next(iter(prior.items()))

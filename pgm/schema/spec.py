@@ -248,7 +248,8 @@ def _prior_shape_problem(spec: ModelSpec, name: str, node: DiscreteNode) -> tupl
                f"({' x '.join(f'{p}: {c}' for p, c in zip(parents, cards))}, first parent slowest as in the "
                "fitted `table:`)" if parents else "1 parent configuration (no parents)")
     forms = (f"give one pseudo-count per state ([a_1, ..., a_{k}]), or a table of {n_configs} "
-             f"row{'s' if n_configs > 1 else ''} (one per parent configuration) of {k} each")
+             f"row{'s' if n_configs > 1 else ''} (one per parent configuration) of {k} each "
+             "(see docs/format.md#per-state-priors)")
     if not isinstance(value, list):
         return None
     if not isinstance(value[0], list):
