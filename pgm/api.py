@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pgm import distributed, stream
-from pgm.encode import EncodedData, compress_rows, encode
+from pgm.encode import EncodedData, check_weights_name, compress_rows, encode
 from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import build
@@ -94,7 +94,7 @@ def _check_options(*, max_iter: Any, tol: Any, n_init: Any, seed: Any, init: Any
 def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | None = None, tol: float | None = None,
         n_init: int = 1, seed: int | None = 0, init: Any = "auto", prior: dict | None = None,
         reg_covar: float | None = None, penalty: float | None = None,
-        callback: Callable[[int, float], None] | None = None, **options: Any) -> Any:
+        callback: Callable[[int, float], None] | None = None, weights: str | None = None, **options: Any) -> Any:
     """Learn the parameters of ``model`` from ``data``.
 
     Parameters
@@ -115,6 +115,9 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
         log-linear weights of an undirected model (``l2 / 2 * |theta|^2`` on the mean log-likelihood)
     **options : undirected learners also take ``step_size``, ``n_chains``, ``n_gibbs``
     callback : called as ``callback(iteration, log_likelihood)`` by iterative learners
+    weights : the name of a data column of row weights (finite numbers >= 0; not a node's column):
+        a row of weight w counts as w copies of it, so integer weights fit exactly as repeated
+        rows, with every learner and every data source; rows of weight 0 are dropped
 
     Returns
     -------
@@ -124,6 +127,11 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
                    reg_covar=reg_covar, penalty=penalty)
     spec = _spec_of(model)
     graph = build(spec)
+    if weights is not None:
+        check_weights_name(graph, weights)
+        if isinstance(data, EncodedData):
+            raise PGMError("weights= names a column of the data; encoded data carry their weights already "
+                           "(pgm.encode(graph, data, weights=...))")
     # Data larger than memory (docs/scaling.md): a dask DataFrame is fitted on its cluster; a file
     # given chunk_rows=, or larger than pgm.stream.STREAM_BYTES, is read in chunks.  Both sum the
     # statistics of their parts.
@@ -132,12 +140,12 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     if on_dask or stream.wants_stream(data, chunk_rows):
         scaled = distributed if on_dask else stream
         if not graph.directed:  # the undirected learners below take weighted distinct rows
-            data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows)
+            data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows, weights=weights)
         else:
-            return scaled.fit(spec, graph, data, chunk_rows=chunk_rows, learner=learner, max_iter=max_iter,
-                              tol=tol, n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar,
-                              penalty=penalty, callback=callback, **options)
-    enc = data if isinstance(data, EncodedData) else encode(graph, data)
+            return scaled.fit(spec, graph, data, chunk_rows=chunk_rows, weights=weights, learner=learner,
+                              max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=init, prior=prior,
+                              reg_covar=reg_covar, penalty=penalty, callback=callback, **options)
+    enc = data if isinstance(data, EncodedData) else encode(graph, data, weights=weights)
     chosen = choose(graph, enc, learner)
     if prior is not None and not isinstance(prior, dict):
         raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")

@@ -157,6 +157,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         options["prior"] = {"dirichlet": args.prior}
     if args.chunk_rows is not None:
         options["chunk_rows"] = args.chunk_rows
+    if args.weights is not None:
+        options["weights"] = args.weights
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -164,7 +166,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 from pgm import distributed  # dask is an optional extra, imported on demand
 
                 with distributed.connect(args.scheduler):
-                    data = distributed.read_frame(getattr(model, "spec", model), args.data)
+                    data = distributed.read_frame(getattr(model, "spec", model), args.data, args.weights)
                     fitted = api.fit(model, data, callback=progress, **options)
             else:
                 fitted = api.fit(model, args.data, callback=progress, **options)
@@ -188,17 +190,27 @@ def cmd_score(args: argparse.Namespace) -> int:
     model = api.load(args.model)
     if not hasattr(model, "row_log_likelihood"):
         raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
-    rows = model.row_log_likelihood(args.data)
-    print(f"total log-likelihood: {float(rows.sum()):.10g}  ({len(rows)} rows, mean {float(rows.mean()):.6g})")
+    enc = model.encode(args.data, args.weights)  # rows of weight 0 are dropped here
+    rows = model.row_log_likelihood(enc)
+    labels = range(len(rows)) if enc.index is None else enc.index
+    if enc.weights is None:
+        print(f"total log-likelihood: {float(rows.sum()):.10g}  ({len(rows)} rows, mean {float(rows.mean()):.6g})")
+    else:
+        total, weight = float(enc.weights @ rows), float(enc.weights.sum())
+        print(f"total log-likelihood: {total:.10g}  (weighted by column {args.weights!r}: {len(rows)} rows of "
+              f"positive weight, total weight {weight:.10g}, weighted mean {total / weight:.6g})")
     if args.output:
         import pandas as pd
 
         from pgm.io.atomic import write_atomic
 
-        write_atomic(args.output, pd.DataFrame({"log_likelihood": rows}).to_csv(index_label="row"))
+        table = pd.DataFrame({"log_likelihood": rows}, index=labels)
+        if enc.weights is not None:
+            table["weight"] = enc.weights
+        write_atomic(args.output, table.to_csv(index_label="row"))
         print(f"wrote per-row log-likelihoods to {args.output}")
     elif args.per_row:
-        for i, v in enumerate(rows):
+        for i, v in zip(labels, rows):
             print(f"{i}\t{v:.10g}")
     return 0
 
@@ -307,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="fit on a Dask cluster: a scheduler address "
                    "(tcp://host:8786), or `local` to start one on this machine (needs pgm-learn[dask])")
     p.add_argument("--chunk-rows", type=int, metavar="N", help="read the data file N rows at a time (out of core)")
+    p.add_argument("--weights", metavar="COLUMN", help="a data column of row weights (numbers >= 0; not a node): "
+                   "a row of weight w counts as w copies of it, with every learner and data source")
     p.set_defaults(run=cmd_fit)
 
     p = sub.add_parser("score", help="log-likelihood of data under a fitted model")
@@ -314,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="DATA")
     p.add_argument("--per-row", action="store_true", help="print every row's log-likelihood")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write per-row log-likelihoods to a CSV file")
+    p.add_argument("--weights", metavar="COLUMN", help="a data column of row weights: the total is the weighted "
+                   "sum (rows of weight 0 are left out of the per-row output)")
     p.set_defaults(run=cmd_score)
 
     p = sub.add_parser("sample", help="draw rows from a fitted model")

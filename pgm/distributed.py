@@ -145,37 +145,44 @@ class Summary:
     stats: dict[str, Stats] = field(default_factory=dict)
     missing: tuple[int, ...] = ()               # partitions with missing cells
     failed: tuple[int, ...] = ()                # partitions whose encoding raised a DataError
+    weight: dict[int, float] = field(default_factory=dict)  # partition -> total row weight (rows if unweighted)
 
     def __add__(self, other: "Summary") -> "Summary":
         return Summary({**self.sizes, **other.sizes}, add_stats(self.stats, other.stats),
-                       self.missing + other.missing, self.failed + other.failed)
+                       self.missing + other.missing, self.failed + other.failed, {**self.weight, **other.weight})
 
     def start(self, i: int) -> int:
         """The global position of partition i's first row."""
         return sum(n for j, n in self.sizes.items() if j < i)
 
 
-def _encode_at(graph: Graph, frame: pd.DataFrame, start: int) -> EncodedData:
+def _encode_at(graph: Graph, frame: pd.DataFrame, start: int, weights: str | None = None) -> EncodedData:
     """Encode one partition with its rows numbered by their position in the whole DataFrame."""
     frame = frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
-    return encode(graph, frame)
+    return encode(graph, frame, weights=weights, part=True)
 
 
-def _partition_stats(graph: Graph, frame: pd.DataFrame, i: int) -> Summary:
+def _weight(data: EncodedData) -> float:
+    return float(data.n_rows if data.weights is None else data.weights.sum())
+
+
+def _partition_stats(graph: Graph, frame: pd.DataFrame, i: int, weights: str | None = None) -> Summary:
     n = len(frame)
     if n == 0:
         return Summary({i: 0})
     try:
-        data = encode(graph, frame)
+        data = encode(graph, frame, weights=weights, part=True)
     except DataError:  # the client re-encodes this partition with global row numbers for the message
         return Summary({i: n}, failed=(i,))
     if data.has_missing:
-        return Summary({i: n}, missing=(i,))
-    return Summary({i: n}, complete_stats(graph, data))
+        return Summary({i: n}, missing=(i,), weight={i: _weight(data)})
+    if data.n_rows == 0:  # every row had weight 0
+        return Summary({i: n}, weight={i: 0.0})
+    return Summary({i: n}, complete_stats(graph, data), weight={i: _weight(data)})
 
 
-def _check_mle_at(graph: Graph, frame: pd.DataFrame, start: int) -> None:
-    choose(graph, _encode_at(graph, frame, start), "mle")
+def _check_mle_at(graph: Graph, frame: pd.DataFrame, start: int, weights: str | None = None) -> None:
+    choose(graph, _encode_at(graph, frame, start, weights), "mle")
 
 
 @dataclass
@@ -187,22 +194,25 @@ class Part:
     source: InMemory | None = None
     failed: bool = False
     missing: bool = False
+    weight: float = 0.0
 
 
-def _prepare(graph: Graph, frame: pd.DataFrame, i: int) -> Part:
+def _prepare(graph: Graph, frame: pd.DataFrame, i: int, weights: str | None = None) -> Part:
     n = len(frame)
     if n == 0:
         return Part(i, 0)
     try:
-        data = encode(graph, frame)
-        return Part(i, n, prepare_rows(graph, data), missing=data.has_missing)
+        data = encode(graph, frame, weights=weights, part=True)
+        if data.n_rows == 0:  # every row had weight 0
+            return Part(i, n)
+        return Part(i, n, prepare_rows(graph, data), missing=data.has_missing, weight=_weight(data))
     except DataError:
         return Part(i, n, failed=True)
 
 
 def _describe(part: Part) -> Summary:
     return Summary({part.index: part.n_rows}, missing=(part.index,) if part.missing else (),
-                   failed=(part.index,) if part.failed else ())
+                   failed=(part.index,) if part.failed else (), weight={part.index: part.weight})
 
 
 @dataclass
@@ -234,15 +244,18 @@ def _initial(part: Part, rng: np.random.Generator, init: Any) -> dict[str, Stats
     return part.source.initial_stats(rng, init)
 
 
-def _distinct_part(graph: Graph, frame: pd.DataFrame, i: int) -> tuple[Summary, DistinctRows | None]:
+def _distinct_part(graph: Graph, frame: pd.DataFrame, i: int,
+                   weights: str | None = None) -> tuple[Summary, DistinctRows | None]:
     n = len(frame)
     if n == 0:
         return Summary({i: 0}), None
     try:
-        data = encode(graph, frame)
+        data = encode(graph, frame, weights=weights, part=True)
     except DataError:
         return Summary({i: n}, failed=(i,)), None
-    return Summary({i: n}), chunk_distinct(graph, data)
+    if data.n_rows == 0:  # every row had weight 0
+        return Summary({i: n}, weight={i: 0.0}), None
+    return Summary({i: n}, weight={i: _weight(data)}), chunk_distinct(graph, data)
 
 
 def _add_distinct(*parts: tuple[Summary, DistinctRows | None]) -> tuple[Summary, DistinctRows | None]:
@@ -254,41 +267,47 @@ def _add_distinct(*parts: tuple[Summary, DistinctRows | None]) -> tuple[Summary,
 
 
 # --------------------------------------------------------------------------- the client side
-def partitions(graph: Graph, ddf: Any) -> list[Any]:
-    """The partitions of ``ddf`` as delayed pandas frames of the observed nodes' columns.
+def partitions(graph: Graph, ddf: Any, weights: str | None = None) -> list[Any]:
+    """The partitions of ``ddf`` as delayed pandas frames of the observed nodes' columns (and
+    the ``weights`` column).
 
     The header is checked once, on the client, as :func:`pgm.encode.encode` checks it."""
     _dask()
-    cols = check_columns(graph, [str(c) for c in ddf.columns])
+    cols = check_columns(graph, [str(c) for c in ddf.columns], weights)
     if any(not isinstance(c, str) for c in ddf.columns):
         ddf = ddf.rename(columns=str)
-    return list(ddf[list(cols.needed)].to_delayed())
+    return list(ddf[list(cols.needed) + ([weights] if weights is not None else [])].to_delayed())
 
 
-def _raise_at(graph: Graph, frames: list[Any], summary: Summary, check: Callable = _encode_at) -> None:
+def _raise_at(graph: Graph, frames: list[Any], summary: Summary, check: Callable = _encode_at,
+              weights: str | None = None) -> None:
     """Re-run the first failing partition with global row numbers: its DataError names them."""
     delayed = _dask().delayed
     bad = min(summary.failed) if summary.failed else min(summary.missing)
-    _compute(delayed(check, pure=False)(_value(graph), frames[bad], summary.start(bad)), "a data check")
+    _compute(delayed(check, pure=False)(_value(graph), frames[bad], summary.start(bad), weights), "a data check")
     raise DataError(f"partition {bad} could not be encoded, but encoding it again succeeded; rerun the fit")
 
 
-def _no_rows(summary: Summary) -> None:
+def _no_rows(summary: Summary, weights: str | None = None) -> None:
     if not sum(summary.sizes.values()):
         raise DataError("the dask DataFrame has no rows; give at least one row")
+    if weights is not None and not sum(summary.weight.values()) > 0:
+        raise DataError(f"the weights in column {weights!r} sum to 0 over the dask DataFrame: there is nothing "
+                        "to fit; give some rows a positive weight")
 
 
-def _complete_stats(graph: Graph, frames: list[Any], strict: bool) -> dict[str, Stats] | None:
+def _complete_stats(graph: Graph, frames: list[Any], strict: bool, weights: str | None = None) \
+        -> dict[str, Stats] | None:
     delayed = _dask().delayed
     g = _value(graph)
-    summary = _compute(tree_sum([delayed(_partition_stats, pure=False)(g, f, i) for i, f in enumerate(frames)]),
-                       "the statistics pass")
+    summary = _compute(tree_sum([delayed(_partition_stats, pure=False)(g, f, i, weights)
+                                 for i, f in enumerate(frames)]), "the statistics pass")
     if summary.failed:
-        _raise_at(graph, frames, summary)
-    _no_rows(summary)
+        _raise_at(graph, frames, summary, weights=weights)
+    _no_rows(summary, weights)
     if summary.missing:
         if strict:
-            _raise_at(graph, frames, Summary(summary.sizes, missing=summary.missing), _check_mle_at)
+            _raise_at(graph, frames, Summary(summary.sizes, missing=summary.missing), _check_mle_at, weights)
         return None
     return summary.stats
 
@@ -308,23 +327,24 @@ class DaskSource:
     The data source protocol of :func:`pgm.learn.em.fit_em`; see the module docstring.
     """
 
-    def __init__(self, graph: Graph, frames: list[Any]) -> None:
+    def __init__(self, graph: Graph, frames: list[Any], weights: str | None = None) -> None:
         self.graph = graph
         self.frames = frames
+        self.weights = weights
         self.parts = self._persist()
         delayed = _dask().delayed
         summary = self._run(lambda parts: tree_sum([delayed(_describe, pure=False)(p) for p in parts]),
                             "encoding the partitions")
         if summary.failed:
-            _raise_at(graph, frames, summary)
-        _no_rows(summary)
+            _raise_at(graph, frames, summary, weights=weights)
+        _no_rows(summary, weights)
         self.starts = [summary.start(i) for i in range(len(frames))]
-        self.first = min(i for i, n in summary.sizes.items() if n > 0)
+        self.first = min(i for i, w in summary.weight.items() if w > 0)  # the first partition with rows to fit
 
     def _persist(self) -> list[Any]:
         dask = _dask()
         g = _value(self.graph)
-        parts = [dask.delayed(_prepare, pure=False)(g, f, i) for i, f in enumerate(self.frames)]
+        parts = [dask.delayed(_prepare, pure=False)(g, f, i, self.weights) for i, f in enumerate(self.frames)]
         return list(dask.persist(*parts))
 
     def _run(self, build: Callable[[list[Any]], Any], what: str) -> Any:
@@ -365,37 +385,42 @@ class DaskSource:
                          "the initialisation")
 
 
-def fit(spec: ModelSpec, graph: Graph, ddf: Any, *, chunk_rows: int | None = None, **kwargs: Any) -> FittedModel:
-    """Fit a directed model to a dask DataFrame; ``kwargs`` are the options of :func:`pgm.fit`."""
+def fit(spec: ModelSpec, graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weights: str | None = None,
+        **kwargs: Any) -> FittedModel:
+    """Fit a directed model to a dask DataFrame; ``weights`` names the column of row weights,
+    ``kwargs`` are the options of :func:`pgm.fit`."""
     if chunk_rows is not None:
         raise PGMError("chunk_rows= applies to a file read on one machine; a dask DataFrame is processed "
                        "partition by partition (ddf.repartition(...) changes their size)")
-    frames = partitions(graph, ddf)
-    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, frames, strict),
-                        lambda: DaskSource(graph, frames), info={"partitions": len(frames)}, **kwargs)
+    frames = partitions(graph, ddf, weights)
+    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, frames, strict, weights),
+                        lambda: DaskSource(graph, frames, weights), info={"partitions": len(frames)}, **kwargs)
 
 
-def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None) -> EncodedData:
-    """A dask DataFrame as distinct weighted rows, for the undirected learners."""
+def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None,
+                  weights: str | None = None) -> EncodedData:
+    """A dask DataFrame as distinct weighted rows, for the undirected learners (``weights``: the
+    column of row weights, summed into the distinct rows' weights)."""
     if chunk_rows is not None:
         raise PGMError("chunk_rows= applies to a file read on one machine, not to a dask DataFrame")
     delayed = _dask().delayed
-    frames = partitions(graph, ddf)
+    frames = partitions(graph, ddf, weights)
     g = _value(graph)
-    parts = [delayed(_distinct_part, pure=False)(g, f, i) for i, f in enumerate(frames)]
+    parts = [delayed(_distinct_part, pure=False)(g, f, i, weights) for i, f in enumerate(frames)]
     while len(parts) > 1:
         parts = [delayed(_add_distinct, pure=False)(*parts[i:i + SPLIT_EVERY])
                  for i in range(0, len(parts), SPLIT_EVERY)]
     summary, rows = _compute(parts[0], "merging distinct rows")
     if summary.failed:
-        _raise_at(graph, frames, summary)
-    _no_rows(summary)
+        _raise_at(graph, frames, summary, weights=weights)
+    _no_rows(summary, weights)
     return rows.encoded()
 
 
 # --------------------------------------------------------------------------- the command line
-def read_frame(spec: ModelSpec, path: str | Path) -> Any:
-    """A .csv or .parquet file as a dask DataFrame, its columns typed for the nodes of ``spec``."""
+def read_frame(spec: ModelSpec, path: str | Path, weights: str | None = None) -> Any:
+    """A .csv or .parquet file as a dask DataFrame, its columns typed for the nodes of ``spec``
+    (and ``weights``, a column of row weights, as numbers)."""
     _dask()
     try:
         import dask.dataframe as dd
@@ -406,6 +431,8 @@ def read_frame(spec: ModelSpec, path: str | Path) -> Any:
         return dd.read_parquet(str(path))
     cols = columns_of(build(spec))
     dtype = {c: "category" if c in cols.text else "float64" for c in cols.needed}
+    if weights is not None:
+        dtype[weights] = "float64"
     sep = "\t" if ".tsv" in path.name.lower() else ","
     try:
         return dd.read_csv(str(path), sep=sep, dtype=dtype)

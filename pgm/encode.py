@@ -340,20 +340,33 @@ def _real(value: Any) -> float:
         return np.nan
 
 
-def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> EncodedData:
+def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, part: bool = False,
+           source: str | Path | None = None) -> EncodedData:
     """Encode ``data`` (DataFrame or path) for the observed variables of ``graph``.
 
     Columns are matched to variables by name; extra columns are ignored with a
     ``DataWarning``; columns of latent variables are ignored (they are never observed).
 
+    ``weights`` is the name of a data column of row weights (or an array, one weight per row):
+    non-negative finite numbers, a row of weight ``w`` counting as ``w`` copies of the row.
+    Rows of weight 0 are dropped (``index`` keeps the others').  ``part=True`` says the data
+    are one chunk or partition of a larger table, so a zero total weight is for the caller to
+    judge; ``source`` is the file the rows were read from (errors then name its lines).
+
     Raises
     ------
     pgm.DataError
         missing column, unknown label, non-numeric or non-finite gaussian cell,
-        duplicated column names, empty table.
+        duplicated column names, empty table; a weights column that is missing, names a node,
+        or holds a negative, NaN, infinite or non-numeric cell, or weights that sum to 0.
     """
     text = [graph[n].columns[0] for n in graph.order if graph[n].discrete and not graph[n].latent
             and graph[n].labels != tuple(str(i) for i in range(graph[n].n_states))]
+    if source is None and isinstance(data, (str, Path)):
+        source = data
+    weight_col = weights if isinstance(weights, str) else None
+    if weight_col is not None:
+        check_weights_name(graph, weight_col)
     frame = as_frame(data, text)
     if frame.columns.duplicated().any():
         dups = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
@@ -375,7 +388,11 @@ def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> Enc
         raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} {', '.join(hints)}{more}; "
                         f"the data must have a column per observed node (found: {sorted(present)[:12]})")
     latent_cols = {c for n in graph.latent for c in graph[n].columns}
-    extra = [c for c in present if c not in set(needed)]
+    if weight_col is not None and weight_col not in present:
+        close = difflib.get_close_matches(weight_col, list(present), n=1)
+        raise DataError(f"missing weights column {weight_col!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                        + f"; the data have no such column (found: {sorted(present)[:12]})")
+    extra = [c for c in present if c not in set(needed) and c != weight_col]
     if extra:
         ignored = [c for c in extra if c not in latent_cols]
         if ignored:
@@ -414,11 +431,109 @@ def encode(graph: Graph, data: Any, *, weights: np.ndarray | None = None) -> Enc
                           f"({', '.join(f'row {index[r]}' for r in empty[:5])}{' ...' if empty.size > 5 else ''}): "
                           "they carry no information and each contributes 0 to the log-likelihood; "
                           "drop them to silence this warning", DataWarning, stacklevel=3)
-    if weights is not None:
+    if weight_col is not None:
+        weights = row_weights(frame[weight_col], weight_col, index, source)
+    elif weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (len(frame),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise DataError("weights must be finite, non-negative and one per row")
-    return EncodedData(len(frame), codes, values, weights, index, missing)
+    if weights is not None and not part and not weights.sum() > 0:
+        raise DataError(f"{_weights_name(weight_col)} sum to 0 over the {len(frame)} rows"
+                        f"{_in_file(source)}: there is nothing to fit; give some rows a positive weight")
+    data = EncodedData(len(frame), codes, values, weights, index, missing)
+    if weights is not None and not weights.all():  # a row of weight 0 is no row: drop it
+        data = data.take(np.flatnonzero(weights))
+    return data
+
+
+def _weights_name(column: str | None) -> str:
+    return "the row weights" if column is None else f"the weights in column {column!r}"
+
+
+def _in_file(source: str | Path | None) -> str:
+    return f" of {source}" if source is not None else ""
+
+
+def check_weights_name(graph: Graph, column: Any) -> None:
+    """A DataError unless ``column`` can name a weights column: text that names no node or node column."""
+    if not isinstance(column, str) or not column:
+        raise DataError(f"weights must name a data column of row weights, got {column!r}")
+    for name in graph.order:
+        var = graph[name]
+        if column in (name, var.decl) or column in var.columns:
+            raise DataError(f"weights column {column!r} is the data column of node {var.decl!r}; row weights "
+                            "need a column of their own (name another column, or rename the node)")
+
+
+def data_lines(source: str | Path, rows: np.ndarray) -> dict[int, int]:
+    """The line of a CSV file on which each data row in ``rows`` (0-based, header excluded) starts.
+
+    Blank lines are skipped and quoted cells may span lines, as the readers do.  Read only to
+    name lines in an error message: it stops after the last row asked for."""
+    import csv
+    import gzip
+
+    path = Path(source)
+    wanted = {int(r) for r in rows}
+    if path.suffix.lower() in (".parquet", ".pq") or not wanted:
+        return {}
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    out: dict[int, int] = {}
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter="\t" if ".tsv" in path.name.lower() else ",")
+            row, before = -1, 0  # data row -1 is the header
+            for record in reader:
+                start, before = before + 1, reader.line_num
+                if not record:  # a blank line is no row
+                    continue
+                if row in wanted:
+                    out[row] = start
+                    if len(out) == len(wanted):
+                        break
+                row += 1
+    except (OSError, csv.Error):
+        return out
+    return out
+
+
+def row_weights(column: pd.Series, name: str, index: Any = None, source: str | Path | None = None) -> np.ndarray:
+    """The weights column as float64, refused (naming its rows) unless every cell is a number >= 0.
+
+    ``index`` labels the rows in messages; with ``source``, a CSV file, they also name its lines."""
+    if pd.api.types.is_bool_dtype(column.dtype) or column.dtype.kind in "cmM":
+        raise DataError(f"weights column {name!r} holds {column.dtype} values, not numbers; give a number >= 0 "
+                        "per row")
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        arr = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = np.zeros(len(arr), dtype=bool)
+    else:
+        try:
+            arr = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        except (OverflowError, TypeError, ValueError):
+            arr = np.array([_real(v) for v in column.to_numpy()], dtype=np.float64)
+        odd = np.array([isinstance(v, (bool, np.bool_, complex, np.complexfloating)) for v in column.to_numpy()],
+                       dtype=bool)
+        arr = np.where(odd, np.nan, arr)
+        text = np.isnan(arr) & column.notna().to_numpy()
+    raw = column.to_numpy()
+    problems = (("cell that is not a number", "cells that are not numbers", text),
+                ("empty (missing) cell", "empty (missing) cells", np.isnan(arr) & ~text),
+                ("infinite value", "infinite values", np.isinf(arr)),
+                ("negative value", "negative values", arr < 0))
+    for one, many, mask in problems:
+        bad = np.flatnonzero(mask)
+        if bad.size:
+            shown = _show_rows(index, bad, raw)
+            if source is not None:
+                labels = [index[r] if index is not None else r for r in bad[:5]]
+                lines = data_lines(source, np.array([v for v in labels if isinstance(v, (int, np.integer))]))
+                if lines:
+                    shown += f"; {Path(source).name} line{'s' if len(lines) > 1 else ''} " + \
+                        ", ".join(str(lines[k]) for k in sorted(lines))
+            raise DataError(f"weights column {name!r}: {bad.size} {many if bad.size > 1 else one} ({shown}); "
+                            "every row needs a weight: a finite number >= 0")
+    return arr
 
 
 def compress_rows(data: EncodedData) -> EncodedData | None:

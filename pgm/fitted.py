@@ -58,8 +58,14 @@ class FittedModel:
     def _families(self) -> dict[str, Family]:
         return families(self.graph)
 
-    def encode(self, data: Any) -> EncodedData:
-        return data if isinstance(data, EncodedData) else encode(self.graph, data)
+    def encode(self, data: Any, weights: str | None = None) -> EncodedData:
+        """``data`` (DataFrame or path) encoded against the model's graph, with the row weights of
+        the column ``weights`` if given; EncodedData passes through."""
+        if isinstance(data, EncodedData):
+            if weights is not None:
+                raise PGMError("weights= names a column of the data; encoded data carry their weights already")
+            return data
+        return encode(self.graph, data, weights=weights)
 
     # --------------------------------------------------------------- likelihoods
     def row_log_likelihood(self, data: Any) -> np.ndarray:
@@ -78,11 +84,12 @@ class FittedModel:
                           "probability above 0", DataWarning, stacklevel=2)
         return rows
 
-    def log_likelihood(self, data: Any) -> float:
-        """Total log-likelihood of the rows (weighted if the data carry weights).
+    def log_likelihood(self, data: Any, weights: str | None = None) -> float:
+        """Total log-likelihood of the rows: ``sum_i w_i log p(row_i)`` with the row weights of
+        the column ``weights`` (each 1 without; as if each row were repeated ``w_i`` times).
 
         ``-inf`` (with a ``pgm.DataWarning`` naming the rows) when a row has probability 0."""
-        enc = self.encode(data)
+        enc = self.encode(data, weights)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
         total = e_step(self.graph, fams, self.cpds, enc, plan, stats=False).log_likelihood
@@ -90,15 +97,18 @@ class FittedModel:
             self.row_log_likelihood(enc)  # names the impossible rows in a DataWarning
         return total
 
-    def bic(self, data: Any) -> float:
-        """Bayesian information criterion ``-2 log L + k log n`` (lower is better)."""
-        enc = self.encode(data)
+    def bic(self, data: Any, weights: str | None = None) -> float:
+        """Bayesian information criterion ``-2 log L + k log n`` (lower is better).
+
+        With ``weights`` (a column of row weights), ``log L`` is the weighted log-likelihood and
+        ``n`` the sum of the weights: the BIC of the data with each row repeated ``w`` times."""
+        enc = self.encode(data, weights)
         n = enc.n_rows if enc.weights is None else float(enc.weights.sum())
         return -2.0 * self.log_likelihood(enc) + self.n_params * math.log(n)
 
-    def aic(self, data: Any) -> float:
-        """Akaike information criterion ``-2 log L + 2 k`` (lower is better)."""
-        return -2.0 * self.log_likelihood(data) + 2.0 * self.n_params
+    def aic(self, data: Any, weights: str | None = None) -> float:
+        """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
+        return -2.0 * self.log_likelihood(data, weights) + 2.0 * self.n_params
 
     def score(self, data: Any, kind: str, *, ess: float = 1.0) -> float:
         """A score of this model on ``data`` (see :func:`pgm.score`).

@@ -99,15 +99,20 @@ class FittedMarkovNet:
                 f"cliques, {self.n_params} parameters" + (f", {len(self.history)} iterations" if self.history
                                                           else "") + ")")
 
-    def encode(self, data: Any) -> EncodedData:
-        """``data`` (DataFrame or path) encoded against the model's graph; EncodedData passes through."""
-        return data if isinstance(data, EncodedData) else encode(self.graph, data)
+    def encode(self, data: Any, weights: str | None = None) -> EncodedData:
+        """``data`` (DataFrame or path) encoded against the model's graph, with the row weights of
+        the column ``weights`` if given; EncodedData passes through."""
+        if isinstance(data, EncodedData):
+            if weights is not None:
+                raise PGMError("weights= names a column of the data; encoded data carry their weights already")
+            return data
+        return encode(self.graph, data, weights=weights)
 
     def _flat(self) -> np.ndarray:
         return self.layout.log_tables(self.theta)
 
-    def _rows(self, data: Any) -> Rows:
-        return self.engine.prepare(self.encode(data))
+    def _rows(self, data: Any, weights: str | None = None) -> Rows:
+        return self.engine.prepare(self.encode(data, weights))
 
     def _exact(self, what: str) -> None:
         try:
@@ -116,8 +121,9 @@ class FittedMarkovNet:
             raise TooWideError(f"{what} needs exact inference, out of reach here: {exc}") from None
 
     # --------------------------------------------------------------- scores
-    def log_likelihood(self, data: Any) -> float:
-        """Total exact log-likelihood of the rows, latent nodes and missing cells summed out.
+    def log_likelihood(self, data: Any, weights: str | None = None) -> float:
+        """Total exact log-likelihood of the rows, latent nodes and missing cells summed out
+        (``sum_i w_i log p(row_i)`` with the row weights of the column ``weights``).
 
         Raises
         ------
@@ -125,7 +131,7 @@ class FittedMarkovNet:
             when the model is too wide for exact inference; use :meth:`pseudo_log_likelihood`.
         """
         self._exact("log_likelihood()")
-        return self.engine.log_likelihood(self._rows(data), self._flat())
+        return self.engine.log_likelihood(self._rows(data, weights), self._flat())
 
     def row_log_likelihood(self, data: Any) -> np.ndarray:
         """Exact log-likelihood of every row, shape (n_rows,)."""
@@ -145,14 +151,15 @@ class FittedMarkovNet:
         """
         return self.engine.pseudo(self._rows(data), self._flat())[0]
 
-    def bic(self, data: Any) -> float:
-        """Bayesian information criterion ``-2 log L + k log n`` (lower is better)."""
-        rows = self._rows(data)
-        return -2.0 * self.log_likelihood(data) + self.n_params * math.log(rows.total)
+    def bic(self, data: Any, weights: str | None = None) -> float:
+        """Bayesian information criterion ``-2 log L + k log n`` (lower is better); with ``weights``
+        (a column of row weights) ``log L`` is weighted and ``n`` the sum of the weights."""
+        enc = self.encode(data, weights)
+        return -2.0 * self.log_likelihood(enc) + self.n_params * math.log(self._rows(enc).total)
 
-    def aic(self, data: Any) -> float:
-        """Akaike information criterion ``-2 log L + 2 k`` (lower is better)."""
-        return -2.0 * self.log_likelihood(data) + 2.0 * self.n_params
+    def aic(self, data: Any, weights: str | None = None) -> float:
+        """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
+        return -2.0 * self.log_likelihood(data, weights) + 2.0 * self.n_params
 
     # --------------------------------------------------------------- inference
     def factors(self) -> list[LogFactor]:

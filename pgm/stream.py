@@ -151,17 +151,19 @@ def columns_of(graph: Graph) -> Columns:
     return Columns(tuple(needed), frozenset(text), frozenset(numeric))
 
 
-def check_columns(graph: Graph, names: list[str]) -> Columns:
+def check_columns(graph: Graph, names: list[str], weights: str | None = None) -> Columns:
     """Raise or warn about the header ``names`` exactly as :func:`encode` does on a whole table.
 
     One valid row under that header goes through ``encode``: missing and duplicated columns
-    raise its DataError, extra and latent columns give its DataWarning, once for the file."""
-    valid: dict[str, Any] = {}
+    (and a missing ``weights`` column) raise its DataError, extra and latent columns give its
+    DataWarning, once for the file."""
+    valid: dict[str, Any] = {} if weights is None else {weights: 1.0}
     for name in graph.order:
         var = graph[name]
         if not var.latent:
             valid.update({c: var.labels[0] if var.discrete else 0.0 for c in var.columns})
-    encode(graph, pd.DataFrame([[valid.get(c) for c in names]], columns=list(names), dtype=object))
+    encode(graph, pd.DataFrame([[valid.get(c) for c in names]], columns=list(names), dtype=object),
+           weights=weights)
     return columns_of(graph)
 
 
@@ -188,16 +190,17 @@ class ChunkReader:
     """A .csv or .parquet file as consecutive pandas frames of ``chunk_rows`` rows.
 
     Each iteration re-opens the file and yields ``(start, frame)``: the global position of
-    the chunk's first row, and a frame of the observed nodes' columns indexed by global
-    position.  The header is checked once, on construction.
+    the chunk's first row, and a frame of the observed nodes' columns (and the ``weights``
+    column) indexed by global position.  The header is checked once, on construction.
     """
 
-    def __init__(self, graph: Graph, path: str | Path, chunk_rows: int) -> None:
+    def __init__(self, graph: Graph, path: str | Path, chunk_rows: int, weights: str | None = None) -> None:
         self.graph = graph
         self.path = Path(path)
         self.kind = file_kind(self.path)
         self.chunk_rows = chunk_rows
-        self.columns = check_columns(graph, self._header())
+        self.weights = weights
+        self.columns = check_columns(graph, self._header(), weights)
         self.warned = 0  # rows whose encoding warnings were given
 
     def _header(self) -> list[str]:
@@ -228,13 +231,13 @@ class ChunkReader:
 
     def _tables(self, as_text: bool = False) -> Iterator[Any]:
         pa = _pyarrow()
-        cols = list(self.columns.needed)
+        cols = list(self.columns.needed) + ([self.weights] if self.weights is not None else [])
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
             schema = pq.ParquetFile(self.path).schema_arrow
             # labels read as dictionaries become pandas categoricals: encode maps the few categories
-            strings = [c for c in cols if pa.types.is_string(schema.field(c).type)
+            strings = [c for c in self.columns.needed if pa.types.is_string(schema.field(c).type)
                        or pa.types.is_large_string(schema.field(c).type)]
             # pre_buffer=False: with pre-buffering, iter_batches keeps every row group it has read
             # (measured: 106 -> 280 MiB over a 30M-row file), so memory would grow with the file
@@ -272,29 +275,40 @@ class ChunkReader:
 
     def _locate(self, exc: Exception) -> None:
         """Re-read the CSV as text and let ``encode`` name the cell pyarrow could not convert."""
+        numeric = set(self.columns.numeric) | ({self.weights} if self.weights is not None else set())
         for _, frame in self._frames(as_text=True):
-            for col in self.columns.numeric:  # numbers where they parse, as pandas would read them
+            for col in numeric:  # numbers where they parse, as pandas would read them
                 number = pd.to_numeric(frame[col], errors="coerce")
                 if not (number.isna() & frame[col].notna()).any():
                     frame[col] = number
-            encode(self.graph, frame)
+            encode(self.graph, frame, weights=self.weights, part=True, source=self.path)
         raise DataError(f"{self.path}: cannot be read as a csv table ({_first_line(exc)})") from None
 
     def encoded(self) -> Iterator[tuple[int, EncodedData]]:
         """``(start, encoded chunk)`` for every chunk; a DataError names the row in the whole file.
 
-        encode's DataWarnings are given once per row: not again when EM re-reads the file."""
+        encode's DataWarnings are given once per row: not again when EM re-reads the file.
+        With weights, rows of weight 0 are dropped and a chunk left without rows is skipped;
+        weights that sum to 0 over the whole file are a DataError at the end of the pass."""
         empty = True
+        total = 0.0
         for start, frame in self:
             empty = False
             with warnings.catch_warnings():
                 if start < self.warned:
                     warnings.simplefilter("ignore", DataWarning)
-                data = encode(self.graph, frame)
+                data = encode(self.graph, frame, weights=self.weights, part=True, source=self.path)
             self.warned = max(self.warned, start + len(frame))
+            if data.weights is not None:
+                total += float(data.weights.sum())
+                if data.n_rows == 0:
+                    continue
             yield start, data
         if empty:
             raise DataError(f"{self.path}: the data have no rows; give at least one row")
+        if self.weights is not None and not total > 0:
+            raise DataError(f"{self.path}: the weights in column {self.weights!r} sum to 0: there is nothing to "
+                            "fit; give some rows a positive weight")
 
 
 def _first_line(exc: Exception) -> str:
@@ -419,13 +433,14 @@ def fit_directed(spec: ModelSpec, graph: Graph, complete: Callable[[bool], dict[
 
 
 def fit(spec: ModelSpec, graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
-        **kwargs: Any) -> FittedModel:
+        weights: str | None = None, **kwargs: Any) -> FittedModel:
     """Fit a directed model to the file at ``path``, reading ``chunk_rows`` rows at a time.
 
-    ``kwargs`` are the options of :func:`pgm.fit`.  The result equals the in-memory fit on
-    the same rows (EM: from the same ``init``; see the module docstring).
+    ``weights`` names the column of row weights; ``kwargs`` are the options of :func:`pgm.fit`.
+    The result equals the in-memory fit on the same rows (EM: from the same ``init``; see the
+    module docstring).
     """
-    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows))
+    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights)
     return fit_directed(spec, graph, lambda strict: _complete_stats(graph, reader, strict),
                         lambda: FileSource(reader), info={"chunk_rows": reader.chunk_rows}, **kwargs)
 
@@ -474,9 +489,11 @@ def chunk_distinct(graph: Graph, chunk: EncodedData) -> DistinctRows:
     return _distinct(names, codes, weights)
 
 
-def distinct_rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = None) -> EncodedData:
-    """The file as distinct weighted rows, for the undirected learners (see the module docstring)."""
-    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows))
+def distinct_rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
+                  weights: str | None = None) -> EncodedData:
+    """The file as distinct weighted rows, for the undirected learners (see the module docstring);
+    ``weights`` names a column of row weights, summed into the distinct rows' weights."""
+    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights)
     total: DistinctRows | None = None
     for _, chunk in reader.encoded():
         part = chunk_distinct(graph, chunk)
