@@ -17,6 +17,10 @@ fitted by reading it ``chunk_rows`` rows at a time with pyarrow, encoding each c
   rows, so the weighted distinct rows stand exactly for the file; their number is
   bounded by the state space, not by the file.
 
+Row weights (``weights="w"``): the column is read with the others and every chunk's statistics are
+weighted by it; rows of weight 0 are dropped as each chunk is encoded, and weights that sum to 0 over
+the whole file are an error at the end of the first pass.
+
 Memory is about ``chunk_rows`` x columns cells, plus one Parquet row group (or pyarrow's
 read-ahead of CSV blocks) and the statistics.  A data error in a chunk names the row's position in
 the whole file (0-based, as the in-memory fit names it).
