@@ -473,3 +473,20 @@ def test_dask_em_equals_repeated_rows(client, gmm_rows, gmm_start):
         pgm.fit(MODELS / "gmm.yaml", dd.from_pandas(frame, npartitions=5), weights="w")
     with pytest.raises(DataError, match="sum to 0 over the dask DataFrame"):
         pgm.fit(MODELS / "gmm.yaml", dd.from_pandas(frame.assign(w=0.0), npartitions=5), weights="w")
+
+
+@pytest.mark.slow
+def test_cli_scheduler_reads_the_weights_column(client, lg_rows, tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "lg.csv"
+    frame = lg_rows.assign(w=lg_rows["w"] * 0.5)
+    frame.to_csv(data, index=False)
+    out = tmp_path / "fitted.yaml"
+    run = subprocess.run([sys.executable, "-m", "pgm.cli", "fit", str(MODELS / "linear_gaussian.yaml"), str(data),
+                          "--weights", "w", "--scheduler", client.scheduler.address, "-o", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "warning" not in run.stderr
+    assert_same(pgm.load(out), strict_fit(MODELS / "linear_gaussian.yaml", frame, weights="w"), atol=1e-10)
