@@ -179,7 +179,7 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     return FittedMarkovNet.from_fit(result)
 
 
-def score(model: Any, data: Any, kind: str, *, ess: float = 1.0) -> float:
+def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:
     """Score a structure (or a fitted model) on ``data``, to compare declarations.
 
     Parameters
@@ -195,6 +195,8 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0) -> float:
         ``"bic"`` or ``"aic"``: the fitted model's ``bic(data)`` / ``aic(data)`` (lower is better); a
         declaration is first fitted with ``pgm.fit(model, data)``.
     ess : the BDeu equivalent sample size (default 1, as bnlearn and pyAgrum; pgmpy's default is 10)
+    weights : a data column of row weights (as in :func:`fit`): every score is that of the data with
+        each row repeated ``w`` times (weighted counts; BIC's ``n`` is the sum of the weights)
 
     Examples
     --------
@@ -206,11 +208,14 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0) -> float:
     else:
         spec = _spec_of(model)
         if kind in ("bic", "aic"):
-            fitted = fit(spec, data)
+            fitted = fit(spec, data, weights=weights)
         else:
-            return structure_score(build(spec), data, kind, ess=ess)
+            graph = build(spec)
+            return structure_score(graph, data if weights is None else encode(graph, data, weights=weights), kind,
+                                   ess=ess)
     if isinstance(fitted, FittedModel):
-        return fitted.score(data, kind, ess=ess)
+        return fitted.score(data, kind, ess=ess, weights=weights)
     if kind in ("bic", "aic"):
-        return float(getattr(fitted, kind)(data))
-    return structure_score(fitted.graph, data, kind, ess=ess)  # refuses an undirected graph, saying why
+        return float(getattr(fitted, kind)(data, weights))
+    # refuses an undirected graph, saying why
+    return structure_score(fitted.graph, fitted.encode(data, weights), kind, ess=ess)

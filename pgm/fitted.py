@@ -110,8 +110,9 @@ class FittedModel:
         """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
         return -2.0 * self.log_likelihood(data, weights) + 2.0 * self.n_params
 
-    def score(self, data: Any, kind: str, *, ess: float = 1.0) -> float:
-        """A score of this model on ``data`` (see :func:`pgm.score`).
+    def score(self, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:
+        """A score of this model on ``data`` (see :func:`pgm.score`); ``weights`` names a column of
+        row weights (the score of the data with each row repeated ``w`` times).
 
         ``"bic"``, ``"aic"``: :meth:`bic` and :meth:`aic` of these fitted parameters (lower is better).
         ``"bdeu"``, ``"k2"``: the log marginal likelihood of the declared structure, the parameters
@@ -120,10 +121,10 @@ class FittedModel:
         """
         check_kind(kind, ess)
         if kind == "bic":
-            return self.bic(data)
+            return self.bic(data, weights)
         if kind == "aic":
-            return self.aic(data)
-        return structure_score(self.graph, self.encode(data), kind, ess=ess)
+            return self.aic(data, weights)
+        return structure_score(self.graph, self.encode(data, weights), kind, ess=ess)
 
     # --------------------------------------------------------------- latent nodes
     def _discrete_node(self, node: str) -> str:

@@ -344,6 +344,19 @@ def test_log_likelihood_bic_aic_weighted_equal_repeated_rows(sprinkler_rows, pai
                                    getattr(markov, name)(repeat(pairwise_rows)), rtol=1e-12, err_msg=name)
 
 
+def test_structure_scores_weighted_equal_repeated_rows(sprinkler_rows):
+    rep = repeat(sprinkler_rows)
+    fitted = quiet_fit(MODELS / "sprinkler.yaml", sprinkler_rows, weights="w")
+    for kind in ("bdeu", "k2", "bic", "aic"):
+        expected = pgm.score(MODELS / "sprinkler.yaml", rep, kind, ess=5.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = pgm.score(MODELS / "sprinkler.yaml", sprinkler_rows, kind, ess=5.0, weights="w")
+        np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=kind)
+        np.testing.assert_allclose(fitted.score(sprinkler_rows, kind, ess=5.0, weights="w"), expected, rtol=1e-12,
+                                   err_msg=kind)
+
+
 # --------------------------------------------------------------------------- files, streaming
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_file_and_streaming_equal_in_memory(sprinkler_rows, lg_rows, tmp_path, suffix):
