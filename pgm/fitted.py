@@ -15,11 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgm.cpd import config_index
-from pgm.cpd.family import CPD, Family, families
-from pgm.cpd.linear import LinearCPD
-from pgm.cpd.logistic import LogisticCPD, logistic_features
-from pgm.cpd.table import TableCPD
+from pgm.cpd.base import only_numbers  # noqa: F401  (pgm.markov reads params blocks with it)
+from pgm.cpd.family import CPD, Family, families, kind_of
 from pgm.encode import EncodedData, encode
 from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.graph import Graph, build
@@ -49,7 +46,9 @@ class FittedModel:
     @property
     def n_params(self) -> int:
         """Free parameters (a tie group or a plate counts once)."""
-        return self.spec.n_params()
+        fams = self._families()
+        return sum(kind_of(fam).n_params(self.graph, fam)
+                   for fam in (fams[members[0]] for members in self.graph.params.values()))
 
     def __repr__(self) -> str:
         return (f"FittedModel({self.spec.name!r}, {len(self.spec.nodes)} nodes, {self.n_params} free parameters"
@@ -214,16 +213,9 @@ class FittedModel:
         return pd.Series(probs.reshape(-1), index=index, name="p")
 
     def _log_factor(self, fam: Family, cpd: CPD, observed: np.ndarray | None) -> LogFactor:
-        """The family's CPD as a log-factor over (discrete parents..., child)."""
-        cards = fam.cards
-        if isinstance(cpd, TableCPD):
-            return LogFactor(fam.disc + (fam.name,), cpd.log_probs.reshape(cards + (fam.var.n_states,)))
-        configs = np.array(list(np.ndindex(*cards))) if cards else np.zeros((1, 0), dtype=int)
-        if isinstance(cpd, LogisticCPD):
-            feats = logistic_features([(configs[:, i], k) for i, k in enumerate(cards)], [], len(configs))
-            return LogFactor(fam.disc + (fam.name,), cpd.log_probs(feats).reshape(cards + (fam.var.n_states,)))
-        table = cpd.log_prob_all(observed, None)[0]  # an observed gaussian: a factor over its parents
-        return LogFactor(fam.disc, table.reshape(cards))
+        """The family's CPD as a log-factor over (discrete parents..., child), or over the discrete
+        parents of an observed gaussian."""
+        return LogFactor(*kind_of(fam).log_factor(fam, cpd, observed))
 
     # --------------------------------------------------------------- sampling
     def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
@@ -238,32 +230,20 @@ class FittedModel:
         values: dict[str, np.ndarray] = {}
         for name in self.graph.order:
             fam = fams[name]
-            cpd = self.cpds[self.graph[name].param]
-            configs = config_index([values[p] for p in fam.disc], fam.cards)
-            cont = [values[p] for p in fam.cont]
-            x = None if not cont else (cont[0] if len(cont) == 1 else np.hstack(cont))
-            if isinstance(cpd, TableCPD):
-                values[name] = cpd.sample(configs, n, rng)
-            elif isinstance(cpd, LogisticCPD):
-                feats = logistic_features([(values[p], k) for p, k in zip(fam.disc, fam.cards)], cont, n)
-                values[name] = cpd.sample(feats, rng)
-            else:
-                values[name] = cpd.sample(x, configs, n, rng)
+            values[name] = kind_of(fam).sample(fam, self.cpds[self.graph[name].param], values, n, rng)
         return self._frame(values, n)
 
     def _frame(self, values: dict[str, np.ndarray], n: int) -> pd.DataFrame:
         cols: dict[str, Any] = {}
         for name in self.graph.order:
             var = self.graph[name]
-            if var.discrete:
-                decl = self.spec.nodes[var.decl]
-                if isinstance(decl.states, int):
-                    cols[name] = values[name].astype(np.int64)
-                else:
-                    cols[name] = pd.Categorical.from_codes(values[name], categories=list(var.labels))
-            else:
+            if var.gaussian:
                 for j, col in enumerate(var.columns):
                     cols[col] = values[name][:, j]
+            elif isinstance(self.spec.nodes[var.decl].states, int):
+                cols[name] = values[name].astype(np.int64)
+            else:
+                cols[name] = pd.Categorical.from_codes(values[name], categories=list(var.labels))
         return pd.DataFrame(cols, index=pd.RangeIndex(n))
 
     # --------------------------------------------------------------- reading parameters
@@ -274,43 +254,14 @@ class FittedModel:
         Linear gaussian: one row per (discrete-parent configuration, output dimension), with the
         intercept, one column per continuous regressor, and the (co)variance.
         Logistic: one row per state, with the intercept and one column per feature.
+        Noisy-OR: the leak and each parent's probability of turning the node on, one row each.
         """
         if node not in self.graph.variables and node not in self.spec.nodes and node not in self.cpds:
             raise ModelError(f"unknown node {node!r}; nodes: {list(self.spec.nodes)[:12]}")
         key = node if node in self.cpds else self.graph[node if node in self.graph.variables
                                                        else self.spec.copies(node)[0]].param
-        var_name = self.graph.params[key][0]
-        fam = self._families()[var_name]
-        var = fam.var
-        cpd = self.cpds[key]
-        config_names = [p for p in fam.disc]
-        if len(fam.cards) == 1:  # a plain Index: a one-level MultiIndex would make labels 1-tuples
-            index = pd.Index(list(self.graph[fam.disc[0]].labels), name=fam.disc[0])
-        elif fam.cards:
-            index = pd.MultiIndex.from_product([list(self.graph[p].labels) for p in fam.disc], names=config_names)
-        else:
-            index = None
-        if isinstance(cpd, TableCPD):
-            frame = pd.DataFrame(cpd.probs, columns=pd.Index(list(var.labels), name=var.decl))
-            if index is not None:
-                frame.index = index
-            else:
-                frame.index = [""]
-            return frame
-        if isinstance(cpd, LogisticCPD):
-            cols = ["intercept"] + feature_names(self.graph, fam)
-            return pd.DataFrame(np.hstack([cpd.intercept[:, None], cpd.coef]),
-                                index=pd.Index(list(var.labels), name=var.decl), columns=cols)
-        regs = [c for p in fam.cont for c in self.graph[p].columns]
-        rows, labels = [], []
-        for c in range(cpd.intercept.shape[0]):
-            cfg = index[c] if index is not None else ()
-            for j, out in enumerate(var.columns):
-                rows.append([cpd.intercept[c, j], *cpd.coef[c, j], *cpd.cov[c, j]])
-                labels.append((*(cfg if isinstance(cfg, tuple) else (cfg,)), out) if index is not None else out)
-        cols = ["intercept"] + regs + [f"cov[{o}]" for o in var.columns]
-        idx = pd.MultiIndex.from_tuples(labels, names=config_names + ["output"]) if index is not None else labels
-        return pd.DataFrame(rows, index=idx, columns=cols)
+        fam = self._families()[self.graph.params[key][0]]
+        return kind_of(fam).frame(self.graph, fam, self.cpds[key])
 
     # --------------------------------------------------------------- persistence
     def to_params(self) -> dict[str, Any]:
@@ -358,90 +309,9 @@ def sample_rng(seed: Any) -> np.random.Generator:
         raise PGMError(f"seed must be None or a whole number >= 0, got {seed!r}") from None
 
 
-def feature_names(graph: Graph, fam: Family) -> list[str]:
-    names = []
-    for p in fam.disc:
-        names.extend(f"{p}={label}" for label in graph[p].labels[1:])
-    for p in fam.cont:
-        names.extend(graph[p].columns)
-    return names
-
-
-def _floats(value: np.ndarray) -> Any:
-    return np.asarray(value, dtype=float).tolist()
-
-
 def cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
-    """A CPD as plain data.  The leading configuration axis is omitted when there are no
-    discrete parents; a 1-dimensional gaussian has scalar intercept and variance per configuration;
-    ``coef`` is omitted when there are no continuous parents."""
-    block = _cpd_to_params(graph, fam, cpd)
-    if "coef" in block and fam.kind == "linear" and fam.cont_dim == 0:
-        del block["coef"]
-    return block
-
-
-def _cpd_to_params(graph: Graph, fam: Family, cpd: CPD) -> dict[str, Any]:
-    if isinstance(cpd, TableCPD):
-        return {"table": _floats(cpd.probs[0] if not fam.cards else cpd.probs)}
-    if isinstance(cpd, LogisticCPD):
-        return {"intercept": _floats(cpd.intercept), "coef": _floats(cpd.coef), "features": feature_names(graph, fam)}
-    var = fam.var
-    squeeze = (lambda a: a[0]) if not fam.cards else (lambda a: a)
-    if var.dim == 1:
-        intercept = cpd.intercept[:, 0]
-        coef = cpd.coef[:, 0, :]
-        cov: Any = cpd.cov[:, 0, 0]
-        if cpd.covariance == "tied":
-            cov = cpd.cov[0, 0, 0]
-            return {"intercept": _floats(squeeze(intercept)), "coef": _floats(squeeze(coef)), "covariance": float(cov)}
-        return {"intercept": _floats(squeeze(intercept)), "coef": _floats(squeeze(coef)),
-                "covariance": _floats(squeeze(cov))}
-    if cpd.covariance == "full":
-        cov = squeeze(cpd.cov)
-    elif cpd.covariance == "diag":
-        cov = squeeze(np.einsum("cdd->cd", cpd.cov))
-    elif cpd.covariance == "spherical":
-        cov = squeeze(cpd.cov[:, 0, 0])
-    else:
-        cov = cpd.cov[0]
-    return {"intercept": _floats(squeeze(cpd.intercept)), "coef": _floats(squeeze(cpd.coef)), "covariance": _floats(cov)}
-
-
-def only_numbers(value: Any) -> bool:
-    """True when ``value`` is a number or (nested) lists of numbers: not text, not booleans.
-
-    numpy would turn ``"0.5"`` and ``true`` into floats; a hand-edited file must not pass that way."""
-    try:
-        leaves = np.asarray(value, dtype=object).ravel()
-    except (TypeError, ValueError):  # ragged lists
-        return False
-    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-               for v in leaves)
-
-
-#: The parameter arrays of each kind of fitted node; any other key in a block is refused.
-PARAM_FIELDS = {"table": ("table",), "logistic": ("intercept", "coef", "features"),
-                "linear": ("intercept", "coef", "covariance")}
-
-
-def _array(block: dict, field_: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    if field_ == "coef" and field_ not in block and shape and shape[-1] == 0:
-        return np.zeros(shape)
-    if field_ not in block:
-        raise ModelError(f"{where}: missing `{field_}`; a fitted node of this kind needs it")
-    if not only_numbers(block[field_]):
-        raise ModelError(f"{where}.{field_}: expected numbers in an array of shape {shape} "
-                         "(not text, booleans or ragged lists)")
-    try:
-        arr = np.asarray(block[field_], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ModelError(f"{where}.{field_}: expected numbers in an array of shape {shape}") from None
-    if arr.shape != shape:
-        raise ModelError(f"{where}.{field_}: expected shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ModelError(f"{where}.{field_}: values must be finite numbers")
-    return arr
+    """A CPD as plain data (the layout of each kind: its ``to_params``)."""
+    return kind_of(fam).to_params(graph, fam, cpd)
 
 
 def params_to_cpds(graph: Graph, params: dict[str, Any], source: str = "<model>") -> dict[str, CPD]:
@@ -460,56 +330,10 @@ def params_to_cpds(graph: Graph, params: dict[str, Any], source: str = "<model>"
         if not isinstance(block, dict):
             raise ModelError(f"{where}: expected a mapping of parameter arrays, got {type(block).__name__}")
         fam = fams[members[0]]
-        var = fam.var
-        C = fam.n_configs
-        lead = () if not fam.cards else (C,)
-        allowed = PARAM_FIELDS[fam.kind]
-        extra = [k for k in block if k not in allowed]
+        kind = kind_of(fam)
+        extra = [k for k in block if k not in kind.fields]
         if extra:
             raise ModelError(f"{where}.{extra[0]}: unknown parameter; a {fam.kind} node has "
-                             f"{', '.join(f'`{k}`' for k in allowed)} (remove it or fix the name)")
-        if fam.kind == "table":
-            probs = _array(block, "table", lead + (var.n_states,), where).reshape(C, var.n_states)
-            cpds[key] = TableCPD(TableCPD.check(probs, f"{where}.table"))
-        elif fam.kind == "logistic":
-            names = feature_names(graph, fam)
-            q = len(names)
-            given = block.get("features", names)
-            if not isinstance(given, list) or [str(f) for f in given] != names:
-                raise ModelError(f"{where}.features: expected {names}, got {given!r}; the columns of `coef` "
-                                 "follow this order (fix the list, or refit the model)")
-            cpds[key] = LogisticCPD(_array(block, "intercept", (var.n_states,), where),
-                                    _array(block, "coef", (var.n_states, q), where))
-        else:
-            cpds[key] = _linear_from_params(block, fam, graph, lead, where)
+                             f"{', '.join(f'`{k}`' for k in kind.fields)} (remove it or fix the name)")
+        cpds[key] = kind.from_params(graph, fam, block, where)
     return cpds
-
-
-def _linear_from_params(block, fam: Family, graph: Graph, lead, where) -> LinearCPD:
-    var = fam.var
-    d, p, C = var.dim, fam.cont_dim, fam.n_configs
-    covariance = graph.spec.nodes[var.decl].covariance
-    if d == 1:
-        intercept = _array(block, "intercept", lead, where).reshape(C, 1)
-        coef = _array(block, "coef", lead + (p,), where).reshape(C, 1, p)
-        shape = () if covariance == "tied" else lead
-        var_ = _array(block, "covariance", shape, where).reshape(-1)
-        cov = np.broadcast_to(var_, (C,)).reshape(C, 1, 1).copy()
-    else:
-        intercept = _array(block, "intercept", lead + (d,), where).reshape(C, d)
-        coef = _array(block, "coef", lead + (d, p), where).reshape(C, d, p)
-        if covariance == "full":
-            cov = _array(block, "covariance", lead + (d, d), where).reshape(C, d, d)
-        elif covariance == "diag":
-            cov = _array(block, "covariance", lead + (d,), where).reshape(C, d)[:, :, None] * np.eye(d)
-        elif covariance == "spherical":
-            cov = _array(block, "covariance", lead, where).reshape(C)[:, None, None] * np.eye(d)
-        else:
-            cov = np.broadcast_to(_array(block, "covariance", (d, d), where), (C, d, d)).copy()
-    if not np.allclose(cov, np.transpose(cov, (0, 2, 1)), rtol=1e-10, atol=0):
-        raise ModelError(f"{where}.covariance: not symmetric; a covariance matrix equals its transpose")
-    try:
-        np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        raise ModelError(f"{where}.covariance: not positive definite (variances must be > 0)") from None
-    return LinearCPD(intercept, coef, cov, covariance)

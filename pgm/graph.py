@@ -9,10 +9,16 @@ the plate is shared by every copy.  Learners work on this graph only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import networkx as nx
 
 from pgm.schema import DiscreteNode, GaussianNode, ModelSpec
+
+
+#: What a variable's values are: codes of finitely many states, or real vectors.  A new
+#: kind (counts, say) is a new value here, so every ``discrete``/``gaussian`` test says which it means.
+VariableKind = Literal["discrete", "gaussian"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,7 @@ class Variable:
 
     name: str
     decl: str
-    kind: str                     # "discrete" | "gaussian"
+    kind: VariableKind
     parents: tuple[str, ...]
     param: str                    # key of the (possibly shared) parameter set
     latent: bool
@@ -29,12 +35,18 @@ class Variable:
     n_states: int = 0             # discrete only
     labels: tuple[str, ...] = ()  # discrete only
     dim: int = 0                  # gaussian only
-    cpd: str = "table"
+    cpd: str = "table"            # the CPD kind (the schema's `cpd:`; "linear" for a gaussian)
     copy: int | None = None
 
     @property
     def discrete(self) -> bool:
+        """Finitely many states, held as integer codes."""
         return self.kind == "discrete"
+
+    @property
+    def gaussian(self) -> bool:
+        """Real-valued, ``dim`` columns."""
+        return self.kind == "gaussian"
 
 
 @dataclass(frozen=True)

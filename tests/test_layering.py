@@ -87,6 +87,33 @@ def test_imports_point_one_way():
     assert not found, "right-to-left imports:\n" + "\n".join(found)
 
 
+#: Inside pgm/cpd: the package's helpers, then the shared base, then the kinds (each one module that
+#: imports no other kind), then the registry that maps `cpd:` values to kinds, then the facade.
+CPD_LAYERS = [{"pgm.cpd"}, {"pgm.cpd.base"}, {"pgm.cpd.table", "pgm.cpd.linear", "pgm.cpd.logistic",
+              "pgm.cpd.noisy_or"}, {"pgm.cpd.registry"}, {"pgm.cpd.family"}]
+
+
+def cpd_layer(module: str) -> int | None:
+    return next((i for i, group in enumerate(CPD_LAYERS) if module in group), None)
+
+
+def test_cpd_kinds_are_independent_modules():
+    """A CPD kind imports only the shared base (never another kind, the registry or the facade);
+    the registry imports the kinds; nothing in pgm/cpd imports the facade."""
+    found = []
+    files = sorted((PACKAGE / "cpd").glob("*.py"))
+    unplaced = {module_name(f) for f in files} - set().union(*CPD_LAYERS)
+    assert not unplaced, f"{sorted(unplaced)}: place the new pgm/cpd modules in CPD_LAYERS"
+    for path in files:
+        own = cpd_layer(module_name(path))
+        for line, module, names in imported_modules(path):
+            for target in targets(module, names):
+                theirs = cpd_layer(target)
+                if theirs is not None and target != module_name(path) and theirs >= own:
+                    found.append(f"{path.relative_to(ROOT)}:{line}: imports {target}")
+    assert not found, "imports inside pgm/cpd that do not point down:\n" + "\n".join(found)
+
+
 def test_checker_sees_a_violation(tmp_path, monkeypatch):
     """The checker itself: a relative import from schema into graph is caught."""
     fake = tmp_path / "pgm"

@@ -19,11 +19,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import linalg
 
+from pgm.cpd.base import Family, ScopedTable, config_labels, configs, continuous, floats, lead, read_array
 from pgm.errors import DataWarning, ModelError
+from pgm.graph import Graph
 
 LOG_2PI = np.log(2 * np.pi)
 
@@ -303,3 +307,155 @@ def quad_stats(mom: Moments, resp: np.ndarray) -> GaussStats:
         d = mom.z - mean_c[c]
         scatter[c] = (d * resp[:, c:c + 1]).T @ d
     return GaussStats(weight, mean_c + mom.shift, scatter)
+
+
+def _moments(fam: Family, assign: dict[str, np.ndarray], cache: dict | None) -> Moments | None:
+    """Cached data products of a mixture family (gaussian child, only discrete parents)."""
+    if cache is None or fam.cont:
+        return None
+    key = ("moments", fam.name)
+    if key not in cache:
+        cache[key] = moments(assign[fam.name])
+    return cache[key]
+
+
+def _is_joint_index(cfg: np.ndarray, n_configs: int) -> bool:
+    """True when the configuration axis is exactly the joint-state axis (a plain mixture)."""
+    return (np.ndim(cfg) == 2 and np.shape(cfg) == (1, n_configs)
+            and bool(np.array_equal(np.asarray(cfg)[0], np.arange(n_configs))))
+
+
+def _cov_to_params(cpd: LinearCPD, squeeze) -> Any:
+    """How a covariance of each type is written in a params block (d > 1)."""
+    if cpd.covariance == "full":
+        return squeeze(cpd.cov)
+    if cpd.covariance == "diag":
+        return squeeze(np.einsum("cdd->cd", cpd.cov))
+    if cpd.covariance == "spherical":
+        return squeeze(cpd.cov[:, 0, 0])
+    return cpd.cov[0]
+
+
+class LinearKind:
+    """``cpd: linear`` (every gaussian node) -- a linear regression per discrete-parent configuration."""
+
+    name = "linear"
+    fields = ("intercept", "coef", "covariance")
+
+    def stats(self, fam: Family, assign: dict[str, np.ndarray], n_rows: int,
+              weights: np.ndarray | None = None, cache: dict | None = None) -> GaussStats:
+        y = assign[fam.name]
+        x = continuous(fam, assign)
+        z = y if x is None else np.hstack([x, y])
+        cfg = configs(fam, assign)
+        if weights is None or np.ndim(weights) != 2:
+            return gauss_stats(z, cfg, fam.n_configs, weights=weights)
+        mom = _moments(fam, assign, cache)
+        if _is_joint_index(cfg, fam.n_configs) and weights.shape == (n_rows, fam.n_configs):
+            resp = weights
+        else:
+            cfg = np.broadcast_to(cfg, weights.shape)
+            rows = np.broadcast_to(np.arange(n_rows)[:, None], weights.shape)
+            resp = np.bincount((rows * fam.n_configs + cfg).reshape(-1), weights=weights.reshape(-1),
+                               minlength=n_rows * fam.n_configs).reshape(n_rows, fam.n_configs)
+        return quad_stats(mom, resp) if mom is not None else gauss_stats(z, 0, fam.n_configs, resp=resp)
+
+    def from_stats(self, fam: Family, stats: GaussStats, *, prior: dict | None = None, penalty: float = 0.0,
+                   covariance: str = "full", reg_covar: float = 0.0,
+                   init: Any = None) -> tuple[LinearCPD, np.ndarray]:
+        return linear_from_stats(stats, fam.cont_dim, covariance, reg_covar, fam.var.decl)
+
+    def log_prior(self, fam: Family, cpd: LinearCPD, prior: dict | None) -> float:
+        return 0.0
+
+    def log_prob(self, fam: Family, cpd: LinearCPD, assign: dict[str, np.ndarray], n_rows: int,
+                 cache: dict | None = None) -> np.ndarray:
+        y = assign[fam.name]
+        x = continuous(fam, assign)
+        cfg = configs(fam, assign)
+        if np.ndim(cfg) <= 1:
+            return cpd.log_prob(y, x, cfg)
+        mom = _moments(fam, assign, cache)
+        table = quad_log_prob_all(cpd, mom) if mom is not None else cpd.log_prob_all(y, x)  # (n_rows, C)
+        if _is_joint_index(cfg, fam.n_configs):
+            return table
+        cfg = np.broadcast_to(cfg, (n_rows,) + np.shape(cfg)[1:])
+        return np.take_along_axis(table, cfg.reshape(n_rows, -1), axis=1).reshape(cfg.shape)
+
+    def sample(self, fam: Family, cpd: LinearCPD, values: dict[str, np.ndarray], n: int,
+               rng: np.random.Generator) -> np.ndarray:
+        return cpd.sample(continuous(fam, values), configs(fam, values), n, rng)
+
+    def log_factor(self, fam: Family, cpd: LinearCPD, observed: np.ndarray | None) -> ScopedTable:
+        """An observed gaussian with discrete parents only: a factor over its parents."""
+        return fam.disc, cpd.log_prob_all(observed, None)[0].reshape(fam.cards)
+
+    def to_params(self, graph: Graph, fam: Family, cpd: LinearCPD) -> dict[str, Any]:
+        """The leading configuration axis is omitted without discrete parents; a 1-dimensional gaussian
+        has a scalar intercept and variance per configuration; ``coef`` is omitted without gaussian parents."""
+        squeeze = (lambda a: a[0]) if not fam.cards else (lambda a: a)
+        if fam.var.dim == 1:
+            cov: Any = cpd.cov[0, 0, 0] if cpd.covariance == "tied" else squeeze(cpd.cov[:, 0, 0])
+            block = {"intercept": floats(squeeze(cpd.intercept[:, 0])), "coef": floats(squeeze(cpd.coef[:, 0, :])),
+                     "covariance": floats(cov)}
+        else:
+            block = {"intercept": floats(squeeze(cpd.intercept)), "coef": floats(squeeze(cpd.coef)),
+                     "covariance": floats(_cov_to_params(cpd, squeeze))}
+        if fam.cont_dim == 0:
+            del block["coef"]
+        return block
+
+    def from_params(self, graph: Graph, fam: Family, block: dict[str, Any], where: str) -> LinearCPD:
+        d, p, C = fam.var.dim, fam.cont_dim, fam.n_configs
+        first = lead(fam)
+        covariance = graph.spec.nodes[fam.var.decl].covariance
+        if d == 1:
+            intercept = read_array(block, "intercept", first, where).reshape(C, 1)
+            coef = read_array(block, "coef", first + (p,), where).reshape(C, 1, p)
+            shape = () if covariance == "tied" else first
+            var_ = read_array(block, "covariance", shape, where).reshape(-1)
+            cov = np.broadcast_to(var_, (C,)).reshape(C, 1, 1).copy()
+        else:
+            intercept = read_array(block, "intercept", first + (d,), where).reshape(C, d)
+            coef = read_array(block, "coef", first + (d, p), where).reshape(C, d, p)
+            if covariance == "full":
+                cov = read_array(block, "covariance", first + (d, d), where).reshape(C, d, d)
+            elif covariance == "diag":
+                cov = read_array(block, "covariance", first + (d,), where).reshape(C, d)[:, :, None] * np.eye(d)
+            elif covariance == "spherical":
+                cov = read_array(block, "covariance", first, where).reshape(C)[:, None, None] * np.eye(d)
+            else:
+                cov = np.broadcast_to(read_array(block, "covariance", (d, d), where), (C, d, d)).copy()
+        if not np.allclose(cov, np.transpose(cov, (0, 2, 1)), rtol=1e-10, atol=0):
+            raise ModelError(f"{where}.covariance: not symmetric; a covariance matrix equals its transpose")
+        try:
+            np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            raise ModelError(f"{where}.covariance: not positive definite (variances must be > 0)") from None
+        return LinearCPD(intercept, coef, cov, covariance)
+
+    def frame(self, graph: Graph, fam: Family, cpd: LinearCPD) -> pd.DataFrame:
+        """One row per (discrete-parent configuration, output dimension): the intercept, one column
+        per continuous regressor, and the (co)variance."""
+        var = fam.var
+        index = config_labels(graph, fam)
+        regs = [c for p in fam.cont for c in graph[p].columns]
+        rows, labels = [], []
+        for c in range(cpd.intercept.shape[0]):
+            cfg = index[c] if index is not None else ()
+            for j, out in enumerate(var.columns):
+                rows.append([cpd.intercept[c, j], *cpd.coef[c, j], *cpd.cov[c, j]])
+                labels.append((*(cfg if isinstance(cfg, tuple) else (cfg,)), out) if index is not None else out)
+        cols = ["intercept"] + regs + [f"cov[{o}]" for o in var.columns]
+        idx = pd.MultiIndex.from_tuples(labels, names=list(fam.disc) + ["output"]) if index is not None else labels
+        return pd.DataFrame(rows, index=idx, columns=cols)
+
+    def n_params(self, graph: Graph, fam: Family) -> int:
+        d = fam.var.dim
+        covariance = graph.spec.nodes[fam.var.decl].covariance
+        cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1, "tied": 0}[covariance]
+        total = fam.n_configs * (d * (1 + fam.cont_dim) + cov)
+        return total + (d * (d + 1) // 2 if covariance == "tied" else 0)
+
+
+LINEAR = LinearKind()

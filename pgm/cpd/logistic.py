@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import linalg, optimize
 from scipy.special import logsumexp
 
-from pgm.errors import ConvergenceWarning
+from pgm.cpd.base import Family, ScopedTable, all_configs, batch_shape, floats, read_array
+from pgm.errors import ConvergenceWarning, ModelError
+from pgm.graph import Graph
 
 
 @dataclass(frozen=True)
@@ -223,3 +227,89 @@ def logistic_gradient(cpd: LogisticCPD, stats: LogisticStats, penalty: float = 0
     x1 = np.hstack([np.ones((len(stats.features), 1)), stats.features])
     theta = np.hstack([cpd.intercept[1:, None], cpd.coef[1:]]).ravel()
     return _objective(theta, x1, stats.targets, penalty)[1]
+
+
+def design(fam: Family, assign: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Features phi(u) for every entry of the batch shape, flattened: (prod(shape), q)."""
+    n = int(np.prod(shape))
+    disc = [(np.broadcast_to(assign[p], shape).reshape(-1), k) for p, k in zip(fam.disc, fam.cards)]
+    cont = []
+    for p in fam.cont:
+        v = assign[p]  # (n_rows, d): repeat over the joint-state axes
+        reps = n // len(v) if len(v) else 1
+        cont.append(np.repeat(v, reps, axis=0) if reps > 1 else v)
+    return logistic_features(disc, cont, n)
+
+
+def feature_names(graph: Graph, fam: Family) -> list[str]:
+    """``parent=state`` for states 1.. of each discrete parent, then the gaussian parents' columns."""
+    names = []
+    for p in fam.disc:
+        names.extend(f"{p}={label}" for label in graph[p].labels[1:])
+    for p in fam.cont:
+        names.extend(graph[p].columns)
+    return names
+
+
+class LogisticKind:
+    """``cpd: logistic`` -- a softmax regression on the parents' features."""
+
+    name = "logistic"
+    fields = ("intercept", "coef", "features")
+
+    def stats(self, fam: Family, assign: dict[str, np.ndarray], n_rows: int,
+              weights: np.ndarray | None = None, cache: dict | None = None) -> LogisticStats:
+        shape = batch_shape(fam, assign, n_rows)
+        child = np.broadcast_to(assign[fam.name], shape).reshape(-1)
+        w = None if weights is None else np.broadcast_to(weights, shape).reshape(-1)
+        return logistic_stats(design(fam, assign, shape), child, fam.var.n_states, weights=w)
+
+    def from_stats(self, fam: Family, stats: LogisticStats, *, prior: dict | None = None, penalty: float = 0.0,
+                   covariance: str = "full", reg_covar: float = 0.0,
+                   init: Any = None) -> tuple[LogisticCPD, np.ndarray]:
+        start = init if isinstance(init, LogisticCPD) else None
+        return logistic_from_stats(stats, penalty, init=start, name=fam.var.decl), np.zeros(0, dtype=int)
+
+    def log_prior(self, fam: Family, cpd: LogisticCPD, prior: dict | None) -> float:
+        return 0.0
+
+    def log_prob(self, fam: Family, cpd: LogisticCPD, assign: dict[str, np.ndarray], n_rows: int,
+                 cache: dict | None = None) -> np.ndarray:
+        shape = batch_shape(fam, assign, n_rows)
+        child = np.broadcast_to(assign[fam.name], shape).reshape(-1)
+        return cpd.log_prob(child, design(fam, assign, shape)).reshape(shape)
+
+    def sample(self, fam: Family, cpd: LogisticCPD, values: dict[str, np.ndarray], n: int,
+               rng: np.random.Generator) -> np.ndarray:
+        return cpd.sample(design(fam, values, (n,)), rng)
+
+    def log_factor(self, fam: Family, cpd: LogisticCPD, observed: np.ndarray | None) -> ScopedTable:
+        codes = all_configs(fam)
+        feats = logistic_features([(codes[:, i], k) for i, k in enumerate(fam.cards)], [], len(codes))
+        return fam.disc + (fam.name,), cpd.log_probs(feats).reshape(fam.cards + (fam.var.n_states,))
+
+    def to_params(self, graph: Graph, fam: Family, cpd: LogisticCPD) -> dict[str, Any]:
+        return {"intercept": floats(cpd.intercept), "coef": floats(cpd.coef), "features": feature_names(graph, fam)}
+
+    def from_params(self, graph: Graph, fam: Family, block: dict[str, Any], where: str) -> LogisticCPD:
+        names = feature_names(graph, fam)
+        given = block.get("features", names)
+        if not isinstance(given, list) or [str(f) for f in given] != names:
+            raise ModelError(f"{where}.features: expected {names}, got {given!r}; the columns of `coef` "
+                             "follow this order (fix the list, or refit the model)")
+        k = fam.var.n_states
+        return LogisticCPD(read_array(block, "intercept", (k,), where),
+                           read_array(block, "coef", (k, len(names)), where))
+
+    def frame(self, graph: Graph, fam: Family, cpd: LogisticCPD) -> pd.DataFrame:
+        """One row per state, with the intercept and one column per feature."""
+        cols = ["intercept"] + feature_names(graph, fam)
+        return pd.DataFrame(np.hstack([cpd.intercept[:, None], cpd.coef]),
+                            index=pd.Index(list(fam.var.labels), name=fam.var.decl), columns=cols)
+
+    def n_params(self, graph: Graph, fam: Family) -> int:
+        n_feat = 1 + sum(k - 1 for k in fam.cards) + fam.cont_dim
+        return (max(fam.var.n_states, 2) - 1) * n_feat
+
+
+LOGISTIC = LogisticKind()

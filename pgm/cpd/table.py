@@ -9,10 +9,14 @@ weight (and no prior) gets the uniform distribution, and is reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from pgm.cpd.base import Family, ScopedTable, config_labels, configs, floats, lead, read_array
 from pgm.errors import ModelError
+from pgm.graph import Graph
 
 
 @dataclass(frozen=True)
@@ -130,3 +134,77 @@ class TableCPD:
             raise ModelError(f"{where}: row {int(bad[0])} sums to {sums[bad[0]]:.6g}, not 1; "
                              "fix the probabilities so each row sums to one")
         return probs
+
+
+def family_table_stats(fam: Family, assign: dict[str, np.ndarray], n_rows: int,
+                       weights: np.ndarray | None = None) -> TableStats:
+    """Counts of (parent configuration, state) of a discrete family, any batch shape (EM's joint axis)."""
+    child = assign[fam.name]
+    cfg = configs(fam, assign)
+    if weights is None and np.ndim(child) == 1 and np.ndim(cfg) <= 1:
+        return table_stats(child, cfg, fam.n_configs, fam.var.n_states)
+    shape = np.broadcast_shapes(np.shape(child), np.shape(cfg), np.shape(weights) if weights is not None else ())
+    idx = np.broadcast_to(np.asarray(cfg, dtype=np.int64) * fam.var.n_states + child, shape).reshape(-1)
+    w = None if weights is None else np.broadcast_to(weights, shape).reshape(-1)
+    return table_stats(idx, 0, fam.n_configs, fam.var.n_states, w)
+
+
+def dirichlet_log_prior(probs: np.ndarray, prior: dict | None) -> float:
+    """sum of a * log(theta) over the cells of a (n_configs, n_states) table: the Dirichlet
+    log-density up to a constant, with ``a`` the prior's pseudo-count per cell."""
+    a = prior_pseudo_counts(prior, *probs.shape)
+    if not a:
+        return 0.0
+    return a * float(np.sum(np.log(np.maximum(probs, 1e-300))))
+
+
+class TableKind:
+    """``cpd: table`` -- one probability per (parent configuration, state)."""
+
+    name = "table"
+    fields = ("table",)
+
+    def stats(self, fam: Family, assign: dict[str, np.ndarray], n_rows: int,
+              weights: np.ndarray | None = None, cache: dict | None = None) -> TableStats:
+        return family_table_stats(fam, assign, n_rows, weights)
+
+    def from_stats(self, fam: Family, stats: TableStats, *, prior: dict | None = None, penalty: float = 0.0,
+                   covariance: str = "full", reg_covar: float = 0.0,
+                   init: Any = None) -> tuple[TableCPD, np.ndarray]:
+        probs, unseen = table_from_stats(stats, prior)
+        return TableCPD(probs), unseen
+
+    def log_prior(self, fam: Family, cpd: TableCPD, prior: dict | None) -> float:
+        return dirichlet_log_prior(cpd.probs, prior)
+
+    def log_prob(self, fam: Family, cpd: TableCPD, assign: dict[str, np.ndarray], n_rows: int,
+                 cache: dict | None = None) -> np.ndarray:
+        return cpd.log_prob(assign[fam.name], configs(fam, assign))
+
+    def sample(self, fam: Family, cpd: TableCPD, values: dict[str, np.ndarray], n: int,
+               rng: np.random.Generator) -> np.ndarray:
+        return cpd.sample(configs(fam, values), n, rng)
+
+    def log_factor(self, fam: Family, cpd: TableCPD, observed: np.ndarray | None) -> ScopedTable:
+        return fam.disc + (fam.name,), cpd.log_probs.reshape(fam.cards + (fam.var.n_states,))
+
+    def to_params(self, graph: Graph, fam: Family, cpd: TableCPD) -> dict[str, Any]:
+        return {"table": floats(cpd.probs[0] if not fam.cards else cpd.probs)}
+
+    def from_params(self, graph: Graph, fam: Family, block: dict[str, Any], where: str) -> TableCPD:
+        k = fam.var.n_states
+        probs = read_array(block, "table", lead(fam) + (k,), where).reshape(fam.n_configs, k)
+        return TableCPD(TableCPD.check(probs, f"{where}.table"))
+
+    def frame(self, graph: Graph, fam: Family, cpd: TableCPD) -> pd.DataFrame:
+        """Rows are parent configurations (a MultiIndex for several parents), columns the states."""
+        index = config_labels(graph, fam)
+        frame = pd.DataFrame(cpd.probs, columns=pd.Index(list(fam.var.labels), name=fam.var.decl))
+        frame.index = index if index is not None else [""]
+        return frame
+
+    def n_params(self, graph: Graph, fam: Family) -> int:
+        return (fam.var.n_states - 1) * fam.n_configs
+
+
+TABLE = TableKind()
