@@ -150,12 +150,13 @@ def family_table_stats(fam: Family, assign: dict[str, np.ndarray], n_rows: int,
 
 
 def dirichlet_log_prior(probs: np.ndarray, prior: dict | None) -> float:
-    """sum of a * log(theta) over the cells of a (n_configs, n_states) table: the Dirichlet
-    log-density up to a constant, with ``a`` the prior's pseudo-count per cell."""
+    """sum of a[c, k] * log(theta[c, k]) over the cells of a (n_configs, n_states) table, ``a`` the
+    prior's pseudo-counts (per cell, per state or one number): the log-density of Dirichlet(a + 1) up to
+    a constant, which the ``(n + a)`` normalised estimate maximises with the log-likelihood."""
     a = prior_pseudo_counts(prior, *probs.shape)
-    if not a:
+    if not np.any(a):
         return 0.0
-    return a * float(np.sum(np.log(np.maximum(probs, 1e-300))))
+    return float(np.sum(a * np.log(np.maximum(probs, 1e-300))))
 
 
 class TableKind:
