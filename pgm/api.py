@@ -210,12 +210,9 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | 
         if kind in ("bic", "aic"):
             fitted = fit(spec, data, weights=weights)
         else:
-            graph = build(spec)
-            return structure_score(graph, data if weights is None else encode(graph, data, weights=weights), kind,
-                                   ess=ess)
+            return structure_score(build(spec), data, kind, ess=ess, weights=weights)
     if isinstance(fitted, FittedModel):
         return fitted.score(data, kind, ess=ess, weights=weights)
     if kind in ("bic", "aic"):
-        return float(getattr(fitted, kind)(data, weights))
-    # refuses an undirected graph, saying why
-    return structure_score(fitted.graph, fitted.encode(data, weights), kind, ess=ess)
+        return float(getattr(fitted, kind)(data, weights=weights))
+    return structure_score(fitted.graph, data, kind, ess=ess, weights=weights)  # refuses an undirected graph

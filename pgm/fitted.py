@@ -117,13 +117,14 @@ class FittedModel:
         ``"bdeu"``, ``"k2"``: the log marginal likelihood of the declared structure, the parameters
         integrated out under BDeu (equivalent sample size ``ess``) or K2 priors, so the fitted
         parameters play no part (natural log, higher is better; complete discrete data, table CPDs).
+        ``weights``: a column of row weights, which weigh the counts (as repeated rows for integers).
         """
         check_kind(kind, ess)
         if kind == "bic":
             return self.bic(data, weights)
         if kind == "aic":
             return self.aic(data, weights)
-        return structure_score(self.graph, self.encode(data, weights), kind, ess=ess)
+        return structure_score(self.graph, data, kind, ess=ess, weights=weights)
 
     # --------------------------------------------------------------- latent nodes
     def _discrete_node(self, node: str) -> str:

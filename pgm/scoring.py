@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from pgm.cpd.table import TableStats
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, check_weights_name, encode
 from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
 from pgm.learn.mle import complete_stats
@@ -94,17 +94,26 @@ def _check_complete(data: EncodedData, kind: str) -> None:
                         "Drop those rows, or compare by fitted.bic(data) of a model fitted with EM")
 
 
-def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1.0) -> dict[str, float]:
+def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1.0,
+                  weights: str | None = None) -> dict[str, float]:
     """The local score of every parameter set (a node, or a tie group with its plate copies pooled).
 
-    ``data``: a DataFrame, a path, or :class:`pgm.encode.EncodedData` (its row weights weigh the counts).
+    ``data``: a DataFrame, a path, or :class:`pgm.encode.EncodedData` (its row weights weigh the counts);
+    ``weights``: the name of a column of row weights in a DataFrame or file.
     """
     check_kind(kind, ess)
     if kind not in BAYESIAN_SCORES:
         raise PGMError(f"family_scores computes {' and '.join(BAYESIAN_SCORES)}; {kind!r} is a criterion of a "
                        "fitted model (fitted.bic(data), fitted.aic(data))")
     _check_supported(graph, kind)
-    enc = data if isinstance(data, EncodedData) else encode(graph, data)
+    if isinstance(data, EncodedData):
+        if weights is not None:
+            raise PGMError("weights= names a column of the data; encoded data carry their weights already")
+        enc = data
+    else:
+        if weights is not None:
+            check_weights_name(graph, weights)
+        enc = encode(graph, data, weights=weights)
     _check_complete(enc, kind)
     out = {}
     for key, stats in complete_stats(graph, enc).items():
@@ -115,7 +124,8 @@ def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1
     return out
 
 
-def structure_score(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1.0) -> float:
+def structure_score(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1.0,
+                    weights: str | None = None) -> float:
     """log p(data | structure) under BDeu (equivalent sample size ``ess``) or K2 priors: natural log,
     higher is better.  Complete data, discrete nodes with table CPDs; see the module docstring."""
-    return float(sum(family_scores(graph, data, kind, ess=ess).values()))
+    return float(sum(family_scores(graph, data, kind, ess=ess, weights=weights).values()))

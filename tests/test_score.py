@@ -104,6 +104,14 @@ def test_integer_row_weights_equal_repeated_rows(rows):
     for kind in ("bdeu", "k2"):
         assert structure_score(graph, weighted, kind, ess=3) == pytest.approx(
             structure_score(graph, repeated, kind, ess=3), rel=1e-13)
+        # a column of weights, as pgm.fit takes it
+        assert pgm.score(spec, rows.assign(w=weights), kind, ess=3, weights="w") == pytest.approx(
+            pgm.score(spec, repeated, kind, ess=3), rel=1e-13)
+    fitted = pgm.fit(spec, rows.assign(w=weights), weights="w")
+    assert fitted.score(rows.assign(w=weights), "k2", weights="w") == pytest.approx(
+        pgm.score(spec, repeated, "k2"), rel=1e-13)
+    assert pgm.score(spec, rows.assign(w=weights), "bic", weights="w") == pytest.approx(
+        pgm.fit(spec, repeated).bic(repeated), rel=1e-12)
 
 
 def test_plate_copies_and_tied_nodes_pool_their_counts():
