@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pgm.cpd.family import Stats
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, check_total_weight, encode
 from pgm.errors import DataError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import Graph, build
@@ -291,9 +291,8 @@ def _raise_at(graph: Graph, frames: list[Any], summary: Summary, check: Callable
 def _no_rows(summary: Summary, weights: str | None = None) -> None:
     if not sum(summary.sizes.values()):
         raise DataError("the dask DataFrame has no rows; give at least one row")
-    if weights is not None and not sum(summary.weight.values()) > 0:
-        raise DataError(f"the weights in column {weights!r} sum to 0 over the dask DataFrame: there is nothing "
-                        "to fit; give some rows a positive weight")
+    if weights is not None:
+        check_total_weight(sum(summary.weight.values()), weights, "the dask DataFrame")
 
 
 def _complete_stats(graph: Graph, frames: list[Any], strict: bool, weights: str | None = None) \

@@ -9,7 +9,9 @@ or NaN (gaussian), and the learner decides (EM handles them).
 
 from __future__ import annotations
 
+import csv
 import difflib
+import gzip
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -437,9 +439,10 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (len(frame),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise DataError("weights must be finite, non-negative and one per row")
-    if weights is not None and not part and not weights.sum() > 0:
-        raise DataError(f"{_weights_name(weight_col)} sum to 0 over the {len(frame)} rows"
-                        f"{_in_file(source)}: there is nothing to fit; give some rows a positive weight")
+    if weights is not None:
+        with np.errstate(over="ignore"):  # an overflowing total is refused here
+            total = float(weights.sum())
+        check_total_weight(total, weight_col, f"the {len(frame)} rows{_in_file(source)}", part)
     data = EncodedData(len(frame), codes, values, weights, index, missing)
     if weights is not None and not weights.all():  # a row of weight 0 is no row: drop it
         data = data.take(np.flatnonzero(weights))
@@ -448,6 +451,16 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
 
 def _weights_name(column: str | None) -> str:
     return "the row weights" if column is None else f"the weights in column {column!r}"
+
+
+def check_total_weight(total: float, column: str | None, where: str, part: bool = False) -> None:
+    """A DataError when the weights of ``where`` sum to 0 (unless ``part``: one chunk of more) or overflow."""
+    if not np.isfinite(total):
+        raise DataError(f"{_weights_name(column)} sum beyond the float range over {where}; rescale them (the "
+                        "estimates depend only on the ratios of the weights, under no prior)")
+    if not part and not total > 0:
+        raise DataError(f"{_weights_name(column)} sum to 0 over {where}: there is nothing to fit; give some rows "
+                        "a positive weight")
 
 
 def _in_file(source: str | Path | None) -> str:
@@ -470,9 +483,6 @@ def data_lines(source: str | Path, rows: np.ndarray) -> dict[int, int]:
 
     Blank lines are skipped and quoted cells may span lines, as the readers do.  Read only to
     name lines in an error message: it stops after the last row asked for."""
-    import csv
-    import gzip
-
     path = Path(source)
     wanted = {int(r) for r in rows}
     if path.suffix.lower() in (".parquet", ".pq") or not wanted:
@@ -512,9 +522,12 @@ def row_weights(column: pd.Series, name: str, index: Any = None, source: str | P
             arr = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         except (OverflowError, TypeError, ValueError):
             arr = np.array([_real(v) for v in column.to_numpy()], dtype=np.float64)
-        odd = np.array([isinstance(v, (bool, np.bool_, complex, np.complexfloating)) for v in column.to_numpy()],
-                       dtype=bool)
-        arr = np.where(odd, np.nan, arr)
+        if pd.api.types.infer_dtype(column, skipna=True) not in ("floating", "integer", "mixed-integer-float",
+                                                                  "decimal", "empty"):
+            # cells of several kinds: True or a complex number must not pass as a number
+            odd = np.array([isinstance(v, (bool, np.bool_, complex, np.complexfloating)) for v in column.to_numpy()],
+                           dtype=bool)
+            arr = np.where(odd, np.nan, arr)
         text = np.isnan(arr) & column.notna().to_numpy()
     raw = column.to_numpy()
     problems = (("cell that is not a number", "cells that are not numbers", text),

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from pgm.cpd.family import Stats, families
-from pgm.encode import EncodedData, compress_rows, encode
+from pgm.encode import EncodedData, check_total_weight, compress_rows, encode
 from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import Graph
@@ -310,9 +310,8 @@ class ChunkReader:
             yield start, data
         if empty:
             raise DataError(f"{self.path}: the data have no rows; give at least one row")
-        if self.weights is not None and not total > 0:
-            raise DataError(f"{self.path}: the weights in column {self.weights!r} sum to 0: there is nothing to "
-                            "fit; give some rows a positive weight")
+        if self.weights is not None:
+            check_total_weight(total, self.weights, str(self.path))
 
 
 def _first_line(exc: Exception) -> str:

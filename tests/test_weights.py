@@ -409,6 +409,10 @@ def test_bad_weights_columns(sprinkler_rows):
         pgm.fit(MODELS / "sprinkler.yaml", sprinkler_rows, weights="wt")
     with pytest.raises(DataError, match="sum to 0 over the 120 rows"):
         pgm.fit(MODELS / "sprinkler.yaml", sprinkler_rows.assign(w=0.0), weights="w")
+    with pytest.raises(DataError, match="sum beyond the float range over the 120 rows; rescale them"):
+        pgm.fit(MODELS / "sprinkler.yaml", sprinkler_rows.assign(w=1e307), weights="w")
+    with pytest.raises(DataError, match=r"1 cell that is not a number \(row 5: True\)"):
+        pgm.fit(MODELS / "sprinkler.yaml", sprinkler_rows.assign(w=[1.0] * 5 + [True] + [1.0] * 114), weights="w")
     with pytest.raises(DataError, match="weights column 'z' is the data column of node 'z'"):  # a latent node
         pgm.fit(MODELS / "gmm.yaml", pd.DataFrame({"x[0]": [1.0], "x[1]": [2.0], "z": [1.0]}), weights="z")
 
