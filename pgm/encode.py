@@ -343,11 +343,13 @@ def _real(value: Any) -> float:
 
 
 def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, part: bool = False,
-           source: str | Path | None = None) -> EncodedData:
+           source: str | Path | None = None, absent: tuple[str, ...] = ()) -> EncodedData:
     """Encode ``data`` (DataFrame or path) for the observed variables of ``graph``.
 
     Columns are matched to variables by name; extra columns are ignored with a
     ``DataWarning``; columns of latent variables are ignored (they are never observed).
+    The variables in ``absent`` may lack their columns (what a prediction asks for): such
+    a variable is then unobserved in every row, like a latent one.
 
     ``weights`` is the name of a data column of row weights (or an array, one weight per row):
     non-negative finite numbers, a row of weight ``w`` counting as ``w`` copies of the row.
@@ -377,7 +379,8 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
         raise DataError("the data have no rows; give at least one row")
     present = {str(c): c for c in frame.columns}
     needed: list[str] = []
-    observed_vars = [graph[n] for n in graph.order if not graph[n].latent]
+    observed_vars = [graph[n] for n in graph.order if not graph[n].latent
+                     and not (n in absent and any(c not in present for c in graph[n].columns))]
     for var in observed_vars:
         needed.extend(var.columns)
     missing_cols = [c for c in needed if c not in present]
@@ -394,6 +397,7 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
         close = difflib.get_close_matches(weight_col, list(present), n=1)
         raise DataError(f"missing weights column {weight_col!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                         + f"; the data have no such column (found: {sorted(present)[:12]})")
+    needed.extend(c for n in absent if n in graph.variables for c in graph[n].columns if c in present)
     extra = [c for c in present if c not in set(needed) and c != weight_col]
     if extra:
         ignored = [c for c in extra if c not in latent_cols]

@@ -8,7 +8,6 @@ and writes itself back as a readable graph file with a ``params:`` block.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,18 +17,20 @@ import pandas as pd
 from pgm.cpd.base import only_numbers  # noqa: F401  (pgm.markov reads params blocks with it)
 from pgm.cpd.family import CPD, Family, families, kind_of
 from pgm.encode import EncodedData, encode
-from pgm.errors import DataError, DataWarning, ModelError, PGMError
+from pgm.errors import DataError, ModelError, PGMError
 from pgm.graph import Graph, build
 from pgm.infer.elimination import variable_elimination
-from pgm.infer.enumerate import e_step, make_plan, posterior
-from pgm.infer.factor import LogFactor, normalize
+from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, row_names,
+                          warn_impossible)
+from pgm.infer.enumerate import e_step, hidden_parts, make_plan
+from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 from pgm.scoring import check_kind, structure_score
 
 
 @dataclass(frozen=True)
-class FittedModel:
+class FittedModel(Answers):
     """A directed model with parameters.  Build it with :func:`pgm.fit` or :func:`pgm.load`."""
 
     spec: ModelSpec
@@ -68,19 +69,17 @@ class FittedModel:
 
     # --------------------------------------------------------------- likelihoods
     def row_log_likelihood(self, data: Any) -> np.ndarray:
-        """log p(row) for every row, latent nodes and missing cells summed out: shape (n_rows,)."""
+        """log p(row) for every row, latent nodes and missing cells summed out: shape (n_rows,).
+
+        ``-inf`` (with a ``pgm.DataWarning`` naming the rows) for a row of probability 0."""
         enc = self.encode(data)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
-        rows = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True).row_log_likelihood
+        rows = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True,
+                      zero_ok=True).row_log_likelihood
         impossible = np.flatnonzero(np.isneginf(rows))
         if impossible.size:  # log 0 is the right answer, but it must not pass unnoticed
-            shown = ", ".join(f"row {enc.index[r] if enc.index is not None else r}" for r in impossible[:5])
-            warnings.warn(f"{impossible.size} row{'s' if impossible.size > 1 else ''} ({shown}"
-                          f"{' ...' if impossible.size > 5 else ''}) {'have' if impossible.size > 1 else 'has'} "
-                          "probability 0 under the model (log-likelihood -inf): the fitted tables give a state "
-                          "probability 0 there. Fit with a prior (e.g. prior={'dirichlet': 1}) to keep every "
-                          "probability above 0", DataWarning, stacklevel=2)
+            warn_impossible(enc.index, impossible)
         return rows
 
     def log_likelihood(self, data: Any, weights: str | None = None) -> float:
@@ -91,23 +90,12 @@ class FittedModel:
         enc = self.encode(data, weights)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
-        total = e_step(self.graph, fams, self.cpds, enc, plan, stats=False).log_likelihood
+        total = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, zero_ok=True).log_likelihood
         if total == -math.inf:
-            self.row_log_likelihood(enc)  # names the impossible rows in a DataWarning
+            rows = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True,
+                          zero_ok=True).row_log_likelihood
+            warn_impossible(enc.index, np.flatnonzero(np.isneginf(rows)))
         return total
-
-    def bic(self, data: Any, weights: str | None = None) -> float:
-        """Bayesian information criterion ``-2 log L + k log n`` (lower is better).
-
-        With ``weights`` (a column of row weights), ``log L`` is the weighted log-likelihood and
-        ``n`` the sum of the weights: the BIC of the data with each row repeated ``w`` times."""
-        enc = self.encode(data, weights)
-        n = enc.n_rows if enc.weights is None else float(enc.weights.sum())
-        return -2.0 * self.log_likelihood(enc) + self.n_params * math.log(n)
-
-    def aic(self, data: Any, weights: str | None = None) -> float:
-        """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
-        return -2.0 * self.log_likelihood(data, weights) + 2.0 * self.n_params
 
     def score(self, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:
         """A score of this model on ``data`` (see :func:`pgm.score`); ``weights`` names a column of
@@ -126,27 +114,79 @@ class FittedModel:
             return self.aic(data, weights)
         return structure_score(self.graph, data, kind, ess=ess, weights=weights)
 
-    # --------------------------------------------------------------- latent nodes
-    def _discrete_node(self, node: str) -> str:
-        if node not in self.graph.variables:
-            known = [n for n in self.graph.order if self.graph[n].discrete]
-            raise ModelError(f"unknown node {node!r}; discrete nodes: {known[:12]}")
-        if not self.graph[node].discrete:
-            raise ModelError(f"{node!r} is gaussian; posterior() and predict() take a discrete node")
-        return node
+    # --------------------------------------------------------------- posteriors and predictions
+    def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Posteriors (mode "sum") or the most probable joint state (mode "max") of discrete
+        ``nodes`` per row, by enumeration of hidden components (see :class:`pgm.evidence.Answers`)."""
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows of probability 0 are refused by the caller
+            plan, row_lp, parts = hidden_parts(self.graph, self._families(), self.cpds, enc, nodes, mode)
+            n = enc.n_rows
+            out: dict[str, np.ndarray] = {}
+            for v in nodes:
+                seen = np.flatnonzero(~plan.hidden[:, plan.names.index(v)])
+                if mode == "sum":
+                    out[v] = np.zeros((n, self.graph[v].n_states))
+                    if seen.size:
+                        out[v][seen, enc.codes[v][seen]] = 1.0
+                else:
+                    out[v] = np.zeros(n, dtype=np.int64)
+                    if seen.size:
+                        out[v][seen] = enc.codes[v][seen]
+            for part in parts:
+                for j, v in enumerate(part.nodes):
+                    if mode == "max":
+                        out[v][part.rows] = part.codes[:, j]
+                        continue
+                    other = tuple(1 + i for i in range(len(part.nodes)) if i != j)
+                    out[v][part.rows] = np.exp(logsumexp(part.table, axis=other) if other else part.table)
+        return row_lp, out
 
-    def posterior(self, node: str, data: Any) -> pd.DataFrame:
-        """p(node | each row's observed values): a DataFrame of shape (n_rows, n_states)."""
-        node = self._discrete_node(node)
-        enc = self.encode(data)
-        probs = posterior(self.graph, self._families(), self.cpds, enc, node)
-        return pd.DataFrame(probs, index=enc.index, columns=list(self.graph[node].labels))
-
-    def predict(self, node: str, data: Any) -> pd.Series:
-        """The most probable state of ``node`` for every row."""
-        post = self.posterior(node, data)
-        labels = np.asarray(self.graph[node].labels, dtype=object)
-        return pd.Series(labels[post.to_numpy().argmax(axis=1)], index=post.index, name=node)
+    def _gaussian(self, node: str, enc: EncodedData) -> tuple[np.ndarray, np.ndarray]:
+        """Conditional mean (n, d) and covariance (n, d, d) of a gaussian node given each row's other
+        cells: per configuration of its discrete parents the regression on its continuous parents,
+        mixed over the posterior of the configurations (law of total variance)."""
+        fams = self._families()
+        fam = fams[node]
+        var = fam.var
+        cpd = self.cpds[var.param]
+        n = enc.n_rows
+        cont = []
+        for p in fam.cont:
+            block = enc.values.get(p)
+            if block is None or np.isnan(block).any():
+                rows = np.arange(n) if block is None else np.flatnonzero(np.isnan(block).any(axis=1))
+                raise DataError(f"predicting the gaussian node {node!r} needs its gaussian parent {p!r} observed; "
+                                f"it is missing in {row_names(enc.index, rows)} (fill those cells or drop the rows)")
+            cont.append(block)
+        x = np.hstack(cont) if cont else np.zeros((n, 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            plan, row_lp, parts = hidden_parts(self.graph, fams, self.cpds, enc, fam.disc, "sum")
+        refuse_impossible(enc.index, row_lp, f"posterior({node!r})")
+        q = np.ones((n,) + fam.cards)
+        for i, p in enumerate(fam.disc):
+            seen = np.flatnonzero(~plan.hidden[:, plan.names.index(p)])
+            if seen.size:
+                onehot = np.ones((n, fam.cards[i]))
+                onehot[seen] = 0.0
+                onehot[seen, enc.codes[p][seen]] = 1.0
+                shape = [n] + [1] * len(fam.cards)
+                shape[1 + i] = fam.cards[i]
+                q *= onehot.reshape(shape)
+        for part in parts:
+            axes = sorted(range(len(part.nodes)), key=lambda j: fam.disc.index(part.nodes[j]))
+            table = np.exp(np.transpose(part.table, [0] + [1 + j for j in axes]))
+            shape = [len(part.rows)] + [fam.cards[i] if p in part.nodes else 1 for i, p in enumerate(fam.disc)]
+            q[part.rows] *= table.reshape(shape)
+        q = q.reshape(n, -1)
+        mu = cpd.intercept[None] + np.einsum("cdp,np->ncd", cpd.coef, x)          # (n, C, d)
+        mean = np.einsum("nc,ncd->nd", q, mu)
+        diff = mu - mean[:, None, :]
+        cov = np.einsum("nc,cde->nde", q, cpd.cov) + np.einsum("nc,ncd,nce->nde", q, diff, diff)
+        if node in enc.values:  # an observed cell is its own answer
+            seen = ~np.isnan(enc.values[node]).any(axis=1)
+            mean[seen] = enc.values[node][seen]
+            cov[seen] = 0.0
+        return mean, cov
 
     # --------------------------------------------------------------- queries
     def query(self, variables: list[str] | str, evidence: dict[str, Any] | None = None) -> pd.Series:
@@ -155,39 +195,26 @@ class FittedModel:
         Parameters
         ----------
         variables : discrete node names (plate copies as ``x[2]``)
-        evidence : node -> observed state label (or code for counted states); a gaussian node
-            whose parents are all discrete may be observed with a number
+        evidence : node -> observed state label (or code for counted states; values are read as a
+            data cell would be, see :mod:`pgm.evidence`); a gaussian node whose parents are all
+            discrete may be observed with a number
 
         Returns
         -------
         pandas Series ``p`` indexed by the joint states of ``variables`` (a MultiIndex for several).
 
+        Raises
+        ------
+        pgm.ModelError : an unknown node, a node listed twice, or both queried and observed.
+        pgm.DataError : an unknown state, or evidence of probability 0.
+
         Examples
         --------
         >>> fitted.query(["either"], evidence={"xray": "yes"})   # doctest: +SKIP
         """
-        variables = [variables] if isinstance(variables, str) else list(variables)
-        evidence = dict(evidence or {})
-        for v in variables + list(evidence):
-            if v not in self.graph.variables:
-                raise ModelError(f"unknown node {v!r} in query; nodes: {list(self.graph.order)[:12]}")
-        for v in variables:
-            self._discrete_node(v)
-        both = [v for v in variables if v in evidence]
-        if both:
-            raise ModelError(f"{both} are both queried and observed; drop them from one of the two")
-        codes: dict[str, int] = {}
-        dens: dict[str, np.ndarray] = {}
-        for v, value in evidence.items():
-            var = self.graph[v]
-            if var.discrete:
-                text = str(value).lower() if isinstance(value, bool) else str(value)
-                if text not in var.labels:
-                    raise DataError(f"evidence {v}={value!r}: unknown state; states are {list(var.labels)}")
-                codes[v] = var.labels.index(text)
-            else:
-                dens[v] = np.atleast_1d(np.asarray(value, dtype=float)).reshape(1, -1)
-        relevant = set(variables) | set(evidence)
+        variables = query_nodes(self.graph, variables, evidence)
+        codes, dens = parse_evidence(self.graph, evidence)
+        relevant = set(variables) | set(codes) | set(dens)
         stack = list(relevant)
         while stack:  # only ancestors of the query and evidence matter (the rest sums to one)
             for p in self.graph[stack.pop()].parents:
@@ -205,13 +232,9 @@ class FittedModel:
                 raise ModelError(f"query needs discrete nodes (or observed gaussian nodes with discrete parents); "
                                  f"{name!r} is {'a gaussian with gaussian parents' if fam.cont else 'unobserved gaussian'}")
             factors.append(self._log_factor(fam, self.cpds[var.param], dens.get(name)))
-        joint = variable_elimination(factors, variables, codes)
-        probs = np.exp(normalize(joint).table)
-        if len(variables) == 1:
-            index = pd.Index(list(self.graph[variables[0]].labels), name=variables[0])
-        else:
-            index = pd.MultiIndex.from_product([list(self.graph[v].labels) for v in variables], names=variables)
-        return pd.Series(probs.reshape(-1), index=index, name="p")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            joint = variable_elimination(factors, variables, codes)
+        return query_series(self.graph, variables, joint.table, evidence)
 
     def _log_factor(self, fam: Family, cpd: CPD, observed: np.ndarray | None) -> LogFactor:
         """The family's CPD as a log-factor over (discrete parents..., child), or over the discrete

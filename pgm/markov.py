@@ -20,7 +20,6 @@ The ``params:`` block of a fitted undirected file is a mapping:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +27,16 @@ import numpy as np
 import pandas as pd
 
 from pgm.encode import EncodedData, encode
-from pgm.errors import DataError, ModelError, PGMError
+from pgm.errors import ModelError, PGMError
+from pgm.evidence import Answers, parse_evidence, query_nodes, query_series
 from pgm.features import UNARY, Layout, gibbs_sweep
 from pgm.fitted import check_sample_size, only_numbers, sample_rng
 from pgm.graph import Graph, build
-from pgm.infer.elimination import TooWideError, calibrate, sample_tree, variable_elimination
-from pgm.infer.factor import LogFactor, normalize
+from pgm.infer.elimination import (TooWideError, build_clique_tree, calibrate, max_decode, sample_tree,
+                                   variable_elimination)
+from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.yaml_text import fitted_data, save_fitted
-from pgm.learn.loglinear import LogLinear, LogLinearFit, Rows, fit_loglinear
+from pgm.learn.loglinear import BATCH_ENTRIES, LogLinear, LogLinearFit, Rows, fit_loglinear
 from pgm.schema import ModelSpec
 
 #: Gibbs sampling defaults of :meth:`FittedMarkovNet.sample`.
@@ -45,7 +46,7 @@ GIBBS_CHAINS = 100
 
 
 @dataclass(frozen=True, eq=False)
-class FittedMarkovNet:
+class FittedMarkovNet(Answers):
     """An undirected model with fitted log-linear parameters.
 
     Attributes
@@ -151,16 +152,6 @@ class FittedMarkovNet:
         """
         return self.engine.pseudo(self._rows(data), self._flat())[0]
 
-    def bic(self, data: Any, weights: str | None = None) -> float:
-        """Bayesian information criterion ``-2 log L + k log n`` (lower is better); with ``weights``
-        (a column of row weights) ``log L`` is weighted and ``n`` the sum of the weights."""
-        enc = self.encode(data, weights)
-        return -2.0 * self.log_likelihood(enc) + self.n_params * math.log(self._rows(enc).total)
-
-    def aic(self, data: Any, weights: str | None = None) -> float:
-        """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
-        return -2.0 * self.log_likelihood(data, weights) + 2.0 * self.n_params
-
     # --------------------------------------------------------------- inference
     def factors(self) -> list[LogFactor]:
         """The model as log-factors: every potential, plus a zero factor per variable."""
@@ -169,47 +160,82 @@ class FittedMarkovNet:
         out.extend(LogFactor((v,), np.zeros(k)) for v, k in zip(self.layout.variables, self.layout.cards))
         return out
 
-    def _codes(self, evidence: dict[str, Any]) -> dict[str, int]:
-        codes = {}
-        for v, value in evidence.items():
-            var = self.graph[v]
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            if isinstance(value, float) and value.is_integer():
-                text = str(int(value))
-            if text not in var.labels:
-                raise DataError(f"evidence {v}={value!r}: unknown state; states are {list(var.labels)}")
-            codes[v] = var.labels.index(text)
-        return codes
-
     def query(self, variables: list[str] | str, evidence: dict[str, Any] | None = None) -> pd.Series:
         """Exact marginal ``p(variables | evidence)`` by variable elimination.
 
         Parameters
         ----------
         variables : node names.
-        evidence : node -> observed state label (or code for counted states).
+        evidence : node -> observed state label (or code for counted states; values are read as a
+            data cell would be, see :mod:`pgm.evidence`).
 
         Returns
         -------
         pandas Series ``p`` indexed by the joint states of ``variables`` (a MultiIndex for several).
+
+        Raises
+        ------
+        pgm.ModelError : an unknown node, a node listed twice, or both queried and observed.
+        pgm.DataError : an unknown state.
         """
-        variables = [variables] if isinstance(variables, str) else list(variables)
-        evidence = dict(evidence or {})
-        for v in variables + list(evidence):
-            if v not in self.graph.variables:
-                raise ModelError(f"unknown node {v!r} in query; nodes: {list(self.graph.order)[:12]}")
-        both = [v for v in variables if v in evidence]
-        if both:
-            raise ModelError(f"nodes {both} are both queried and observed; drop them from one of the two")
-        if len(set(variables)) != len(variables):
-            raise ModelError(f"a node is listed twice in {variables}")
-        joint = variable_elimination(self.factors(), variables, self._codes(evidence))
-        probs = np.exp(normalize(joint).table)
-        if len(variables) == 1:
-            index = pd.Index(list(self.graph[variables[0]].labels), name=variables[0])
-        else:
-            index = pd.MultiIndex.from_product([list(self.graph[v].labels) for v in variables], names=variables)
-        return pd.Series(probs.reshape(-1), index=index, name="p")
+        variables = query_nodes(self.graph, variables, evidence)
+        codes, _ = parse_evidence(self.graph, evidence)
+        joint = variable_elimination(self.factors(), variables, codes)
+        return query_series(self.graph, variables, joint.table, evidence)
+
+    def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Posteriors (mode "sum") or the most probable joint state (mode "max") of ``nodes`` per row.
+
+        Identical rows are merged; rows hiding the same variables share one clique tree, calibrated
+        (or max-decoded) for all of them at once with a leading batch axis, in chunks."""
+        self._exact("posterior() and predict()")
+        rows = self._rows(enc)
+        flat = self._flat()
+        layout = self.layout
+        index = {v: i for i, v in enumerate(layout.variables)}
+        n = len(rows.weights)
+        out: dict[str, np.ndarray] = {}
+        for v in nodes:
+            codes = rows.codes[:, index[v]]
+            seen = np.flatnonzero(codes >= 0)
+            if mode == "sum":
+                out[v] = np.zeros((n, layout.cards[index[v]]))
+                out[v][seen, codes[seen]] = 1.0
+            else:
+                out[v] = np.maximum(codes, 0)
+        for pat in rows.patterns:
+            hidden = [layout.variables[h] for h in pat.hidden]
+            inside = tuple(v for v in hidden if v in nodes)
+            if not inside:
+                continue
+            decode = mode == "max" and len(inside) == len(hidden)
+            tree = pat.tree
+            extra: list[np.ndarray] = []
+            if len(inside) > 1 and not decode:  # one clique must hold the asked nodes together
+                scopes = [tuple(tree.variables[i] for i in sc) for sc in tree.scopes] + [inside]
+                tree = build_clique_tree(scopes, {v: layout.cards[index[v]] for v in hidden})
+                extra = [np.zeros([layout.cards[index[v]] for v in inside])]
+            step = max(1, BATCH_ENTRIES // max(tree.total_entries, 1))
+            for start in range(0, len(pat.rows), step):
+                sub = pat.rows[start:start + step]
+                tables = [flat[g[start:start + step]].reshape((-1,) + hc) if b else flat[g].reshape(hc)
+                          for g, b, hc in zip(pat.gather, pat.batched, pat.hidden_cards)]
+                if decode:
+                    best, _ = max_decode(tree, tables)
+                    for v in inside:
+                        out[v][sub] = np.broadcast_to(best[:, tree.variables.index(v)], sub.shape)
+                    continue
+                table = calibrate(tree, tables + extra).marginal(list(inside)).table
+                table = np.broadcast_to(table, (len(sub),) + table.shape[1:])
+                for j, v in enumerate(inside):
+                    if mode == "max":
+                        flat_best = table.reshape(len(sub), -1).argmax(axis=1)
+                        out[v][sub] = np.unravel_index(flat_best, table.shape[1:])[j]
+                        continue
+                    other = tuple(1 + i for i in range(len(inside)) if i != j)
+                    out[v][sub] = np.exp(logsumexp(table, other) if other else table)
+        inverse = rows.inverse
+        return np.zeros(enc.n_rows), {v: a[inverse] for v, a in out.items()}
 
     def sample(self, n: int, seed: int | None = None, method: str = "auto", *, burn_in: int = GIBBS_BURN_IN,
                thin: int = GIBBS_THIN, n_chains: int | None = None) -> pd.DataFrame:

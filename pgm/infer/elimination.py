@@ -526,6 +526,59 @@ def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray], *, downward: bool 
     return Calibration(tree, beliefs, np.asarray(log_z), component, batched)
 
 
+def max_decode(tree: CliqueTree, tables: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable joint state (max-product, then a traceback), batched over rows.
+
+    Parameters
+    ----------
+    tree : from :func:`build_clique_tree`.
+    tables : one log-table per factor scope of ``tree`` (batched or not), as for :func:`calibrate`.
+
+    Returns
+    -------
+    codes : int array of shape (n_batch, n_variables), columns in ``tree.variables`` order
+    log_max : float array of shape (n_batch,), the log of the largest unnormalised joint value
+        (``-inf`` where every joint state has value zero)
+    """
+    if len(tables) != len(tree.scopes):
+        raise ValueError(f"the tree was built for {len(tree.scopes)} factors, got {len(tables)} tables")
+    n_batch = max((t.shape[0] for t, s in zip(tables, tree.scopes) if t.ndim == len(s) + 1), default=1)
+    n = len(tree.cliques)
+    psi: list[np.ndarray | float] = [0.0] * n
+    for t, s, h, (perm, shape) in zip(tables, tree.scopes, tree.home, tree._factor_view):
+        if t.ndim == len(s) + 1:
+            view = np.transpose(t, (0,) + tuple(1 + j for j in perm)).reshape((t.shape[0],) + shape)
+        else:
+            view = np.transpose(t, perm).reshape((1,) + shape)
+        psi[h] = psi[h] + view
+    beliefs: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+    for i in tree.schedule:  # children first: each clique's belief includes its subtree's best
+        shape = (n_batch,) + tree.clique_shape(i)
+        beliefs[i] = np.broadcast_to(np.asarray(psi[i], dtype=float), shape).copy()
+        p = tree.parent[i]
+        if p >= 0:
+            up = np.max(beliefs[i], axis=tree._up_axes[i]) if tree._up_axes[i] else beliefs[i]
+            psi[p] = psi[p] + up.reshape((n_batch,) + tree._to_parent[i])
+    out = np.zeros((n_batch, len(tree.variables)), dtype=np.int64)
+    log_max = np.zeros(n_batch)
+    batch = np.arange(n_batch)
+    for i in reversed(tree.schedule):  # parents first: the separator is already decided
+        cl = tree.cliques[i]
+        p = tree.parent[i]
+        sep = [v for v in cl if p >= 0 and v in tree.cliques[p]]
+        rest = [v for v in cl if v not in sep]
+        b = np.transpose(beliefs[i], (0,) + tuple(1 + cl.index(v) for v in sep + rest))
+        b = b[(batch,) + tuple(out[:, v] for v in sep)].reshape(n_batch, -1)
+        best = b.argmax(axis=1)
+        if p < 0:
+            log_max = log_max + b[batch, best]
+        if not rest:
+            continue
+        for v, c in zip(rest, np.unravel_index(best, [tree.cards[v] for v in rest])):
+            out[:, v] = c
+    return out, log_max
+
+
 def sample_tree(cal: Calibration, n_samples: int, rng: np.random.Generator) -> np.ndarray:
     """Exact joint samples from a calibrated (unbatched) tree, root clique first.
 
@@ -663,6 +716,6 @@ def marginals(factors: Sequence[LogFactor], *, heuristic: str = "auto",
 
 __all__ = [
     "MAX_TABLE_ENTRIES", "MAX_TOTAL_ENTRIES", "TooWideError", "CliqueTree", "Calibration",
-    "elimination_order", "build_clique_tree", "calibrate", "sample_tree",
+    "elimination_order", "build_clique_tree", "calibrate", "max_decode", "sample_tree",
     "variable_elimination", "log_partition", "marginals", "normalize",
 ]

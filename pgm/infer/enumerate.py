@@ -29,7 +29,7 @@ from pgm.cpd.table import TableStats
 from pgm.encode import EncodedData
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
-from pgm.infer.elimination import TooWideError, build_clique_tree, calibrate
+from pgm.infer.elimination import TooWideError, build_clique_tree, calibrate, max_decode
 from pgm.infer.flat import build_flat, flat_e_step, table_cells
 
 #: Components with more joint states than this are not listed state by state: their
@@ -354,12 +354,15 @@ def observed_stats(graph: Graph, fams: dict[str, Family], data: EncodedData, pla
 
 
 def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData, plan: Plan,
-           *, stats: bool = True, hard: bool = False, per_row: bool = False) -> EStep:
+           *, stats: bool = True, hard: bool = False, per_row: bool = False, zero_ok: bool = False) -> EStep:
     """Log-likelihood and posterior-weighted statistics of the hidden part of every group.
 
     With ``hard=True`` each row's posterior is replaced by the indicator of its most
     probable joint state (classification EM); the log-likelihood is still the marginal one.
+    A row of probability zero raises a DataError (a learner cannot go on from it); with
+    ``zero_ok`` (scoring, ``stats=False``) its log-likelihood is ``-inf`` instead.
     """
+    zero_ok = zero_ok and not stats
     total, rows_ll = observed_log_prob(graph, fams, cpds, data, plan, per_row)
     out: dict[str, Stats] = {}
     listed = [g for g in plan.groups if g.tree is None]
@@ -367,7 +370,8 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         if group.tree is None:
             continue
         lse, part = _tree_step(group, graph, fams, cpds, data, stats, hard)
-        _check_finite(lse, group)
+        if not zero_ok:
+            _check_finite(lse, group)
         w = None if data.weights is None else data.weights[group.rows]
         total += float(lse.sum() if w is None else w @ lse)
         if per_row:
@@ -378,7 +382,7 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         plan.flat = build_flat(graph, fams, data, listed, lambda g: group_assign(graph, data, g, fams))
         plan.flat_checked = True
     if plan.flat is not None:  # every hidden family is a table: all listed groups in one pass
-        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard)
+        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard, zero_ok=zero_ok)
         if per_row:
             rows_ll += np.bincount(plan.flat.seg_rows, weights=lse, minlength=data.n_rows)
         for f, st in part.items():
@@ -395,7 +399,8 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         with np.errstate(divide="ignore"):
             lse = top + np.log(sums)
         w = None if data.weights is None else data.weights[group.rows]
-        _check_finite(lse, group)
+        if not zero_ok:
+            _check_finite(lse, group)
         total += float(lse.sum() if w is None else w @ lse)
         if per_row:
             rows_ll[group.rows] += lse
@@ -416,10 +421,114 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
     return EStep(total, out, rows_ll)
 
 
+@dataclass
+class Part:
+    """One hidden component's answer for its rows: the asked nodes it holds, and either their
+    normalised joint log-posterior ``table`` (rows, *cards) or their most probable ``codes`` (rows, nodes)."""
+
+    rows: np.ndarray
+    nodes: tuple[str, ...]
+    table: np.ndarray | None = None
+    codes: np.ndarray | None = None
+
+
+def _lse_rows(lj: np.ndarray) -> np.ndarray:
+    top = lj.max(axis=1)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(np.exp(lj - safe[:, None]).sum(axis=1))
+
+
+def _tree_over(group: Group, graph: Graph, nodes: tuple[str, ...]):
+    """The group's clique tree with an extra (uniform) factor over ``nodes``: one clique holds them all."""
+    key = ("tree over", nodes)
+    if key not in group.cache:
+        tree = group.tree
+        scopes = [tuple(tree.variables[i] for i in s) for s in tree.scopes] + [nodes]
+        try:
+            group.cache[key] = build_clique_tree(scopes, {v: graph[v].n_states for v in group.variables})
+        except TooWideError as exc:
+            raise ModelError(f"the joint posterior of {list(nodes)} is too wide for exact inference ({exc}); "
+                             "ask for fewer nodes at once") from None
+    return group.cache[key]
+
+
+def hidden_parts(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
+                 nodes: tuple[str, ...], mode: str = "sum") -> tuple[Plan, np.ndarray, list[Part]]:
+    """Posteriors of discrete ``nodes`` given each row's observed cells, component by component.
+
+    Hidden components are independent given the observed cells, so a joint posterior over
+    nodes in several components is the product of the parts.
+
+    Parameters
+    ----------
+    nodes : discrete variables (hidden in some rows; observed cells are the caller's).
+    mode : "sum" -- each part's normalised joint log-posterior over its nodes (marginal);
+        "max" -- each part's most probable joint state of its nodes, the other hidden
+        variables of the component summed out (for every hidden node: the MPE).
+
+    Returns
+    -------
+    plan : the plan (``plan.hidden`` says which cells were hidden)
+    row_log_prob : log p(observed cells) per row (``-inf`` for a row of probability zero)
+    parts : the answers
+    """
+    plan = make_plan(graph, fams, data, keep=tuple(nodes))
+    _, row_lp = observed_log_prob(graph, fams, cpds, data, plan, per_row=True)
+    parts: list[Part] = []
+    for group in plan.groups:
+        inside = tuple(v for v in group.variables if v in nodes)
+        every = len(inside) == len(group.variables)
+        if group.tree is not None:
+            tables, _ = _tree_tables(group, graph, fams, cpds, data)
+            if mode == "max" and every:
+                codes, lse_max = max_decode(group.tree, tables)
+                lse = calibrate(group.tree, tables, downward=False).log_z
+                parts.append(Part(group.rows, inside, codes=codes))
+            else:
+                tree = group.tree if len(inside) <= 1 else _tree_over(group, graph, inside)
+                extra = [] if tree is group.tree else [np.zeros([graph[v].n_states for v in inside])]
+                cal = calibrate(tree, tables + extra, downward=bool(inside))
+                lse = cal.log_z
+                if inside:
+                    with np.errstate(invalid="ignore"):
+                        table = cal.marginal(list(inside)).table
+                    if mode == "max":
+                        flat = table.reshape(len(table), -1).argmax(axis=1)
+                        codes = np.stack(np.unravel_index(flat, table.shape[1:]), axis=1)
+                        parts.append(Part(group.rows, inside, codes=codes))
+                    else:
+                        parts.append(Part(group.rows, inside, table=table))
+            row_lp[group.rows] += lse
+            continue
+        assign = group_assign(graph, data, group, fams)
+        lj = log_joint(group, assign, fams, cpds, graph)
+        lse = _lse_rows(lj)
+        row_lp[group.rows] += lse
+        if not inside:
+            continue
+        cards = tuple(graph[v].n_states for v in group.variables)
+        if mode == "max" and every:
+            best = lj.argmax(axis=1)
+            parts.append(Part(group.rows, inside, codes=group.joint[:, best].T))
+            continue
+        with np.errstate(invalid="ignore"):
+            full = (lj - lse[:, None]).reshape((len(lj),) + cards)
+        drop = tuple(1 + i for i, v in enumerate(group.variables) if v not in inside)
+        table = logsumexp(full, axis=drop) if drop else full
+        if mode == "max":
+            flat = table.reshape(len(table), -1).argmax(axis=1)
+            codes = np.stack(np.unravel_index(flat, table.shape[1:]), axis=1)
+            parts.append(Part(group.rows, inside, codes=codes))
+        else:
+            parts.append(Part(group.rows, inside, table=table))
+    return plan, row_lp, parts
+
+
 def posterior(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
               node: str) -> np.ndarray:
     """p(node | observed values of the row) for every row: array of shape (n_rows, n_states)."""
-    plan = make_plan(graph, fams, data, keep=(node,))
+    plan, _, parts = hidden_parts(graph, fams, cpds, data, (node,))
     k = graph[node].n_states
     out = np.zeros((data.n_rows, k))
     col = plan.names.index(node)
@@ -427,18 +536,6 @@ def posterior(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data:
     if node in data.codes:
         rows = np.flatnonzero(seen)
         out[rows, data.codes[node][rows]] = 1.0
-    for group in plan.groups:
-        if node not in group.variables:
-            continue
-        if group.tree is not None:
-            tables, _ = _tree_tables(group, graph, fams, cpds, data)
-            out[group.rows] = np.exp(calibrate(group.tree, tables).marginal([node]).table)
-            continue
-        assign = group_assign(graph, data, group, fams)
-        lj = log_joint(group, assign, fams, cpds, graph)
-        q = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
-        states = group.joint[group.variables.index(node)]
-        onehot = np.zeros((len(states), k))
-        onehot[np.arange(len(states)), states] = 1.0
-        out[group.rows] = q @ onehot
+    for part in parts:
+        out[part.rows] = np.exp(part.table)
     return out

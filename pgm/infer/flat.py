@@ -95,14 +95,22 @@ def build_flat(graph: Graph, fams: dict[str, Family], data: EncodedData, groups:
 
 
 def flat_e_step(flat: Flat, graph: Graph, cpds: dict[str, CPD], *, stats: bool = True,
-                hard: bool = False) -> tuple[float, dict[str, TableStats], np.ndarray]:
-    """Log-likelihood of the hidden parts, expected counts, and each segment's log-sum-exp."""
+                hard: bool = False, zero_ok: bool = False) -> tuple[float, dict[str, TableStats], np.ndarray]:
+    """Log-likelihood of the hidden parts, expected counts, and each segment's log-sum-exp.
+
+    A segment of probability zero raises a DataError, or (``zero_ok``, scoring without
+    statistics) gives ``-inf``."""
     lj = np.zeros(flat.n_pairs)
     for f, pairs in flat.fam_pairs.items():
         cpd = cpds[graph[f].param]
         assert isinstance(cpd, TableCPD)
         lj[pairs] += cpd.log_probs.reshape(-1)[flat.fam_cells[f]]
     top = np.maximum.reduceat(lj, flat.seg_starts)
+    if zero_ok and not stats and not np.all(np.isfinite(top)):
+        safe = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            lse = safe + np.log(np.add.reduceat(np.exp(lj - safe[flat.seg_of_pair]), flat.seg_starts))
+        return float(lse.sum() if flat.seg_weights is None else flat.seg_weights @ lse), {}, lse
     if not np.all(np.isfinite(top)):
         bad = np.flatnonzero(~np.isfinite(top))[:3]
         vars_ = flat.seg_vars[int(flat.seg_group[bad[0]])]
