@@ -184,7 +184,7 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | 
 
     Parameters
     ----------
-    model : a declaration, a fitted model, or a path to a graph file
+    model : a declaration, a fitted model, or a path to a graph file (a fitted file is a fitted model)
     data : a pandas DataFrame or a path to a .csv or .parquet file
     kind : ``"bdeu"`` or ``"k2"``: the log marginal likelihood ``log p(data | structure)`` with the
         table parameters integrated out under Dirichlet priors: BDeu spreads the equivalent sample
@@ -203,6 +203,8 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | 
     >>> pgm.score("models/asia.yaml", rows, "bdeu", ess=10)   # doctest: +SKIP
     """
     check_kind(kind, ess)
+    if isinstance(model, (str, Path)):
+        model = load(model)  # a fitted file scores with its own parameters
     if isinstance(model, (FittedModel, FittedMarkovNet)):
         fitted = model
     else:

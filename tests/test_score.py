@@ -84,12 +84,19 @@ def test_bdeu_is_score_equivalent_and_k2_is_not(rows):
     assert abs(pgm.score(forward, rows, "k2") - pgm.score(backward, rows, "k2")) > 0.1
 
 
-def test_fitted_score_delegates(rows):
+def test_fitted_score_delegates(rows, tmp_path):
     fitted = pgm.fit(two_nodes(), rows)
     assert fitted.score(rows, "bic") == fitted.bic(rows)
     assert fitted.score(rows, "aic") == fitted.aic(rows)
     assert fitted.score(rows, "bdeu", ess=4) == pgm.score(two_nodes(), rows, "bdeu", ess=4)
     assert pgm.score(fitted, rows, "k2") == pgm.score(two_nodes(), rows, "k2")
+    # a fitted file scores with its own parameters (here a prior makes them differ from a refit)
+    smoothed = pgm.fit(two_nodes(), rows, prior={"dirichlet": 5.0})
+    path = tmp_path / "two.fitted.yaml"
+    smoothed.save(path)
+    assert pgm.score(path, rows, "bic") == pytest.approx(smoothed.bic(rows), rel=1e-14)
+    assert pgm.score(path, rows, "bic") > fitted.bic(rows)
+    assert pgm.score(path, rows, "bdeu") == pgm.score(two_nodes(), rows, "bdeu")
     # a declaration's BIC is that of its fit
     assert pgm.score(two_nodes(), rows, "bic") == pytest.approx(fitted.bic(rows), rel=1e-14)
     assert pgm.score(two_nodes(), rows, "aic") == pytest.approx(fitted.aic(rows), rel=1e-14)
