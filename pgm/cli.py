@@ -159,6 +159,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         options["chunk_rows"] = args.chunk_rows
     if args.weights is not None:
         options["weights"] = args.weights
+    if args.init is not None:
+        options["init"] = _fitted(api.load(args.init), args.init, "--init")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -182,14 +184,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fitted(model, path: str, what: str = "the model"):
+    """``model`` if it is a fitted model; a one-line error naming ``path`` otherwise."""
+    if isinstance(model, ModelSpec):
+        where = "" if what == "the model" else f"{what} takes a fitted file; "
+        raise PGMError(f"{path}: not a fitted model (no `params:`); {where}run `pgm fit` first")
+    return model
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import pgm.api as api
+    from pgm.evidence import criteria
 
     if args.output:
         _check_output(args.output, args.model, args.data)
-    model = api.load(args.model)
-    if not hasattr(model, "row_log_likelihood"):
-        raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
+    model = _fitted(api.load(args.model), args.model)
     enc = model.encode(args.data, args.weights)  # rows of weight 0 are dropped here
     rows = model.row_log_likelihood(enc)
     labels = range(len(rows)) if enc.index is None else enc.index
@@ -199,6 +208,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         total, weight = float(enc.weights @ rows), float(enc.weights.sum())
         print(f"total log-likelihood: {total:.10g}  (weighted by column {args.weights!r}: {len(rows)} rows of "
               f"positive weight, total weight {weight:.10g}, weighted mean {total / weight:.6g})")
+    total = float(rows.sum()) if enc.weights is None else float(enc.weights @ rows)
+    n = len(rows) if enc.weights is None else float(enc.weights.sum())
+    bic, aic = criteria(total, model.n_params, n)
+    print(f"BIC: {bic:.10g}  AIC: {aic:.10g}  ({model.n_params} free parameters, n = {n:.10g}; lower is better)")
     if args.output:
         import pandas as pd
 
@@ -231,6 +244,85 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.output:
         write_atomic(args.output, text)
         print(f"wrote {args.n} rows to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _given(items: Sequence[str] | None, graph) -> dict[str, object]:
+    """``--given a=x b=y`` as evidence: labels as text, numbers (comma-separated) for gaussian nodes."""
+    evidence: dict[str, object] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise PGMError(f"--given {item!r}: expected NODE=VALUE, e.g. --given xray=yes")
+        if name in evidence:
+            raise PGMError(f"--given: {name!r} is given twice; give each node once")
+        if name in graph.variables and not graph[name].discrete:
+            try:
+                evidence[name] = [float(x) for x in value.split(",")]
+            except ValueError:
+                raise PGMError(f"--given {item!r}: the gaussian node {name!r} takes numbers "
+                               f"({graph[name].dim}, comma-separated)") from None
+        else:
+            evidence[name] = value
+    return evidence
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    import pgm.api as api
+
+    model = _fitted(api.load(args.model), args.model)
+    evidence = _given(args.given, model.graph)
+    answer = model.query(args.nodes, evidence)
+    given = ", ".join(args.given or [])
+    print(f"p({', '.join(args.nodes)}{' | ' + given if given else ''})")
+    with pd.option_context("display.max_rows", 10_000, "display.width", 200):
+        print(answer.to_frame().to_string(float_format=lambda v: f"{v:.10g}"))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import pgm.api as api
+    from pgm.encode import as_frame
+    from pgm.io.atomic import write_atomic
+
+    if args.output:
+        _check_output(args.output, args.model, args.data)
+    model = _fitted(api.load(args.model), args.model)
+    graph = model.graph
+    # labels read as text, as pgm.encode reads them (007 stays 007); the cells are written back as read
+    frame = as_frame(args.data, [graph[n].columns[0] for n in graph.order if graph[n].discrete])
+    present = {str(c) for c in frame.columns}
+    nodes = args.node or [n for n in graph.order
+                          if graph[n].latent or any(c not in present for c in graph[n].columns)]
+    if not nodes:
+        raise PGMError(f"{args.data}: nothing to predict: the data have a column for every node and no node is "
+                       "latent; name the nodes to predict with --node")
+    predicted = model.predict(list(nodes), frame, joint=args.joint)
+    out = frame.copy()
+    for col in predicted.columns:
+        out[col] = predicted[col].to_numpy()
+    if args.proba:  # each node's posterior given the row's cells, the other predicted nodes unobserved
+        unseen = {c: float("nan") for v in nodes for c in graph[v].columns if c not in present and not graph[v].latent}
+        work = frame.assign(**unseen) if unseen else frame
+        for v in nodes:
+            post = model.posterior(v, work)
+            if graph[v].discrete:
+                for label in post.columns:
+                    out[f"p({v}={label})"] = post[label].to_numpy()
+            else:
+                for c in post.columns:
+                    if c == "variance":
+                        out[f"variance({v})"] = post[c].to_numpy()
+                    elif c.startswith("cov["):
+                        out["cov(" + c[4:-1] + ")"] = post[c].to_numpy()
+    text = out.to_csv(index=False)
+    if args.output:
+        write_atomic(args.output, text)
+        print(f"wrote {len(out)} rows with predicted {', '.join(nodes)} to {args.output}")
     else:
         sys.stdout.write(text)
     return 0
@@ -319,11 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="fit on a Dask cluster: a scheduler address "
                    "(tcp://host:8786), or `local` to start one on this machine (needs pgm-learn[dask])")
     p.add_argument("--chunk-rows", type=int, metavar="N", help="read the data file N rows at a time (out of core)")
+    p.add_argument("--init", metavar="FITTED.yaml", help="start from a fitted model's parameters (EM, or the "
+                   "undirected learners) instead of the default initialisation")
     p.add_argument("--weights", metavar="COLUMN", help="a data column of row weights (numbers >= 0; not a node): "
                    "a row of weight w counts as w copies of it, with every learner and data source")
     p.set_defaults(run=cmd_fit)
 
-    p = sub.add_parser("score", help="log-likelihood of data under a fitted model")
+    p = sub.add_parser("score", help="log-likelihood of data under a fitted model (total, per row), BIC and AIC")
     p.add_argument("model", metavar="FITTED.yaml")
     p.add_argument("data", metavar="DATA")
     p.add_argument("--per-row", action="store_true", help="print every row's log-likelihood")
@@ -331,6 +425,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="COLUMN", help="a data column of row weights: the total is the weighted "
                    "sum (rows of weight 0 are left out of the per-row output)")
     p.set_defaults(run=cmd_score)
+
+    p = sub.add_parser("query", help="exact posterior of nodes given evidence: p(NODE... | --given ...)")
+    p.add_argument("model", metavar="FITTED.yaml")
+    p.add_argument("nodes", nargs="+", metavar="NODE", help="the nodes whose joint posterior to print")
+    p.add_argument("--given", nargs="+", metavar="NODE=VALUE", help="evidence, e.g. --given xray=yes smoke=no "
+                   "(a state label, or its code for a state count; numbers for a gaussian node)")
+    p.set_defaults(run=cmd_query)
+
+    p = sub.add_parser("predict", help="predict nodes for every row of a data file (absent columns, latent "
+                       "nodes, missing cells)")
+    p.add_argument("model", metavar="FITTED.yaml")
+    p.add_argument("data", metavar="DATA", help="a .csv or .parquet file; the predicted columns may be absent")
+    p.add_argument("--node", nargs="+", metavar="NODE", help="the nodes to predict (default: the latent nodes "
+                   "and the nodes without a column in DATA)")
+    p.add_argument("--proba", action="store_true", help="also write each state's posterior probability, "
+                   "p(node=state) (a gaussian node: its conditional variance)")
+    p.add_argument("--joint", action="store_true", help="the most probable joint completion of the nodes "
+                   "(default: each node's own most probable state)")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
+    p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("sample", help="draw rows from a fitted model")
     p.add_argument("model", metavar="FITTED.yaml")

@@ -149,6 +149,12 @@ def typed_column(graph: Graph, name: str, codes: np.ndarray) -> Any:
     return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64), categories=list(var.labels))
 
 
+def criteria(log_likelihood: float, n_params: int, n: float) -> tuple[float, float]:
+    """``(BIC, AIC)``: ``-2 log L + k log n`` and ``-2 log L + 2 k`` (lower is better); ``n`` is
+    the number of rows (the total row weight for weighted data)."""
+    return -2.0 * log_likelihood + n_params * math.log(n), -2.0 * log_likelihood + 2.0 * n_params
+
+
 # --------------------------------------------------------------------------- the shared front end
 class Answers:
     """Prediction, scoring criteria and query plumbing shared by the fitted-model classes.
@@ -167,11 +173,11 @@ class Answers:
         ``n`` the sum of the weights: the BIC of the data with each row repeated ``w`` times."""
         enc = self.encode(data, weights)  # type: ignore[attr-defined]
         n = enc.n_rows if enc.weights is None else float(enc.weights.sum())
-        return -2.0 * self.log_likelihood(enc) + self.n_params * math.log(n)  # type: ignore[attr-defined]
+        return criteria(self.log_likelihood(enc), self.n_params, n)[0]  # type: ignore[attr-defined]
 
     def aic(self, data: Any, weights: str | None = None) -> float:
         """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
-        return -2.0 * self.log_likelihood(data, weights) + 2.0 * self.n_params  # type: ignore[attr-defined]
+        return criteria(self.log_likelihood(data, weights), self.n_params, 1.0)[1]  # type: ignore[attr-defined]
 
     # ---- back end
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -299,5 +305,5 @@ class Answers:
         return pd.DataFrame(cols, index=enc.index)
 
 
-__all__ = ["Answers", "parse_evidence", "query_nodes", "query_index", "query_series", "state_values",
+__all__ = ["Answers", "criteria", "parse_evidence", "query_nodes", "query_index", "query_series", "state_values",
            "typed_column", "warn_impossible", "refuse_impossible", "row_names"]

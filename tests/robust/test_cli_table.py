@@ -64,6 +64,10 @@ def _bad_fitted() -> str:
                    "  wet_grass: {table: [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]}\n")
 
 
+ZERO = ("name: zero\nnodes:\n  a: {states: 2}\n  b: {states: 2, parents: [a]}\n"
+        "params:\n  a: {table: [1.0, 0.0]}\n  b: {table: [[0.5, 0.5], [0.5, 0.5]]}\n")
+GMM_FITTED = ("name: g\nnodes:\n  z: {states: 2}\n  x: {type: gaussian, parents: [z]}\n"
+              "params:\n  z: {table: [0.5, 0.5]}\n  x: {intercept: [0.0, 1.0], covariance: [1.0, 1.0]}\n")
 RNG_BYTES = bytes(np.random.default_rng(8).integers(0, 256, 2000, dtype=np.uint8))
 SP_FRAME = pd.read_csv(__import__("io").StringIO(_sprinkler_csv()))
 
@@ -183,6 +187,46 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      ["sp.csv: this is an input of the command"]),
     ("score-output-missing-directory", ["score", "sp.fitted.yaml", "sp.csv", "-o", "nodir/ll.csv"], {},
      ["the directory 'nodir' does not exist"]),
+    # --- query
+    ("query-declaration", ["query", "M/sprinkler.yaml", "rain"], {}, ["not a fitted model (no `params:`)"]),
+    ("query-unknown-node", ["query", "sp.fitted.yaml", "rian"], {}, ["unknown node 'rian' in query"]),
+    ("query-node-twice", ["query", "sp.fitted.yaml", "rain", "rain"], {}, ["['rain'] are listed twice"]),
+    ("query-given-not-a-pair", ["query", "sp.fitted.yaml", "rain", "--given", "cloudy"], {},
+     ["--given 'cloudy': expected NODE=VALUE"]),
+    ("query-given-twice", ["query", "sp.fitted.yaml", "rain", "--given", "cloudy=yes", "cloudy=no"], {},
+     ["'cloudy' is given twice"]),
+    ("query-given-unknown-state", ["query", "sp.fitted.yaml", "rain", "--given", "cloudy=maybe"], {},
+     ["evidence cloudy='maybe': unknown state; states are ['yes', 'no']"]),
+    ("query-given-unknown-node", ["query", "sp.fitted.yaml", "rain", "--given", "fog=yes"], {},
+     ["unknown node 'fog' in query"]),
+    ("query-queried-and-given", ["query", "sp.fitted.yaml", "rain", "--given", "rain=yes"], {},
+     ["['rain'] are both queried and observed"]),
+    ("query-evidence-impossible", ["query", "zero.fitted.yaml", "b", "--given", "a=1"], {"zero.fitted.yaml": ZERO},
+     ["the evidence {'a': '1'} has probability 0 under the model"]),
+    ("query-without-node", ["query", "sp.fitted.yaml"], {}, ["the following arguments are required: NODE"]),
+    # --- predict
+    ("predict-declaration", ["predict", "M/sprinkler.yaml", "sp.csv"], {}, ["not a fitted model (no `params:`)"]),
+    ("predict-nothing-to-predict", ["predict", "sp.fitted.yaml", "sp.csv"], {},
+     ["sp.csv: nothing to predict", "--node"]),
+    ("predict-unknown-node", ["predict", "sp.fitted.yaml", "sp.csv", "--node", "rian"], {},
+     ["unknown node 'rian' in predict()"]),
+    ("predict-another-column-missing", ["predict", "sp.fitted.yaml", "cols.csv", "--node", "rain"],
+     {"cols.csv": "cloudy,sprinkler\nyes,on\n"}, ["missing column 'wet_grass'"]),
+    ("predict-unknown-label", ["predict", "sp.fitted.yaml", "label.csv", "--node", "rain"],
+     {"label.csv": "cloudy,sprinkler,wet_grass\nyes,on,yes\nyes,maybe,no\n"}, ["column 'sprinkler'", "row 1: 'maybe'"]),
+    ("predict-rows-of-probability-zero", ["predict", "zero.fitted.yaml", "z.csv"],
+     {"zero.fitted.yaml": ZERO, "z.csv": "a\n0\n1\n"}, ["1 row (row 1) has probability 0 under the model"]),
+    ("predict-joint-gaussian", ["predict", "gmm.fitted.yaml", "g.csv", "--node", "x", "--joint"],
+     {"gmm.fitted.yaml": GMM_FITTED, "g.csv": "z\n0\n"}, ["predict(joint=True) completes discrete nodes"]),
+    ("predict-output-is-the-data", ["predict", "sp.fitted.yaml", "sp.csv", "--node", "rain", "-o", "sp.csv"], {},
+     ["sp.csv: this is an input of the command"]),
+    ("predict-output-missing-directory", ["predict", "sp.fitted.yaml", "sp.csv", "--node", "rain", "-o",
+                                          "nodir/p.csv"], {}, ["the directory 'nodir' does not exist"]),
+    # --- fit --init
+    ("fit-init-declaration", ["fit", "M/sprinkler.yaml", "sp.csv", "--init", "M/sprinkler.yaml", "-o", "out.yaml"], {},
+     ["not a fitted model (no `params:`); --init takes a fitted file"]),
+    ("fit-init-missing", ["fit", "M/sprinkler.yaml", "sp.csv", "--init", "nowhere.yaml", "-o", "out.yaml"], {},
+     ["nowhere.yaml: no such file"]),
     # --- sample
     ("sample-negative-n", ["sample", "sp.fitted.yaml", "-n", "-1"], {}, ["argument -n: must be >= 0, got -1"]),
     ("sample-n-text", ["sample", "sp.fitted.yaml", "-n", "ten"], {}, ["argument -n: expected a whole number"]),
@@ -213,7 +257,7 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
 ]
 
 #: Rows also run through the installed executable.
-SUBPROCESS = ["validate-python-tag", "fit-data-unknown-label", "fit-data-ragged", "fit-max-iter-zero",
+SUBPROCESS = ["query-given-unknown-state", "predict-nothing-to-predict", "validate-python-tag", "fit-data-unknown-label", "fit-data-ragged", "fit-max-iter-zero",
               "score-hand-edited-fitted", "sample-output-is-the-model", "convert-unknown-output", "no-command"]
 
 
@@ -286,6 +330,8 @@ def test_good_runs_succeed_in_the_same_setup(base, tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     assert main(["fit", str(MODELS / "sprinkler.yaml"), "sp.csv", "-o", "new.yaml"]) == 0
     assert main(["score", "sp.fitted.yaml", "sp.csv"]) == 0
+    assert main(["query", "sp.fitted.yaml", "rain", "--given", "cloudy=yes"]) == 0
+    assert main(["predict", "sp.fitted.yaml", "sp.csv", "--node", "rain", "--proba", "-o", "p.csv"]) == 0
     assert main(["sample", "sp.fitted.yaml", "-n", "3", "-o", "s.csv"]) == 0
     assert main(["validate", str(MODELS / "gmm.yaml")]) == 0
     capsys.readouterr()
@@ -309,10 +355,11 @@ WRITERS = {
     "fit": ["fit", "M/sprinkler.yaml", "sp.csv", "-o", "TARGET"],
     "sample": ["sample", "sp.fitted.yaml", "-n", "3", "-o", "TARGET"],
     "score": ["score", "sp.fitted.yaml", "sp.csv", "-o", "TARGET"],
+    "predict": ["predict", "sp.fitted.yaml", "sp.csv", "--node", "rain", "-o", "TARGET"],
     "convert": ["convert", "sp.fitted.yaml", "-o", "TARGET"],
     "show": ["show", "M/sprinkler.yaml", "-o", "TARGET"],
 }
-SUFFIX = {"fit": ".yaml", "sample": ".csv", "score": ".csv", "convert": ".bif", "show": ".svg"}
+SUFFIX = {"fit": ".yaml", "sample": ".csv", "score": ".csv", "predict": ".csv", "convert": ".bif", "show": ".svg"}
 
 
 def _special(kind: str, path: Path):

@@ -1,0 +1,126 @@
+"""pgm query / predict / score / fit --init: what the command prints or writes equals the Python API."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pgm
+from pgm.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+ASIA = ROOT.parent / "shared" / "data" / "asia.bif"
+
+
+@pytest.fixture(scope="module")
+def asia(tmp_path_factory) -> tuple[Path, object]:
+    root = tmp_path_factory.mktemp("asia")
+    assert main(["convert", str(ASIA), "-o", str(root / "asia.fitted.yaml")]) == 0
+    fitted = pgm.load(root / "asia.fitted.yaml")
+    data = fitted.sample(300, seed=3).astype(object)
+    data = data.mask(np.random.default_rng(0).random(data.shape) < 0.15)
+    data.to_csv(root / "asia.csv", index=False)
+    return root, fitted
+
+
+def test_query_prints_the_api_answer(asia, capsys):
+    root, fitted = asia
+    capsys.readouterr()
+    assert main(["query", str(root / "asia.fitted.yaml"), "lung", "tub", "--given", "xray=yes", "smoke=yes"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "p(lung, tub | xray=yes, smoke=yes)"
+    want = fitted.query(["lung", "tub"], {"xray": "yes", "smoke": "yes"})
+    got = [float(line.split()[-1]) for line in out[3:]]
+    np.testing.assert_allclose(got, want.to_numpy(), rtol=1e-9)
+
+
+def test_predict_writes_the_api_predictions(asia, tmp_path, capsys):
+    root, fitted = asia
+    data = pd.read_csv(root / "asia.csv", dtype=str, keep_default_na=False).replace("", np.nan)
+    part = data.drop(columns=["dysp", "either"])
+    part.to_csv(tmp_path / "part.csv", index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(root / "asia.fitted.yaml"), str(tmp_path / "part.csv"), "--proba", "-o", str(out)]) == 0
+    got = pd.read_csv(out, dtype=str, keep_default_na=False)
+    want = fitted.predict(["either", "dysp"], part)
+    assert list(got.columns[:8]) == list(part.columns) + ["either", "dysp"]
+    for v in ("either", "dysp"):
+        assert got[v].tolist() == want[v].astype(str).tolist()
+        post = fitted.posterior(v, part.assign(**{w: np.nan for w in ("either", "dysp") if w != v}))
+        np.testing.assert_allclose(got[f"p({v}=yes)"].astype(float), post["yes"], rtol=1e-12)
+    # the given cells are written back as they were read (missing stays empty)
+    assert got[list(part.columns)].replace("", np.nan).equals(part.reset_index(drop=True))
+    # --joint: the most probable joint completion
+    capsys.readouterr()
+    assert main(["predict", str(root / "asia.fitted.yaml"), str(tmp_path / "part.csv"), "--joint",
+                 "--node", "either", "dysp"]) == 0
+    joint = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    want = fitted.predict(["either", "dysp"], part, joint=True)
+    assert joint["either"].tolist() == want["either"].astype(str).tolist()
+    assert joint["dysp"].tolist() == want["dysp"].astype(str).tolist()
+
+
+def test_predict_a_gaussian_mixture_and_an_undirected_model(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gmm = pgm.fit(pgm.load(MODELS / "gmm.yaml"), pd.DataFrame(
+            np.vstack([np.random.default_rng(0).normal(m, 1, (50, 2)) for m in (0, 4, 8)]), columns=["x[0]", "x[1]"]))
+    gmm.save(tmp_path / "gmm.fitted.yaml")
+    data = gmm.sample(40, seed=1).drop(columns="z")
+    data.to_csv(tmp_path / "x.csv", index=False)
+    assert main(["predict", str(tmp_path / "gmm.fitted.yaml"), str(tmp_path / "x.csv"), "--proba",
+                 "-o", str(tmp_path / "z.csv")]) == 0
+    got = pd.read_csv(tmp_path / "z.csv")
+    model = pgm.load(tmp_path / "gmm.fitted.yaml")
+    np.testing.assert_array_equal(got["z"], model.predict("z", data))
+    np.testing.assert_allclose(got[["p(z=0)", "p(z=1)", "p(z=2)"]], model.posterior("z", data), rtol=1e-9)
+    # undirected: the ising grid with its centre spin absent
+    ising = pgm.load(MODELS / "ising_3x3.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        truth = pgm.fit(ising, pd.DataFrame(np.random.default_rng(2).choice([-1, 1], (200, 9)),
+                                            columns=[f"s{r}{c}" for r in range(3) for c in range(3)]))
+    truth.save(tmp_path / "ising.fitted.yaml")
+    grid = truth.sample(50, seed=4).drop(columns="s11")
+    grid.to_csv(tmp_path / "grid.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "ising.fitted.yaml"), str(tmp_path / "grid.csv")]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert got["s11"].tolist() == truth.predict("s11", grid).astype(int).tolist()
+
+
+def test_score_prints_the_api_numbers(asia, capsys):
+    root, fitted = asia
+    capsys.readouterr()
+    assert main(["score", str(root / "asia.fitted.yaml"), str(root / "asia.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    total = float(lines[0].split()[2])
+    assert total == pytest.approx(fitted.log_likelihood(root / "asia.csv"), rel=1e-9)
+    bic, aic = float(lines[1].split()[1]), float(lines[1].split()[3])
+    assert bic == pytest.approx(fitted.bic(root / "asia.csv"), rel=1e-9)
+    assert aic == pytest.approx(fitted.aic(root / "asia.csv"), rel=1e-9)
+    assert main(["score", str(root / "asia.fitted.yaml"), str(root / "asia.csv"), "--per-row"]) == 0
+    rows = [float(line.split("\t")[1]) for line in capsys.readouterr().out.splitlines()[2:]]
+    np.testing.assert_allclose(rows, fitted.row_log_likelihood(root / "asia.csv"), rtol=1e-9)
+
+
+def test_fit_init_starts_from_the_fitted_file(asia, tmp_path, capsys):
+    """--init FITTED equals pgm.fit(init=the loaded model): EM from that start, same iterations."""
+    root, fitted = asia
+    out = tmp_path / "refit.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["fit", str(MODELS / "asia.yaml"), str(root / "asia.csv"), "--init",
+                     str(root / "asia.fitted.yaml"), "--max-iter", "3", "-o", str(out)]) == 0
+        want = pgm.fit(pgm.load(MODELS / "asia.yaml"), root / "asia.csv", init=fitted, max_iter=3)
+        default = pgm.fit(pgm.load(MODELS / "asia.yaml"), root / "asia.csv", max_iter=3)
+    got = pgm.load(out)
+    for key in want.cpds:
+        np.testing.assert_allclose(got.cpds[key].probs, want.cpds[key].probs, rtol=1e-12)
+    assert not all(np.allclose(got.cpds[k].probs, default.cpds[k].probs, rtol=0, atol=1e-9) for k in want.cpds)
