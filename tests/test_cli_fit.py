@@ -130,7 +130,8 @@ def test_score_per_row(capsys, tmp_path, fitted_file, student_model):
     rows = pgm.load(fitted_file).row_log_likelihood(data)
     code, out, _ = run(capsys, "score", fitted_file, csv, "--per-row")
     assert code == 0
-    lines = out.strip().splitlines()[1:]
+    head, lines = out.strip().splitlines()[:2], out.strip().splitlines()[2:]
+    assert head[0].startswith("total log-likelihood:") and head[1].startswith("BIC: ")  # then the rows
     assert len(lines) == 2000
     np.testing.assert_allclose([float(line.split("\t")[1]) for line in lines], rows, rtol=1e-9)
     target = tmp_path / "rows.csv"
