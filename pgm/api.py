@@ -15,7 +15,9 @@ from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import build
 from pgm.learn import choose
-from pgm.learn.em import fit_em
+from pgm.features import compile_layout
+from pgm.graph import Graph
+from pgm.learn.em import check_start, fit_em
 from pgm.learn.loglinear import fit_loglinear
 from pgm.learn.mle import fit_mle
 from pgm.markov import FittedMarkovNet
@@ -91,6 +93,31 @@ def _check_options(*, max_iter: Any, tol: Any, n_init: Any, seed: Any, init: Any
         raise PGMError(f"init must be 'auto', 'random', 'kmeans++' or a fitted model, got {type(init).__name__}")
 
 
+def _check_init(graph: Graph, init: Any) -> Any:
+    """``init`` as the learner takes it: a string, CPDs by key (directed) or parameter arrays (undirected).
+
+    A fitted model of the other kind or of another graph is a PGMError that says what would fit."""
+    if isinstance(init, str):
+        return init
+    kind = "directed" if graph.directed else "undirected"
+    if graph.directed and isinstance(init, FittedMarkovNet):
+        raise PGMError("init= is a fitted undirected model (graph: undirected) but this model is directed; "
+                       "pass a directed model fitted on this same graph, or init='auto' / 'random'")
+    if not graph.directed and not isinstance(init, FittedMarkovNet):
+        what = "a fitted directed model" if isinstance(init, FittedModel) else f"a {type(init).__name__}"
+        raise PGMError(f"init= is {what} but this model is undirected; pass an undirected model fitted on this "
+                       "same graph (a FittedMarkovNet), or leave init= out")
+    if graph.directed:
+        return check_start(graph, init.cpds if isinstance(init, FittedModel) else init)
+    want = {k: b.shape for k, b in compile_layout(graph).blocks.items()}
+    got = {k: np.shape(v) for k, v in init.params.items()}
+    if want != got:
+        diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+        raise PGMError(f"init= was fitted on another {kind} graph: its parameters {diff[:5]} do not match this "
+                       "model's (name or shape); pass a model fitted on this same graph, or leave init= out")
+    return init
+
+
 def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | None = None, tol: float | None = None,
         n_init: int = 1, seed: int | None = 0, init: Any = "auto", prior: dict | None = None,
         reg_covar: float | None = None, penalty: float | None = None,
@@ -104,10 +131,13 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     learner : None picks from the graph and data: "mle" (every node observed), "em" (latent
         nodes or NaN cells), "lbfgs" (undirected); also "hard-em", and for undirected models
         "gradient", "coordinate", "pcd", "pseudo"
-    max_iter, tol : iteration limit (EM: 200) and stopping rule of iterative learners (EM: relative
-        change of the log-likelihood below 1e-8; undirected: gradient below 1e-6)
-    n_init, seed, init : EM restarts (the best is kept), random seed, and initialisation
-        ("auto", "random", "kmeans++", or a fitted model to start from)
+    max_iter, tol : iteration limit (EM: 200 updates) and stopping rule of iterative learners (EM:
+        relative change of the log-likelihood below 1e-8; undirected: gradient below 1e-6).  EM's
+        ``history`` is the log-likelihood of the start and after each update (max_iter + 1 values at most)
+    n_init, seed, init : EM restarts (the best is kept), random seed, and initialisation: "auto"
+        (k-means++ for a gaussian mixture, else "random"), "random" (random parameters for the
+        families with a latent member, the smoothed available-case fit for the others), "kmeans++",
+        or a model fitted on the same graph to start from (a PGMError says so otherwise)
     prior : default Dirichlet prior for table CPDs, e.g. ``{"dirichlet": 1}`` or ``{"bdeu": 10}``
         (a node's own ``prior:`` wins)
     reg_covar : added to every covariance diagonal; default 0 for complete data, 1e-6 for EM
@@ -132,6 +162,7 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
         if isinstance(data, EncodedData):
             raise PGMError("weights= names a column of the data; encoded data carry their weights already "
                            "(pgm.encode(graph, data, weights=...))")
+    init = _check_init(graph, init)
     # Data larger than memory (docs/scaling.md): a dask DataFrame is fitted on its cluster; a file
     # given chunk_rows=, or larger than pgm.stream.STREAM_BYTES, is read in chunks.  Both sum the
     # statistics of their parts.
@@ -157,10 +188,9 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     if chosen in ("em", "hard-em"):
         if options:
             raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
-        start = init.cpds if isinstance(init, FittedModel) else init
         distinct = compress_rows(enc)  # identical rows share one posterior: EM per distinct row
         result = fit_em(graph, distinct if distinct is not None else enc, max_iter=max_iter or 200,
-                        tol=1e-8 if tol is None else tol, n_init=n_init, seed=seed, init=start,
+                        tol=1e-8 if tol is None else tol, n_init=n_init, seed=seed, init=init,
                         hard=chosen == "hard-em", prior=prior,
                         reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
         info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,

@@ -179,7 +179,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     fitted.save(out)
     summary = f"wrote {out}"
     if fitted.history:
-        summary += f" ({len(fitted.history)} iterations, log-likelihood {fitted.history[-1]:.6g})"
+        summary += f" ({fitted.info.get('n_iter', len(fitted.history))} iterations, log-likelihood {fitted.history[-1]:.6g})"
     print(summary)
     return 0
 

@@ -21,9 +21,9 @@ of the DataFrame computes its own and the cluster adds them up:
 
 The computations run on the active ``distributed.Client`` if there is one, else on
 Dask's local scheduler.  Results equal the in-memory fit on ``ddf.compute()``: tables
-to 1e-12; EM traces to 1e-9 from the same ``init=`` (random and k-means++ starting points
-are drawn on the first non-empty partition, as :mod:`pgm.stream` draws them on the first
-chunk).  A data error names the row's position in the whole DataFrame (0-based).
+to 1e-12; EM traces to 1e-9 from any ``init=``, whatever the partitions: the start is built from
+statistics summed over all partitions and from draws that depend only on the seed and the model
+(see :mod:`pgm.stream`).  A data error names the row's position in the whole DataFrame (0-based).
 
 Dask is an optional extra (``pip install 'pgm-learn[dask]'``), imported only when used.
 """
@@ -130,9 +130,11 @@ def _value(obj: Any) -> Any:
 
 
 def _add(*parts: Any) -> Any:
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
+    """The sum of the parts that are not None (an empty partition contributes None)."""
+    total = None
+    for part in parts:
+        if part is not None:
+            total = part if total is None else total + part
     return total
 
 
@@ -240,8 +242,8 @@ def _e_step(part: Part, cpds: dict, hard: bool, start: int) -> Partial:
     return Partial(es.log_likelihood, es.stats)
 
 
-def _initial(part: Part, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
-    return part.source.initial_stats(rng, init)
+def _apply(part: Part, fn: Callable[..., Any], args: tuple) -> Any:
+    return None if part.source is None else fn(part.source, *args)
 
 
 def _distinct_part(graph: Graph, frame: pd.DataFrame, i: int,
@@ -338,7 +340,6 @@ class DaskSource:
             _raise_at(graph, frames, summary, weights=weights)
         _no_rows(summary, weights)
         self.starts = [summary.start(i) for i in range(len(frames))]
-        self.first = min(i for i, w in summary.weight.items() if w > 0)  # the first partition with rows to fit
 
     def _persist(self) -> list[Any]:
         dask = _dask()
@@ -378,9 +379,10 @@ class DaskSource:
         total = self._run(build, "an E-step")
         return EStep(total.log_likelihood, total.stats)
 
-    def initial_stats(self, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
+    def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """The sum of ``fn(partition, *args)`` over the non-empty partitions (EM's start)."""
         delayed = _dask().delayed
-        return self._run(lambda parts: delayed(_initial, pure=False)(parts[self.first], _value(rng), _value(init)),
+        return self._run(lambda parts: tree_sum([delayed(_apply, pure=False)(p, fn, _value(args)) for p in parts]),
                          "the initialisation")
 
 

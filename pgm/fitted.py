@@ -53,7 +53,7 @@ class FittedModel(Answers):
 
     def __repr__(self) -> str:
         return (f"FittedModel({self.spec.name!r}, {len(self.spec.nodes)} nodes, {self.n_params} free parameters"
-                + (f", {len(self.history)} iterations" if self.history else "") + ")")
+                + (f", {self.info.get('n_iter', len(self.history))} iterations" if self.history else "") + ")")
 
     def _families(self) -> dict[str, Family]:
         return families(self.graph)

@@ -25,10 +25,13 @@ Memory is about ``chunk_rows`` x columns cells, plus one Parquet row group (or p
 read-ahead of CSV blocks) and the statistics.  A data error in a chunk names the row's position in
 the whole file (0-based, as the in-memory fit names it).
 
-EM initialisation: "random" and "kmeans++" starting points are drawn on the *first chunk*
-with the in-memory rule and the same seed.  A file that fits in one chunk starts exactly
-where the in-memory fit starts; a larger file starts from that sample.  To reproduce an
-in-memory EM trace on a larger file, pass ``init=`` a dict of CPDs or a fitted model.
+EM initialisation does not depend on the chunking: the start is built from statistics summed over
+every chunk (the families observed in each row, and the mean and covariance of each gaussian
+column) and from random draws that depend only on the seed and the model; k-means++ draws each
+centre by a race between rows keyed on a hash of the row's values (one pass per centre).  A
+streamed fit therefore equals the in-memory fit, from ``init="auto"`` / ``"random"`` /
+``"kmeans++"`` as from ``init=`` a fitted model, for any ``chunk_rows`` (to ~1e-9: sums of
+floating-point moments are added in another order).
 
 >>> fitted = pgm.fit("models/alarm.yaml", "big.parquet", chunk_rows=500_000)  # doctest: +SKIP
 """
@@ -390,11 +393,18 @@ class FileSource:
             stats = add_stats(stats, es.stats)
         return EStep(log_likelihood, stats)
 
-    def initial_stats(self, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
-        """The in-memory starting statistics of the first chunk (see the module docstring)."""
-        for _, _, part in self._parts():
-            return part.initial_stats(rng, init)
-        raise DataError(f"{self.reader.path}: the data have no rows; give at least one row")
+    def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """The sum of ``fn(chunk, *args)`` over the chunks (EM's start: see the module docstring)."""
+        total = None
+        for start, n, part in self._parts():
+            try:
+                value = fn(part, *args)
+            except PGMError as exc:
+                raise type(exc)(f"{self.reader.path}: {_rows(start, n)}: {exc}") from None
+            total = value if total is None else total + value
+        if total is None:
+            raise DataError(f"{self.reader.path}: the data have no rows; give at least one row")
+        return total
 
 
 def fit_directed(spec: ModelSpec, graph: Graph, complete: Callable[[bool], dict[str, Stats] | None],
@@ -409,7 +419,7 @@ def fit_directed(spec: ModelSpec, graph: Graph, complete: Callable[[bool], dict[
     ----------
     complete : ``complete(strict)`` -> summed complete-data statistics, or None when some rows
         have missing cells (``strict``: raise a DataError naming them instead, for learner="mle")
-    source : ``source()`` -> an EM data source (``observed_stats``, ``e_step``, ``initial_stats``)
+    source : ``source()`` -> an EM data source (``observed_stats``, ``e_step``, ``map_sum``)
     info : extra entries of the fitted model's ``info``
     the rest : as :func:`pgm.fit`.
     """

@@ -390,7 +390,8 @@ def test_convergence_warning_when_max_iter_is_hit():
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         fitted = pgm.fit(truth.spec, data, max_iter=3, seed=0)
     assert not fitted.info["converged"]
-    assert len(fitted.history) == 3
+    # three updates: the start and the result of each update are recorded
+    assert len(fitted.history) == 4 and fitted.info["n_iter"] == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         fitted = pgm.fit(truth.spec, data, max_iter=500, tol=1e-6, seed=0)

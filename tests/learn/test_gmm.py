@@ -3,7 +3,9 @@
 scikit-learn's ``GaussianMixture`` is an independent, closed-form implementation of the
 same EM.  Started from the same parameters with the same ``reg_covar``, the two must
 follow the same path: ``lower_bounds_[i]`` (the mean log-likelihood of the parameters
-*before* M-step ``i + 1``) equals pgm's ``history[i] / n_rows``.  Hard EM on a mixture is
+*before* M-step ``i + 1``) equals pgm's ``history[i] / n_rows`` (pgm's history also holds
+the log-likelihood of the parameters it returns, after the last update), and ``max_iter=k``
+runs k updates in both.  Hard EM on a mixture is
 compared with scikit-learn's ``KMeans`` (see the docstrings for when they must agree).
 """
 
@@ -123,9 +125,14 @@ def test_log_likelihood_trace_equals_sklearn(covariance):
                        max_iter=40, tol=0.0, reg_covar=REG)
     gm = sklearn_fit(x, k, covariance, weights, means, prec, max_iter=40)
     ours = np.asarray(fitted.history) / n
-    assert len(ours) == 40 and len(gm.lower_bounds_) == 40
-    np.testing.assert_allclose(ours, gm.lower_bounds_, rtol=1e-8, atol=0)
+    # max_iter=40: 40 updates in both; pgm records the start and each update's result (41 values)
+    assert len(ours) == 41 and len(gm.lower_bounds_) == 40 and fitted.info["n_iter"] == 40
+    np.testing.assert_allclose(ours[:40], gm.lower_bounds_, rtol=1e-8, atol=0)
     assert np.all(np.diff(ours) >= -1e-9 * np.abs(ours[1:]))
+    # and the returned parameters are scikit-learn's after its 40 M-steps
+    np.testing.assert_allclose(fitted.cpds["x"].intercept, gm.means_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fitted.cpds["z"].probs[0], gm.weights_, rtol=1e-7)
+    assert ours[40] == pytest.approx(gm.score(x), rel=1e-9)
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)
