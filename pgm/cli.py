@@ -179,7 +179,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     fitted.save(out)
     summary = f"wrote {out}"
     if fitted.history:
-        summary += f" ({fitted.info.get('n_iter', len(fitted.history))} iterations, log-likelihood {fitted.history[-1]:.6g})"
+        n_iter = fitted.info.get("n_iter", len(fitted.history))
+        summary += f" ({n_iter} iterations, log-likelihood {fitted.history[-1]:.6g})"
     print(summary)
     return 0
 

@@ -22,9 +22,10 @@ gaussian means drawn around the data mean with the data's covariance), the avail
 random pseudo-counts for the others; k-means++ for a gaussian mixture.  It is built from sums over
 all rows and from draws that depend only on the seed, so a streamed or distributed fit starts where
 the in-memory fit starts.  Random posteriors, the usual alternative, give exactly uniform tables
-through the clique tree (a stationary point) and near-uniform ones over many joint states.  ``hard=True`` replaces q by the indicator of the most
-probable joint state (classification EM): on a Gaussian mixture with a shared
-spherical covariance this is k-means.
+through the clique tree (a stationary point) and near-uniform ones over many joint states.
+
+``hard=True`` replaces q by the indicator of the most probable joint state (classification
+EM): on a Gaussian mixture with a shared spherical covariance this is k-means.
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pgm.cpd.family import CPD, Family, Stats, families
-from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats
-from pgm.cpd.logistic import LogisticCPD
-from pgm.cpd.table import TableCPD, TableStats, prior_pseudo_counts
+from pgm.cpd.family import CPD, Stats, families
+from pgm.cpd.linear import GaussStats
+from pgm.cpd.table import TableCPD, prior_pseudo_counts
 from pgm.encode import EncodedData
-from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
+from pgm.errors import ConvergenceWarning, DataWarning
 from pgm.graph import Graph
 from pgm.infer.enumerate import EStep, e_step, make_plan, observed_stats
 from pgm.learn.mle import fit_from_stats, node_options
+from pgm.learn.start import FEW_ITERATIONS, _merge, _pool, check_start, interchangeable, kmeanspp_start, \
+    marginal_stats, mixture_of, random_start
 
 
 @dataclass
@@ -54,15 +56,6 @@ class EMResult:
     n_iter: int
     seed: int
     all_runs: list[list[float]] = field(default_factory=list)
-
-
-def _pool(graph: Graph, parts: list[dict[str, Stats]]) -> dict[str, Stats]:
-    pooled: dict[str, Stats] = {}
-    for part in parts:
-        for f, st in part.items():
-            key = graph[f].param
-            pooled[key] = st if key not in pooled else pooled[key] + st
-    return pooled
 
 
 def _log_prior(graph: Graph, cpds: dict[str, CPD], prior: dict | None) -> float:
@@ -79,330 +72,6 @@ def _log_prior(graph: Graph, cpds: dict[str, CPD], prior: dict | None) -> float:
         if np.any(a):
             total += float(np.sum(a * np.log(np.maximum(cpd.probs, 1e-300))))
     return total
-
-
-# --------------------------------------------------------------------------- the start
-#: A latent node whose states give its children the same distributions to this (absolute)
-#: tolerance is "interchangeable": EM cannot separate its states from there.
-SYMMETRY_TOL = 1e-6
-#: A run that converges within this many updates at interchangeable latent states was started at
-#: (or next to) a stationary point, and is reported.
-FEW_ITERATIONS = 5
-#: The start's floor on hidden table cells, as a fraction of the uniform probability.
-FLOOR = 1e-3
-
-
-@dataclass
-class StatsSum:
-    """Statistics keyed by name, summed over the parts of a data source with ``+``."""
-
-    stats: dict[str, Stats]
-
-    def __add__(self, other: "StatsSum") -> "StatsSum":
-        return StatsSum(_merge(self.stats, other.stats))
-
-
-def marginal_stats(source: "InMemory", names: tuple[str, ...]) -> StatsSum:
-    """Weighted mean and scatter of each named gaussian node's observed values (one configuration)."""
-    data = source.data
-    out: dict[str, Stats] = {}
-    for name in names:
-        values = data.values.get(name)
-        if values is None:
-            continue
-        ok = np.isfinite(values).all(axis=1)
-        w = None if data.weights is None else data.weights[ok]
-        out[name] = gauss_stats(values[ok], 0, 1, weights=w)
-    return StatsSum(out)
-
-
-def _mix64(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic): a well-spread 64-bit hash."""
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
-def row_uniforms(x: np.ndarray, salt: int) -> np.ndarray:
-    """A uniform number in (0, 1) for each row of ``x`` (n, d): a hash of the row's values and ``salt``.
-
-    It depends on nothing else (not the row's position, nor the other rows), so a sample drawn
-    with it is the same however the rows are split into chunks or partitions."""
-    bits = np.ascontiguousarray(x + 0.0, dtype=np.float64).view(np.uint64)  # + 0.0: -0.0 hashes as 0.0
-    h = np.full(len(x), np.uint64(salt))
-    for j in range(bits.shape[1]):
-        h = _mix64(h ^ _mix64(bits[:, j] + np.uint64((j + 1) * 0x9E3779B97F4A7C15 % 2 ** 64)))
-    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
-
-
-@dataclass
-class Candidate:
-    """The best row so far of a weighted draw by exponential race (Efraimidis & Spirakis 2006):
-    row i wins with probability w_i / sum(w) when its key is log(u_i) / w_i and the largest key wins.
-    ``any_key`` / ``any_row`` race with equal weights (used when every weight is zero)."""
-
-    key: float = -np.inf
-    row: np.ndarray | None = None
-    any_key: float = -np.inf
-    any_row: np.ndarray | None = None
-
-    def __add__(self, other: "Candidate") -> "Candidate":
-        a = self if self.key >= other.key else other
-        b = self if self.any_key >= other.any_key else other
-        return Candidate(a.key, a.row, b.any_key, b.any_row)
-
-
-def kmeanspp_candidate(source: "InMemory", kids: tuple[str, ...], centres: np.ndarray, salt: int) -> Candidate:
-    """This part's winner of the k-means++ draw of the next centre: rows weighted by their squared
-    distance to the nearest centre so far (uniform for the first centre); rows with a missing cell
-    in ``kids`` take no part.  Identical rows share their hash, so they count once."""
-    data = source.data
-    if any(k not in data.values for k in kids):
-        return Candidate()
-    x = np.hstack([data.values[k] for k in kids])
-    x = x[np.isfinite(x).all(axis=1)]
-    if not len(x):
-        return Candidate()
-    logu = np.log(row_uniforms(x, salt))
-    i = int(np.argmax(logu))
-    out = Candidate(any_key=float(logu[i]), any_row=x[i].copy())
-    if not len(centres):
-        out.key, out.row = out.any_key, out.any_row
-        return out
-    d2 = np.min([((x - c) ** 2).sum(axis=1) for c in centres], axis=0)
-    with np.errstate(divide="ignore"):
-        key = np.where(d2 > 0, logu / np.where(d2 > 0, d2, 1.0), -np.inf)
-    j = int(np.argmax(key))
-    if np.isfinite(key[j]):
-        out.key, out.row = float(key[j]), x[j].copy()
-    return out
-
-
-def _mixture(graph: Graph, fams: dict[str, Family]) -> tuple[str, tuple[str, ...]] | None:
-    """(z, its children) when the model is a mixture k-means++ can start: one discrete latent node
-    z whose children are untied gaussian nodes with z as their only discrete parent."""
-    latent = graph.latent
-    if len(latent) != 1 or not graph[latent[0]].discrete:
-        return None
-    z = latent[0]
-    kids = tuple(c for c in graph.order if z in graph[c].parents)
-    if not kids:
-        return None
-    for name in (z,) + kids:
-        if graph.params[graph[name].param] != (name,):
-            return None
-    if any(graph[c].discrete or fams[c].disc != (z,) for c in kids):
-        return None
-    return z, kids
-
-
-def _random_table(rng: np.random.Generator, n_configs: int, n_states: int) -> TableCPD:
-    """Dirichlet(1) rows, floored at FLOOR / n_states so that no cell is zero."""
-    probs = rng.dirichlet(np.ones(n_states), size=n_configs)
-    return TableCPD((1.0 - FLOOR) * probs + FLOOR / n_states)
-
-
-def _data_moments(graph: Graph, members: tuple[str, ...], marginals: dict[str, Stats],
-                  dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the observed values of ``members`` pooled (zero and identity without any)."""
-    total = None
-    for m in members:
-        st = marginals.get(m)
-        if st is not None and st.weight[0] > 0:
-            total = st if total is None else total + st
-    if total is None:
-        return np.zeros(dim), np.eye(dim)
-    cov = total.scatter[0] / total.weight[0]
-    scale = float(np.trace(cov)) / dim
-    return total.mean[0], cov + 1e-6 * (scale if scale > 0 else 1.0) * np.eye(dim)
-
-
-def _random_linear(graph: Graph, fam: Family, members: tuple[str, ...], marginals: dict[str, Stats],
-                   rng: np.random.Generator, reg_covar: float) -> LinearCPD:
-    """Means drawn around the data mean with the data's covariance, no slopes, the data's covariance."""
-    d = fam.var.dim
-    mean, cov = _data_moments(graph, members, marginals, d)
-    cov = cov + reg_covar * np.eye(d)
-    c = fam.n_configs
-    intercept = mean + rng.standard_normal((c, d)) @ np.linalg.cholesky(cov).T
-    kind = graph.spec.nodes[fam.var.decl].covariance
-    if kind == "diag":
-        cov = np.diag(np.diag(cov))
-    elif kind == "spherical":
-        cov = np.trace(cov) / d * np.eye(d)
-    return LinearCPD(intercept, np.zeros((c, d, fam.cont_dim)), np.broadcast_to(cov, (c, d, d)).copy(), kind)
-
-
-def _random_logistic(graph: Graph, fam: Family, marginals: dict[str, Stats],
-                     rng: np.random.Generator) -> LogisticCPD:
-    """Standard normal weights (a continuous parent's divided by its spread), row 0 the reference."""
-    k = fam.var.n_states
-    scale = [np.ones(n - 1) for n in fam.cards]
-    for p in fam.cont:
-        _, cov = _data_moments(graph, (p,), marginals, graph[p].dim)
-        scale.append(1.0 / np.sqrt(np.diag(cov)))
-    scale = np.concatenate(scale) if scale else np.zeros(0)
-    coef = rng.standard_normal((k, len(scale))) * scale
-    intercept = rng.standard_normal(k)
-    coef[0], intercept[0] = 0.0, 0.0
-    return LogisticCPD(intercept, coef)
-
-
-def _has_weight(st: Stats | None) -> bool:
-    if st is None:
-        return False
-    if isinstance(st, TableStats):
-        return bool(st.counts.sum() > 0)
-    if isinstance(st, GaussStats):
-        return bool(st.weight.sum() > 0)
-    return bool(st.targets.sum() > 0)
-
-
-def random_start(graph: Graph, fams: dict[str, Family], const: dict[str, Stats], marginals: dict[str, Stats],
-                 rng: np.random.Generator, *, prior: dict | None = None, reg_covar: float = 1e-6,
-                 penalty: float | None = None) -> dict[str, CPD]:
-    """Starting parameters: random for the hidden families, smoothed available-case for the others.
-
-    A parameter set is *hidden* when a latent node is among the members of one of its families, or
-    when no row observes a whole family of it.  Hidden tables are Dirichlet(1) draws, floored; hidden
-    gaussians have means drawn around their data's mean with the data's covariance; hidden logistic
-    CPDs standard normal weights.  The other sets are fitted on the rows that observe their whole
-    family (``const``), tables with a random pseudo-count in [0.5, 1.5) added to every cell, so that
-    no observed configuration gets probability zero.  Everything depends only on the model, the
-    statistics summed over every row, and ``rng``: not on how the rows are split into chunks."""
-    cpds: dict[str, CPD] = {}
-    observed: dict[str, Stats] = {}
-    for key, members in graph.params.items():
-        fam = fams[members[0]]
-        hidden = any(graph[m].latent for name in members for m in fams[name].members)
-        st = const.get(key)
-        if not hidden and _has_weight(st):
-            if isinstance(st, TableStats):
-                st = TableStats(st.counts + 0.5 + rng.random(st.counts.shape))
-            observed[key] = st
-        elif fam.kind == "table":
-            cpds[key] = _random_table(rng, fam.n_configs, fam.var.n_states)
-        elif fam.kind == "linear":
-            cpds[key] = _random_linear(graph, fam, members, marginals, rng, reg_covar)
-        else:
-            cpds[key] = _random_logistic(graph, fam, marginals, rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        cpds.update(fit_from_stats(graph, observed, prior=prior, reg_covar=reg_covar, penalty=penalty,
-                                   warn_unseen=False))
-    return {key: cpds[key] for key in graph.params}
-
-
-def kmeanspp_centres(source: Any, kids: tuple[str, ...], k: int, rng: np.random.Generator) -> np.ndarray | None:
-    """k centres over the concatenated values of ``kids`` by k-means++ (Arthur & Vassilvitskii 2007),
-    one pass over the source per centre; None when no row has every value."""
-    centres: list[np.ndarray] = []
-    for _ in range(k):
-        salt = int(rng.integers(2 ** 63))
-        won = source.map_sum(kmeanspp_candidate, kids, np.array(centres), salt)
-        row = won.row if won.row is not None else won.any_row
-        if row is None:
-            return None
-        centres.append(row)
-    return np.array(centres)
-
-
-def kmeanspp_start(graph: Graph, fams: dict[str, Family], source: Any, const: dict[str, Stats],
-                   cpds: dict[str, CPD], mixture: tuple[str, tuple[str, ...]], rng: np.random.Generator,
-                   **opts: Any) -> dict[str, CPD]:
-    """The parameters fitted to each row's nearest k-means++ centre (scikit-learn's k-means++ start).
-
-    The nearest centre is the hard E-step of a model with equal weights and unit covariances at the
-    centres; the other parameter sets keep their random start for that step."""
-    z, kids = mixture
-    k = graph[z].n_states
-    centres = kmeanspp_centres(source, kids, k, rng)
-    if centres is None:
-        return cpds
-    seeded = dict(cpds)
-    seeded[graph[z].param] = TableCPD(np.full((fams[z].n_configs, k), 1.0 / k))
-    col = 0
-    for c in kids:
-        d = graph[c].dim
-        seeded[graph[c].param] = LinearCPD(centres[:, col:col + d], np.zeros((k, d, fams[c].cont_dim)),
-                                           np.broadcast_to(np.eye(d), (k, d, d)).copy())
-        col += d
-    try:
-        es = source.e_step(seeded, True)
-    except ModelError:  # hidden components too large to list: keep the random start
-        return cpds
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        fitted = fit_from_stats(graph, _merge(const, _pool(graph, [es.stats])), warn_unseen=False, **opts)
-    return {**cpds, **fitted}
-
-
-def check_start(graph: Graph, cpds: Any) -> dict[str, CPD]:
-    """``cpds`` as starting parameters of ``graph``, or a PGMError saying what would fit."""
-    fix = ("pass a model fitted on this same graph (pgm.fit on this declaration, or pgm.load of its fitted "
-           "file), or init='auto' / 'random'")
-    if not isinstance(cpds, dict):
-        raise PGMError(f"init must be 'auto', 'random', 'kmeans++' or a fitted model, got {type(cpds).__name__}")
-    fams = families(graph)
-    missing = [k for k in graph.params if k not in cpds]
-    extra = [k for k in cpds if k not in graph.params]
-    if extra or missing:
-        parts = ([f"parameters {extra[:5]} that this model does not have"] if extra else []) + \
-                ([f"no parameters for {missing[:5]}"] if missing else [])
-        raise PGMError(f"init= does not match this model's graph: it has {' and '.join(parts)}; {fix}")
-    for key in graph.params:
-        fam = fams[graph.params[key][0]]
-        cpd = cpds[key]
-        c, d = fam.n_configs, fam.var.dim
-        if fam.kind == "table":
-            want, shapes = TableCPD, {"probs": (c, fam.var.n_states)}
-        elif fam.kind == "linear":
-            want, shapes = LinearCPD, {"intercept": (c, d), "coef": (c, d, fam.cont_dim), "cov": (c, d, d)}
-        else:
-            q = sum(n - 1 for n in fam.cards) + fam.cont_dim
-            want, shapes = LogisticCPD, {"intercept": (fam.var.n_states,), "coef": (fam.var.n_states, q)}
-        if not isinstance(cpd, want):
-            raise PGMError(f"init[{key!r}] is a {type(cpd).__name__}; this model needs a {want.__name__} there "
-                           f"(shapes {shapes}); {fix}")
-        for name, shape in shapes.items():
-            got = np.shape(getattr(cpd, name))
-            if got != shape:
-                raise PGMError(f"init[{key!r}].{name} has shape {got}; this model needs {shape} (another "
-                               f"graph's parameters?); {fix}")
-        if isinstance(cpd, TableCPD):
-            TableCPD.check(np.asarray(cpd.probs, dtype=float), f"init[{key!r}]")
-    return dict(cpds)
-
-
-def interchangeable(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD]) -> list[str]:
-    """Latent nodes whose every state gives every child the same distribution (to SYMMETRY_TOL).
-
-    From such parameters EM keeps the states identical forever: a stationary point where the latent
-    node explains nothing (a symmetric start, such as uniform tables, lands there at once)."""
-    out = []
-    for z in graph.latent:
-        if not graph[z].discrete or graph[z].n_states < 2:
-            continue
-        kids = [c for c in graph.order if z in fams[c].disc]
-        if kids and all(_same_across(fams[c], z, cpds[graph[c].param]) for c in kids):
-            out.append(graph[z].decl)
-    return sorted(set(out))
-
-
-def _same_across(fam: Family, z: str, cpd: CPD) -> bool:
-    """Whether ``cpd`` is the same for every state of the discrete parent ``z``."""
-    axis = fam.disc.index(z)
-    if isinstance(cpd, LogisticCPD):
-        start = sum(n - 1 for n in fam.cards[:axis])
-        return bool(np.all(np.abs(cpd.coef[:, start:start + fam.cards[axis] - 1]) <= SYMMETRY_TOL))
-    arrays = [cpd.probs] if isinstance(cpd, TableCPD) else [cpd.intercept, cpd.coef, cpd.cov]
-    for a in arrays:
-        a = np.moveaxis(np.asarray(a).reshape(fam.cards + a.shape[1:]), axis, 0)
-        scale = max(1.0, float(np.max(np.abs(a), initial=0.0)))
-        if np.max(np.abs(a - a[:1]), initial=0.0) > SYMMETRY_TOL * scale:
-            return False
-    return True
 
 
 class InMemory:
@@ -462,7 +131,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
     const = _pool(graph, [source.observed_stats()])
     opts = {"prior": prior, "reg_covar": reg_covar, "penalty": penalty}
     given = None if isinstance(init, str) else check_start(graph, init)
-    mixture = _mixture(graph, fams) if init in ("auto", "kmeans++") else None
+    mixture = mixture_of(graph, fams) if init in ("auto", "kmeans++") else None
     marginals: dict[str, Stats] | None = None
     best: EMResult | None = None
     best_stats: dict[str, Stats] = {}
@@ -519,13 +188,6 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
     _warn_empty(graph, best_stats)
     _warn_collapsed(graph, best_stats, reg_covar)
     return best
-
-
-def _merge(a: dict[str, Stats], b: dict[str, Stats]) -> dict[str, Stats]:
-    out = dict(a)
-    for key, st in b.items():
-        out[key] = st if key not in out else out[key] + st
-    return out
 
 
 def _warn_empty(graph: Graph, pooled: dict[str, Stats]) -> None:

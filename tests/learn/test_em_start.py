@@ -71,7 +71,7 @@ def test_max_iter_k_runs_k_updates_equal_to_a_hand_computed_em_step():
     start = _start()
     params = (start["z"].probs[0], start["a"].probs, start["b"].probs)
     lls = []
-    for steps in (1, 2):
+    for steps in (1, 2):  # from the same start: max_iter=2 is two hand steps from it
         with pytest.warns(ConvergenceWarning, match=f"did not converge in {steps} iteration"):
             fitted = pgm.fit(TWO_CHILDREN, data, init=start, max_iter=steps, tol=0.0)
         params, ll = _hand_step(*params, a, b)
@@ -84,7 +84,6 @@ def test_max_iter_k_runs_k_updates_equal_to_a_hand_computed_em_step():
         np.testing.assert_allclose(fitted.history[:-1], lls, rtol=1e-12)
         assert fitted.history[-1] == pytest.approx(fitted.log_likelihood(data), rel=1e-12)
         assert np.all(np.diff(fitted.history) > 0)
-        start = start  # the same start: max_iter=2 is two hand steps from it
     # a fitted model as init= continues from it: one more update is the third hand step
     again = fit_quiet(TWO_CHILDREN, data, init=fitted, max_iter=1, tol=0.0)
     params, _ = _hand_step(*params, a, b)
@@ -212,8 +211,8 @@ def test_init_of_another_structure_says_what_would_fit():
                                        r"fitted on this same graph"):
         pgm.fit(truth.spec, data, init=fitted_other)
     fewer = fit_quiet(TWO_CHILDREN, pd.DataFrame({"a": [0, 1, 1], "b": [0, 2, 1]}), max_iter=2)
-    with pytest.raises(PGMError, match=r"does not match this model's graph: it has parameters \['z', 'a', 'b'\] that this "
-                                       r"model does not have and no parameters for \['class', 'q1'"):
+    with pytest.raises(PGMError, match=r"does not match this model's graph: it has parameters \['z', 'a', 'b'\] "
+                                       r"that this model does not have and no parameters for \['class', 'q1'"):
         pgm.fit(truth.spec, data, init=fewer)
 
 
