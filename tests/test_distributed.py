@@ -104,11 +104,27 @@ def test_missing_cells_em_equals_in_memory(client, alarm_missing):
     assert_same_cpds(fitted, memory, atol=1e-9)
 
 
-def test_one_partition_em_from_a_seed_equals_in_memory(client, alarm_missing):
+@pytest.mark.parametrize("npartitions", [1, 5])
+def test_em_from_a_seed_equals_in_memory_for_any_partitioning(client, alarm_missing, npartitions):
+    """The default start is built from all partitions' sums and the seed: not from one partition."""
     model = pgm.load(MODELS / "alarm.yaml")
     memory = quiet_fit(model, alarm_missing, max_iter=4, seed=5)
-    fitted = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=1), max_iter=4, seed=5)
-    np.testing.assert_allclose(fitted.history, memory.history, rtol=0, atol=1e-9)
+    fitted = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=npartitions), max_iter=4, seed=5)
+    np.testing.assert_allclose(fitted.history, memory.history, rtol=1e-9)
+    assert_same_cpds(fitted, memory, atol=1e-9)
+
+
+def test_kmeanspp_start_on_partitions_equals_in_memory(client):
+    """k-means++ races rows keyed on a hash of their values, one pass over the partitions per centre."""
+    rng = np.random.default_rng(1)
+    x = np.array([[0.0, 0.0], [5.0, 1.0], [1.0, 6.0]])[rng.integers(0, 3, 900)] + rng.standard_normal((900, 2))
+    rows = pd.DataFrame({"x[0]": x[:, 0], "x[1]": x[:, 1]})
+    model = pgm.load(MODELS / "gmm.yaml")
+    memory = quiet_fit(model, rows, max_iter=5, seed=3, n_init=2)
+    fitted = quiet_fit(model, dd.from_pandas(rows, npartitions=4), max_iter=5, seed=3, n_init=2)
+    for ours, theirs in zip(fitted.info["runs"], memory.info["runs"]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+    assert_same_cpds(fitted, memory, atol=1e-8)
 
 
 def test_cluster_restart_mid_em_is_correct_or_a_clear_error(client, alarm_missing):

@@ -96,25 +96,26 @@ class Candidate:
 
 
 def kmeanspp_candidate(source: Any, kids: tuple[str, ...], centres: np.ndarray, salt: int) -> Candidate:
-    """This part's winner of the k-means++ draw of the next centre: rows weighted by their squared
-    distance to the nearest centre so far (uniform for the first centre); rows with a missing cell
-    in ``kids`` take no part.  Identical rows share their hash, so they count once."""
+    """This part's winner of the k-means++ draw of the next centre: rows weighted by their weight
+    times their squared distance to the nearest centre so far (their weight alone for the first
+    centre); rows with a missing cell in ``kids`` take no part.  Identical rows share their hash,
+    so they count once (with the largest weight among them)."""
     data = source.data
     if any(k not in data.values for k in kids):
         return Candidate()
     x = np.hstack([data.values[k] for k in kids])
-    x = x[np.isfinite(x).all(axis=1)]
+    ok = np.isfinite(x).all(axis=1)
+    x = x[ok]
+    w = np.ones(len(x)) if data.weights is None else data.weights[ok]
     if not len(x):
         return Candidate()
     logu = np.log(row_uniforms(x, salt))
     i = int(np.argmax(logu))
     out = Candidate(any_key=float(logu[i]), any_row=x[i].copy())
-    if not len(centres):
-        out.key, out.row = out.any_key, out.any_row
-        return out
-    d2 = np.min([((x - c) ** 2).sum(axis=1) for c in centres], axis=0)
+    d2 = np.min([((x - c) ** 2).sum(axis=1) for c in centres], axis=0) if len(centres) else np.ones(len(x))
+    weight = w * d2
     with np.errstate(divide="ignore"):
-        key = np.where(d2 > 0, logu / np.where(d2 > 0, d2, 1.0), -np.inf)
+        key = np.where(weight > 0, logu / np.where(weight > 0, weight, 1.0), -np.inf)
     j = int(np.argmax(key))
     if np.isfinite(key[j]):
         out.key, out.row = float(key[j]), x[j].copy()
