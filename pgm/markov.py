@@ -32,11 +32,11 @@ from pgm.evidence import Answers, parse_evidence, query_nodes, query_series
 from pgm.features import UNARY, Layout, gibbs_sweep
 from pgm.fitted import check_sample_size, only_numbers, sample_rng
 from pgm.graph import Graph, build
-from pgm.infer.elimination import (TooWideError, build_clique_tree, calibrate, max_decode, sample_tree,
+from pgm.infer.elimination import (CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode, sample_tree,
                                    variable_elimination)
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.yaml_text import fitted_data, save_fitted
-from pgm.learn.loglinear import BATCH_ENTRIES, LogLinear, LogLinearFit, Rows, fit_loglinear
+from pgm.learn.loglinear import BATCH_ENTRIES, LogLinear, LogLinearFit, Rows, _distinct, fit_loglinear
 from pgm.schema import ModelSpec
 
 #: Gibbs sampling defaults of :meth:`FittedMarkovNet.sample`.
@@ -183,58 +183,66 @@ class FittedMarkovNet(Answers):
         joint = variable_elimination(self.factors(), variables, codes)
         return query_series(self.graph, variables, joint.table, evidence)
 
+    def _evidence_tree(self, together: tuple[str, ...] = ()) -> CliqueTree:
+        """The model's clique tree with a unary scope per variable (where each row's evidence goes),
+        and optionally one scope holding ``together`` (so their joint posterior is one clique's)."""
+        cache = self.__dict__.setdefault("_trees", {})
+        if together not in cache:
+            layout = self.layout
+            scopes = [p.scope for p in layout.potentials] + [(v,) for v in layout.variables]
+            try:
+                cache[together] = build_clique_tree(scopes + ([together] if together else []), layout.card_map)
+            except TooWideError as exc:
+                raise TooWideError(f"the joint posterior of {list(together)} needs exact inference out of reach "
+                                   f"here ({exc}); ask for fewer nodes at once") from None
+        return cache[together]
+
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Posteriors (mode "sum") or the most probable joint state (mode "max") of ``nodes`` per row.
 
-        Identical rows are merged; rows hiding the same variables share one clique tree, calibrated
-        (or max-decoded) for all of them at once with a leading batch axis, in chunks."""
+        Identical rows are merged; the distinct rows go through one clique tree of the whole model
+        at once (a leading batch axis), each row's observed cells entering as a unary indicator
+        (log 0 off the observed state), in chunks of at most ``BATCH_ENTRIES`` table entries.
+        Every variable asked (``most_probable``): max-product and a traceback; otherwise the
+        joint marginal of the nodes from one clique, then its argmax for mode "max"."""
         self._exact("posterior() and predict()")
-        rows = self._rows(enc)
-        flat = self._flat()
         layout = self.layout
+        codes = np.full((enc.n_rows, len(layout.variables)), -1, dtype=np.int64)
+        for j, v in enumerate(layout.variables):
+            if v in enc.codes:
+                codes[:, j] = enc.codes[v]
+        codes, _, inverse = _distinct(codes, np.ones(len(codes)))
         index = {v: i for i, v in enumerate(layout.variables)}
-        n = len(rows.weights)
-        out: dict[str, np.ndarray] = {}
-        for v in nodes:
-            codes = rows.codes[:, index[v]]
-            seen = np.flatnonzero(codes >= 0)
-            if mode == "sum":
-                out[v] = np.zeros((n, layout.cards[index[v]]))
-                out[v][seen, codes[seen]] = 1.0
-            else:
-                out[v] = np.maximum(codes, 0)
-        for pat in rows.patterns:
-            hidden = [layout.variables[h] for h in pat.hidden]
-            inside = tuple(v for v in hidden if v in nodes)
-            if not inside:
+        decode = mode == "max" and set(nodes) == set(layout.variables)
+        together = () if decode or len(nodes) == 1 else tuple(nodes)
+        tree = self._evidence_tree(together)
+        potentials = self.engine.potential_tables(self._flat())
+        extra = [np.zeros([layout.cards[index[v]] for v in together])] if together else []
+        n = len(codes)
+        out = {v: np.zeros((n, layout.cards[index[v]])) if mode == "sum" else np.zeros(n, dtype=np.int64)
+               for v in nodes}
+        step = max(1, BATCH_ENTRIES // max(tree.total_entries, 1))
+        for start in range(0, n, step):
+            part = codes[start:start + step]
+            evidence = [np.where((part[:, j, None] < 0) | (part[:, j, None] == np.arange(k)[None, :]), 0.0, -np.inf)
+                        for j, k in enumerate(layout.cards)]
+            tables = potentials + evidence + extra
+            rows = slice(start, start + len(part))
+            if decode:
+                best, _ = max_decode(tree, tables)
+                for v in nodes:
+                    out[v][rows] = best[:, tree.variables.index(v)]
                 continue
-            decode = mode == "max" and len(inside) == len(hidden)
-            tree = pat.tree
-            extra: list[np.ndarray] = []
-            if len(inside) > 1 and not decode:  # one clique must hold the asked nodes together
-                scopes = [tuple(tree.variables[i] for i in sc) for sc in tree.scopes] + [inside]
-                tree = build_clique_tree(scopes, {v: layout.cards[index[v]] for v in hidden})
-                extra = [np.zeros([layout.cards[index[v]] for v in inside])]
-            step = max(1, BATCH_ENTRIES // max(tree.total_entries, 1))
-            for start in range(0, len(pat.rows), step):
-                sub = pat.rows[start:start + step]
-                tables = [flat[g[start:start + step]].reshape((-1,) + hc) if b else flat[g].reshape(hc)
-                          for g, b, hc in zip(pat.gather, pat.batched, pat.hidden_cards)]
-                if decode:
-                    best, _ = max_decode(tree, tables)
-                    for v in inside:
-                        out[v][sub] = np.broadcast_to(best[:, tree.variables.index(v)], sub.shape)
-                    continue
-                table = calibrate(tree, tables + extra).marginal(list(inside)).table
-                table = np.broadcast_to(table, (len(sub),) + table.shape[1:])
-                for j, v in enumerate(inside):
-                    if mode == "max":
-                        flat_best = table.reshape(len(sub), -1).argmax(axis=1)
-                        out[v][sub] = np.unravel_index(flat_best, table.shape[1:])[j]
-                        continue
-                    other = tuple(1 + i for i in range(len(inside)) if i != j)
-                    out[v][sub] = np.exp(logsumexp(table, other) if other else table)
-        inverse = rows.inverse
+            table = calibrate(tree, tables).marginal(list(nodes)).table
+            table = np.broadcast_to(table, (len(part),) + table.shape[1:])
+            if mode == "max":
+                best = np.unravel_index(table.reshape(len(part), -1).argmax(axis=1), table.shape[1:])
+                for j, v in enumerate(nodes):
+                    out[v][rows] = best[j]
+                continue
+            for j, v in enumerate(nodes):
+                other = tuple(1 + i for i in range(len(nodes)) if i != j)
+                out[v][rows] = np.exp(logsumexp(table, other) if other else table)
         return np.zeros(enc.n_rows), {v: a[inverse] for v, a in out.items()}
 
     def sample(self, n: int, seed: int | None = None, method: str = "auto", *, burn_in: int = GIBBS_BURN_IN,

@@ -206,10 +206,11 @@ def test_gmm_posterior_equals_scikit_learn_from_the_same_parameters():
 
 # --------------------------------------------------------------------------- undirected models
 GRID = {"name": "grid", "graph": "undirected",
-        "nodes": {f"g{i}": {"states": 2 if i % 2 else ["lo", "mid", "hi"]} for i in range(6)},
+        "nodes": {**{f"g{i}": {"states": 2 if i % 2 else ["lo", "mid", "hi"]} for i in range(6)},
+                  "h": {"states": 2, "latent": True}},
         "cliques": [{"nodes": ["g0", "g1"]}, {"nodes": ["g1", "g2"]}, {"nodes": ["g0", "g3"]},
                     {"nodes": ["g1", "g4"]}, {"nodes": ["g2", "g5"]}, {"nodes": ["g3", "g4"]},
-                    {"nodes": ["g4", "g5"], "features": "agreement"}]}
+                    {"nodes": ["g4", "g5"], "features": "agreement"}, {"nodes": ["g5", "h"]}]}
 
 
 def grid_model(seed: int = 0) -> FittedMarkovNet:
@@ -235,9 +236,10 @@ def test_undirected_posterior_predict_and_mpe_equal_brute_force():
     m = grid_model()
     states, prob = grid_joint(m)
     names = list(m.layout.variables)
-    data = m.sample(60, seed=1).astype(object)
+    data = m.sample(60, seed=1).astype(object).drop(columns="h")  # h is latent
     data = data.mask(np.random.default_rng(2).random(data.shape) < 0.3)
     asked = data.drop(columns=["g1", "g4"])
+    post_h = m.posterior("h", data)
     post = m.posterior("g1", asked.assign(g4=np.nan))
     pred = m.predict(["g1", "g4"], asked, joint=True)
     single = m.predict(["g1", "g4"], asked)
@@ -252,6 +254,12 @@ def test_undirected_posterior_predict_and_mpe_equal_brute_force():
         g1 = np.bincount(states[:, names.index("g1")], weights=p, minlength=2)
         np.testing.assert_allclose(post.iloc[r].to_numpy(), g1 / g1.sum(), atol=1e-12)
         assert single["g1"].iloc[r] == g1.argmax()
+        keep_h = np.ones(len(states), dtype=bool)
+        for v in data:
+            if not pd.isna(data[v].iloc[r]):
+                keep_h &= states[:, names.index(v)] == m.graph[v].labels.index(str(data[v].iloc[r]))
+        h = np.bincount(states[:, names.index("h")], weights=np.where(keep_h, prob, 0.0), minlength=2)
+        np.testing.assert_allclose(post_h.iloc[r].to_numpy(), h / h.sum(), atol=1e-12)
         pair = np.zeros((2, 3))
         np.add.at(pair, (states[:, names.index("g1")], states[:, names.index("g4")]), p)
         assert pair[pred["g1"].iloc[r], m.graph["g4"].labels.index(pred["g4"].iloc[r])] == pytest.approx(pair.max(), rel=1e-12)
@@ -265,7 +273,7 @@ def test_undirected_predict_is_one_batched_pass(monkeypatch):
     import pgm.markov as markov
 
     m = grid_model(3)
-    data = m.sample(1000, seed=5).drop(columns="g2")
+    data = m.sample(1000, seed=5).drop(columns=["g2", "h"])
     calls = []
     real = markov.calibrate
     monkeypatch.setattr(markov, "calibrate", lambda *a, **k: calls.append(1) or real(*a, **k))
