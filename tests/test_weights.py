@@ -458,6 +458,8 @@ def test_cli_fit_and_score_with_weights(sprinkler_rows, tmp_path, capsys):
     total = fitted.log_likelihood(repeat(sprinkler_rows))
     assert f"total log-likelihood: {total:.10g}" in printed
     assert f"total weight {sprinkler_rows['w'].sum()}" in printed
+    bic, aic = fitted.bic(repeat(sprinkler_rows)), fitted.aic(repeat(sprinkler_rows))  # n = the repeated rows
+    assert f"BIC: {bic:.10g}  AIC: {aic:.10g}" in printed
     assert main(["fit", str(MODELS / "sprinkler.yaml"), str(data), "--weights", "cloudy", "-o", str(out)]) == 2
     assert "weights column 'cloudy' is the data column of node 'cloudy'" in capsys.readouterr().err
 
