@@ -25,16 +25,26 @@ import numpy as np
 from scipy.special import logsumexp
 
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
-from pgm.cpd.table import TableStats
 from pgm.encode import EncodedData
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
-from pgm.infer.elimination import TooWideError, build_clique_tree, calibrate, max_decode
+from pgm.infer.elimination import CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode
 from pgm.infer.flat import build_flat, flat_e_step, table_cells
 
-#: Components with more joint states than this are not listed state by state: their
+#: Components with more joint states than this are never listed state by state: their
 #: posterior marginals come from a calibrated clique tree (batched over rows) instead.
 ENUMERATE_LIMIT = 4096
+#: How a component that could be listed is treated: "cost" (listing or the clique tree, whichever
+#: :func:`listing_cost` and :func:`tree_cost` estimate cheaper), "list" or "tree" (forced).
+STRATEGY = "cost"
+#: A clique-tree batch holds about this many float64 entries per calibration (256 MB).
+BATCH_ENTRIES = 2**25
+#: Cost-model constants, in units of one table family's term of one listed joint state.
+COST_LIST_OTHER = 10.0   # a non-table family's term of one listed state (evaluated per row and state)
+COST_LIST_STATE = 2.0    # per listed state: the log-sum-exp and the posterior
+COST_TREE_ENTRY = 6.0    # per clique entry: two passes of log-space sum-product
+COST_TREE_FACTOR = 3.0   # per factor entry: its per-row table, its posterior sum and statistics
+COST_CALL = 2000.0       # per numpy call on a batch (Python overhead)
 
 
 @dataclass
@@ -172,25 +182,69 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
     involved = tuple(involved)
     all_rows = len(rows) == dropped.shape[0]
     if size > ENUMERATE_LIMIT:
-        return Group(vars_, rows, involved, np.zeros((len(cards), 0), dtype=np.int64), drop, all_rows,
-                     tree=_tree(graph, fams, vars_, involved, size))
-    joint = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=np.int64)
-    return Group(vars_, rows, involved, joint, drop, all_rows)
+        tree = _tree(graph, fams, vars_, involved, size)
+    else:
+        tree = _cheaper_tree(graph, fams, vars_, involved, size, len(rows))
+    joint = (np.indices(cards).reshape(len(cards), -1) if size <= ENUMERATE_LIMIT
+             else np.zeros((len(cards), 0), dtype=np.int64))
+    return Group(vars_, rows, involved, joint, drop, all_rows, tree=tree)
+
+
+def _scopes(fams: dict[str, Family], vars_, involved) -> list[tuple[str, ...]]:
+    """Each family's members inside the component: the scope of its factor."""
+    return [tuple(m for m in fams[f].members if m in vars_) for f in involved]
 
 
 def _tree(graph, fams, vars_, involved, size):
-    """The clique tree of a large hidden component (each family a factor over its hidden members)."""
-    kinds = {fams[f].kind for f in involved}
-    if kinds != {"table"}:
-        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other: {size:.3g} joint "
-                         f"states per row, too many to list, and families of kind {sorted(kinds - {'table'})} "
-                         "cannot go through the clique tree. Fewer latent nodes or missing cells would help")
-    scopes = [tuple(m for m in fams[f].members if m in vars_) for f in involved]
+    """The clique tree of a large hidden component: each family is a factor over its hidden members
+    (a family with an observed gaussian or logistic child is per-row evidence on its hidden parents)."""
     try:
-        return build_clique_tree(scopes, {v: graph[v].n_states for v in vars_})
+        return build_clique_tree(_scopes(fams, vars_, involved), {v: graph[v].n_states for v in vars_})
     except TooWideError as exc:
-        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other and too wide for "
-                         f"exact inference ({exc}); fewer latent nodes or missing cells would make this tractable") from None
+        raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other ({size:.3g} joint "
+                         f"states per row) and too wide for exact inference ({exc}); fewer latent nodes or "
+                         "missing cells would make this tractable") from None
+
+
+def listing_cost(n_rows: int, size: int, kinds: list[str]) -> float:
+    """Estimated cost of listing ``size`` joint states for ``n_rows`` rows, in units of one
+    table-family term (a gather and an add): a non-table family is evaluated for every
+    (row, joint state) pair, which costs :data:`COST_LIST_OTHER` such units."""
+    per_state = sum(1.0 if k == "table" else COST_LIST_OTHER for k in kinds) + COST_LIST_STATE
+    return float(n_rows) * size * per_state
+
+
+def tree_cost(n_rows: int, tree: CliqueTree, factor_sizes: list[int]) -> float:
+    """Estimated cost of the calibrated clique tree for ``n_rows`` rows (same units as
+    :func:`listing_cost`): two passes over every clique table, each factor's per-row table
+    gathered and its posterior summed, and a fixed overhead per numpy call."""
+    n_batches = max(1, math.ceil(n_rows * _row_entries(tree, factor_sizes) / BATCH_ENTRIES))
+    calls = 8 * len(tree.cliques) + 4 * len(factor_sizes)
+    return (float(n_rows) * (COST_TREE_ENTRY * tree.total_entries + COST_TREE_FACTOR * sum(factor_sizes))
+            + COST_CALL * calls * n_batches)
+
+
+def _row_entries(tree: CliqueTree, factor_sizes: list[int]) -> int:
+    """float64 entries one row occupies during calibration (potentials, beliefs, messages, factors)."""
+    return 3 * tree.total_entries + sum(factor_sizes)
+
+
+def _cheaper_tree(graph, fams, vars_, involved, size, n_rows):
+    """A clique tree for a listable component when it is estimated cheaper than listing
+    (or forced by :data:`STRATEGY`); None to list."""
+    kinds = [fams[f].kind for f in involved]
+    listing = listing_cost(n_rows, size, kinds)
+    if STRATEGY == "list" or (STRATEGY == "cost" and listing <= COST_CALL * (8 + 4 * len(involved))):
+        return None  # listing is cheaper than the fixed cost of any tree: do not build one
+    scopes = _scopes(fams, vars_, involved)
+    try:
+        tree = build_clique_tree(scopes, {v: graph[v].n_states for v in vars_})
+    except TooWideError:
+        return None
+    if STRATEGY == "tree":
+        return tree
+    sizes = [math.prod(graph[m].n_states for m in s) for s in scopes]
+    return tree if tree_cost(n_rows, tree, sizes) < listing else None
 
 
 def group_assign(graph: Graph, data: EncodedData, group: Group, fams: dict[str, Family]) -> dict[str, np.ndarray]:
@@ -240,62 +294,147 @@ def _check_finite(lse: np.ndarray, group: Group) -> None:
                         "zero probabilities")
 
 
-def _tree_tables(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD] | None,
-                 data: EncodedData) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per family of a tree group: its log-table over (rows, hidden members) and the CPT cell each
-    entry reads (the cells are data-only and cached on the group)."""
+@dataclass
+class _Evidence:
+    """One family of a tree group as a factor over its hidden members, per row.
+
+    The family's members inside the component are listed jointly (``assign`` holds
+    their codes with shape (1, K)); the observed members hold data.  When every
+    observed member is discrete, rows with equal codes are merged ("keys"): the
+    family is evaluated once per key and gathered per row, and posterior weights are
+    summed per key before the statistics (exact: rows with equal values contribute
+    equal terms).  An observed gaussian child or parent keeps one key per row."""
+
+    hidden: tuple[str, ...]
+    shape: tuple[int, ...]
+    assign: dict[str, np.ndarray]
+    n_keys: int
+    inverse: np.ndarray | None          # (rows,) key of each group row; None: one key per row
+    per_row: tuple[str, ...]            # members whose arrays have one entry per group row
+    keep: np.ndarray | None             # (rows,) False where the family is summed out
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def rows(self, sl: slice) -> dict[str, np.ndarray]:
+        """The member values of a batch of group rows (unmerged families)."""
+        return {m: (a[sl] if m in self.per_row else a) for m, a in self.assign.items()}
+
+
+def _evidence(group: Group, f: str, fam: Family, graph: Graph, data: EncodedData) -> _Evidence:
+    key = ("evidence", f)
+    if key in group.cache:
+        return group.cache[key]
     rows = slice(None) if group.all_rows else group.rows
     n = len(group.rows)
-    tables, cells = [], []
-    for f in group.families:
-        fam = fams[f]
-        hidden = [m for m in fam.members if m in group.variables]
-        key = ("tree cells", f)
-        if key not in group.cache:
-            assign = {}
-            for m in fam.members:
-                if m in hidden:
-                    i = hidden.index(m)
-                    shape = [1] * (1 + len(hidden))
-                    shape[1 + i] = graph[m].n_states
-                    assign[m] = np.arange(graph[m].n_states).reshape(shape)
-                elif m in data.codes:
-                    assign[m] = np.maximum(data.codes[m][rows], 0).reshape((n,) + (1,) * len(hidden))
-                else:  # summed out in these rows (masked below)
-                    assign[m] = np.zeros((1,) * (1 + len(hidden)), dtype=np.int64)
-            full = (n,) + tuple(graph[m].n_states for m in hidden)
-            group.cache[key] = np.broadcast_to(table_cells(fam, assign), full)
-        cell = group.cache[key]
-        cells.append(cell)
-        if cpds is not None:
-            lp = cpds[graph[f].param].log_probs.reshape(-1)[cell]
-            if f in group.dropped:
-                lp = np.where(group.dropped[f].reshape((n,) + (1,) * len(hidden)), 0.0, lp)
+    hidden = tuple(m for m in fam.members if m in group.variables)
+    shape = tuple(graph[m].n_states for m in hidden)
+    joint = np.indices(shape).reshape(len(hidden), -1)
+    assign = {m: joint[i][None, :] for i, m in enumerate(hidden)}
+    observed = [m for m in fam.members if m not in hidden]
+    coded = [m for m in observed if m in data.codes]
+    for m in observed:  # a latent member outside the component is summed out in these rows
+        if m not in data.codes and m not in data.values:
+            assign[m] = np.zeros((1, 1), dtype=np.int64)
+    inverse, n_keys, per_row = None, n, ()
+    if all(m in data.codes or m not in data.values for m in observed):
+        codes = [np.maximum(data.codes[m][rows], 0) if m in data.missing else data.codes[m][rows] for m in coded]
+        if not codes:
+            inverse, n_keys = np.zeros(n, dtype=np.int64), 1
+        else:
+            uniq, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+            inverse, n_keys = inverse.ravel(), len(uniq)
+            for j, m in enumerate(coded):
+                assign[m] = uniq[:, j][:, None]
+    else:
+        per_row = tuple(observed)
+        for m in coded:
+            c = data.codes[m][rows]
+            assign[m] = (np.maximum(c, 0) if m in data.missing else c)[:, None]
+        for m in observed:
+            if m in data.values:
+                v = data.values[m][rows]
+                assign[m] = np.nan_to_num(v, nan=0.0) if m in data.missing else v
+    keep = ~group.dropped[f] if f in group.dropped else None
+    group.cache[key] = ev = _Evidence(hidden, shape, assign, n_keys, inverse, per_row, keep)
+    return ev
+
+
+def _batches(group: Group, evs: list[_Evidence]) -> list[slice]:
+    """Row batches of a tree group whose calibration fits in :data:`BATCH_ENTRIES` entries."""
+    n = len(group.rows)
+    step = max(1, BATCH_ENTRIES // max(_row_entries(group.tree, [ev.size for ev in evs]), 1))
+    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+def _calibrated(group: Group, evs: list[_Evidence], graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD],
+                downward: bool):
+    """Calibrate the group's clique tree batch by batch: yields (batch, Calibration)."""
+    for sl, tables in _tree_batches(group, evs, graph, fams, cpds):
+        yield sl, calibrate(group.tree, tables, downward=downward)
+
+
+def _tree_batches(group: Group, evs: list[_Evidence], graph: Graph, fams: dict[str, Family],
+                  cpds: dict[str, CPD]):
+    """The factor tables of the group's tree, batch of rows by batch: yields (batch, tables)."""
+    keyed = [family_log_prob(fams[f], cpds[graph[f].param], ev.assign, ev.n_keys, ev.cache)
+             if ev.inverse is not None else None for f, ev in zip(group.families, evs)]
+    for sl in _batches(group, evs):
+        tables = []
+        for f, ev, lp in zip(group.families, evs, keyed):
+            if lp is None:
+                cache = ev.cache.setdefault(("batch", sl.start, sl.stop), {})
+                lp = family_log_prob(fams[f], cpds[graph[f].param], ev.rows(sl), sl.stop - sl.start, cache)
+            elif ev.n_keys == 1 and ev.keep is None:  # the same table in every row: unbatched
+                tables.append(lp.reshape(ev.shape))
+                continue
+            else:
+                lp = lp[ev.inverse[sl]]
+            lp = lp.reshape((-1,) + ev.shape)
+            if ev.keep is not None:
+                lp = np.where(ev.keep[sl].reshape((-1,) + (1,) * len(ev.shape)), lp, 0.0)
             tables.append(lp)
-    return tables, cells
+        yield sl, tables
 
 
 def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
-               stats: bool, hard: bool) -> tuple[np.ndarray, dict[str, Stats]]:
-    """log p(observed part) per row and expected counts, by a batched calibrated clique tree."""
-    if hard:
-        raise ModelError(f"hard EM needs each row's hidden nodes to be listed state by state; the nodes "
-                         f"{list(group.variables)} have more than {ENUMERATE_LIMIT} joint states (use learner='em')")
-    tables, cells = _tree_tables(group, graph, fams, cpds, data)
-    cal = calibrate(group.tree, tables, downward=stats)
-    lse = cal.log_z
-    out: dict[str, Stats] = {}
-    if stats:
-        w = None if data.weights is None else data.weights[group.rows]
-        for f, q, cell in zip(group.families, cal.factor_probabilities(), cells):
+               stats: bool) -> tuple[np.ndarray, dict[str, Stats]]:
+    """log p(observed part) per row and expected statistics, by a batched calibrated clique tree.
+
+    Each family's statistics are weighted by the posterior over its hidden members, which the
+    calibrated tree gives (the family's factor sits in a clique holding them)."""
+    n = len(group.rows)
+    lse = np.empty(n)
+    w = None if data.weights is None else data.weights[group.rows]
+    acc: dict[str, Any] = {}
+    evs = [_evidence(group, f, fams[f], graph, data) for f in group.families]
+    for sl, cal in _calibrated(group, evs, graph, fams, cpds, downward=stats):
+        m = sl.stop - sl.start
+        lse[sl] = np.broadcast_to(cal.log_z, (m,))
+        if not stats:
+            continue
+        for f, ev, q in zip(group.families, evs, cal.factor_probabilities()):
+            q = np.broadcast_to(q.reshape(q.shape[0], -1), (m, ev.size))
             if w is not None:
-                q = q * w.reshape((-1,) + (1,) * (q.ndim - 1))
-            if f in group.dropped:
-                q = np.where(group.dropped[f].reshape((-1,) + (1,) * (q.ndim - 1)), 0.0, q)
-            fam = fams[f]
-            counts = np.bincount(cell.reshape(-1), weights=q.reshape(-1),
-                                 minlength=fam.n_configs * fam.var.n_states)
-            out[f] = TableStats(counts.reshape(fam.n_configs, fam.var.n_states))
+                q = q * w[sl, None]
+            if ev.keep is not None:
+                q = np.where(ev.keep[sl, None], q, 0.0)
+            if ev.inverse is not None:  # sum the posterior weights of rows sharing a key
+                cells = (ev.inverse[sl, None] * ev.size + np.arange(ev.size)).reshape(-1)
+                part = np.bincount(cells, weights=np.ascontiguousarray(q).reshape(-1), minlength=ev.n_keys * ev.size)
+                acc[f] = part if f not in acc else acc[f] + part
+            else:
+                cache = ev.cache.setdefault(("batch", sl.start, sl.stop), {})
+                st = family_stats(fams[f], ev.rows(sl), m, np.ascontiguousarray(q), cache)
+                acc[f] = st if f not in acc else acc[f] + st
+    out: dict[str, Stats] = {}
+    for f, ev in zip(group.families, evs if stats else []):
+        if ev.inverse is not None:
+            out[f] = family_stats(fams[f], ev.assign, ev.n_keys, acc[f].reshape(ev.n_keys, ev.size), ev.cache)
+        else:
+            out[f] = acc[f]
     return lse, out
 
 
@@ -359,25 +498,41 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
 
     With ``hard=True`` each row's posterior is replaced by the indicator of its most
     probable joint state (classification EM); the log-likelihood is still the marginal one.
+    Hard EM lists the joint states, so a group that could be listed but goes through the
+    clique tree for speed is listed instead.
     A row of probability zero raises a DataError (a learner cannot go on from it); with
     ``zero_ok`` (scoring, ``stats=False``) its log-likelihood is ``-inf`` instead.
     """
     zero_ok = zero_ok and not stats
     total, rows_ll = observed_log_prob(graph, fams, cpds, data, plan, per_row)
     out: dict[str, Stats] = {}
+
+    def add(part: dict[str, Stats]) -> None:
+        for f, st in part.items():
+            out[f] = st if f not in out else out[f] + st
+
+    def count(group: Group, lse: np.ndarray) -> float:
+        if not zero_ok:
+            _check_finite(lse, group)
+        if per_row:
+            rows_ll[group.rows] += lse
+        w = None if data.weights is None else data.weights[group.rows]
+        return float(lse.sum() if w is None else w @ lse)
+
     listed = [g for g in plan.groups if g.tree is None]
     for group in plan.groups:
         if group.tree is None:
             continue
-        lse, part = _tree_step(group, graph, fams, cpds, data, stats, hard)
-        if not zero_ok:
-            _check_finite(lse, group)
-        w = None if data.weights is None else data.weights[group.rows]
-        total += float(lse.sum() if w is None else w @ lse)
-        if per_row:
-            rows_ll[group.rows] += lse
-        for f, st in part.items():
-            out[f] = st if f not in out else out[f] + st
+        if hard:
+            if not group.joint.shape[1]:
+                raise ModelError(f"hard EM needs each row's hidden nodes to be listed state by state; the nodes "
+                                 f"{list(group.variables)} have more than {ENUMERATE_LIMIT} joint states "
+                                 "(use learner='em')")
+            lse, part = _list_step(group, graph, fams, cpds, data, stats, hard)
+        else:
+            lse, part = _tree_step(group, graph, fams, cpds, data, stats)
+        total += count(group, lse)
+        add(part)
     if not plan.flat_checked:
         plan.flat = build_flat(graph, fams, data, listed, lambda g: group_assign(graph, data, g, fams))
         plan.flat_checked = True
@@ -385,40 +540,42 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard, zero_ok=zero_ok)
         if per_row:
             rows_ll += np.bincount(plan.flat.seg_rows, weights=lse, minlength=data.n_rows)
-        for f, st in part.items():
-            out[f] = st if f not in out else out[f] + st
+        add(part)
         return EStep(total + hidden, out, rows_ll)
     for group in listed:
-        assign = group_assign(graph, data, group, fams)
-        lj = log_joint(group, assign, fams, cpds, graph)
-        # log-sum-exp by hand, keeping exp(lj - max) for the posterior: one exp pass, not two
-        top = lj.max(axis=1)
-        top = np.where(np.isfinite(top), top, 0.0)
-        shifted = np.exp(lj - top[:, None])
-        sums = shifted.sum(axis=1)
-        with np.errstate(divide="ignore"):
-            lse = top + np.log(sums)
-        w = None if data.weights is None else data.weights[group.rows]
-        if not zero_ok:
-            _check_finite(lse, group)
-        total += float(lse.sum() if w is None else w @ lse)
-        if per_row:
-            rows_ll[group.rows] += lse
-        if not stats:
-            continue
-        if hard:
-            q = np.zeros_like(lj)
-            q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
-        else:
-            q = shifted / sums[:, None]
-        if w is not None:
-            q = q * w[:, None]
-        n = len(group.rows)
-        for f in group.families:
-            qf = q if f not in group.dropped else np.where(group.dropped[f][:, None], 0.0, q)
-            st = family_stats(fams[f], assign, n, qf, group.cache)
-            out[f] = st if f not in out else out[f] + st
+        lse, part = _list_step(group, graph, fams, cpds, data, stats, hard)
+        total += count(group, lse)
+        add(part)
     return EStep(total, out, rows_ll)
+
+
+def _list_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
+               stats: bool, hard: bool) -> tuple[np.ndarray, dict[str, Stats]]:
+    """log p(observed part) per row and expected statistics, by listing the group's joint states."""
+    assign = group_assign(graph, data, group, fams)
+    lj = log_joint(group, assign, fams, cpds, graph)
+    # log-sum-exp by hand, keeping exp(lj - max) for the posterior: one exp pass, not two
+    top = lj.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    shifted = np.exp(lj - top[:, None])
+    sums = shifted.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        lse = top + np.log(sums)
+    out: dict[str, Stats] = {}
+    if not stats or not np.all(np.isfinite(lse)):
+        return lse, out
+    if hard:
+        q = np.zeros_like(lj)
+        q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
+    else:
+        q = shifted / sums[:, None]
+    if data.weights is not None:
+        q = q * data.weights[group.rows][:, None]
+    n = len(group.rows)
+    for f in group.families:
+        qf = q if f not in group.dropped else np.where(group.dropped[f][:, None], 0.0, q)
+        out[f] = family_stats(fams[f], assign, n, qf, group.cache)
+    return lse, out
 
 
 @dataclass
@@ -480,26 +637,34 @@ def hidden_parts(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], da
         inside = tuple(v for v in group.variables if v in nodes)
         every = len(inside) == len(group.variables)
         if group.tree is not None:
-            tables, _ = _tree_tables(group, graph, fams, cpds, data)
-            if mode == "max" and every:
-                codes, lse_max = max_decode(group.tree, tables)
-                lse = calibrate(group.tree, tables, downward=False).log_z
-                parts.append(Part(group.rows, inside, codes=codes))
-            else:
-                tree = group.tree if len(inside) <= 1 else _tree_over(group, graph, inside)
-                extra = [] if tree is group.tree else [np.zeros([graph[v].n_states for v in inside])]
+            evs = [_evidence(group, f, fams[f], graph, data) for f in group.families]
+            tree = group.tree if len(inside) <= 1 or (mode == "max" and every) else _tree_over(group, graph, inside)
+            extra = [] if tree is group.tree else [np.zeros([graph[v].n_states for v in inside])]
+            pieces = []
+            for sl, tables in _tree_batches(group, evs, graph, fams, cpds):
+                rows = group.rows[sl]
+                if mode == "max" and every:
+                    codes, _ = max_decode(group.tree, tables)
+                    row_lp[rows] += calibrate(group.tree, tables, downward=False).log_z
+                    pieces.append(Part(rows, inside, codes=np.broadcast_to(codes, (len(rows), codes.shape[1]))))
+                    continue
                 cal = calibrate(tree, tables + extra, downward=bool(inside))
-                lse = cal.log_z
-                if inside:
-                    with np.errstate(invalid="ignore"):
-                        table = cal.marginal(list(inside)).table
-                    if mode == "max":
-                        flat = table.reshape(len(table), -1).argmax(axis=1)
-                        codes = np.stack(np.unravel_index(flat, table.shape[1:]), axis=1)
-                        parts.append(Part(group.rows, inside, codes=codes))
-                    else:
-                        parts.append(Part(group.rows, inside, table=table))
-            row_lp[group.rows] += lse
+                row_lp[rows] += np.broadcast_to(cal.log_z, (len(rows),))
+                if not inside:
+                    continue
+                with np.errstate(invalid="ignore"):
+                    table = cal.marginal(list(inside)).table
+                table = np.broadcast_to(table, (len(rows),) + table.shape[-len(inside):])
+                if mode == "max":
+                    flat = table.reshape(len(table), -1).argmax(axis=1)
+                    codes = np.stack(np.unravel_index(flat, table.shape[1:]), axis=1)
+                    pieces.append(Part(rows, inside, codes=codes))
+                else:
+                    pieces.append(Part(rows, inside, table=table))
+            if pieces:
+                parts.append(Part(group.rows, inside,
+                                  table=None if mode == "max" else np.concatenate([p.table for p in pieces]),
+                                  codes=np.concatenate([p.codes for p in pieces]) if mode == "max" else None))
             continue
         assign = group_assign(graph, data, group, fams)
         lj = log_joint(group, assign, fams, cpds, graph)
