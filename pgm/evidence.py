@@ -54,19 +54,26 @@ def refuse_impossible(index: Any, row_log_prob: np.ndarray, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- queries and evidence
+def check_nodes(graph: Graph, nodes: Any, what: str) -> list[str]:
+    """Nodes asked about, as a list: at least one, each known and listed once."""
+    nodes = [nodes] if isinstance(nodes, str) else list(nodes)
+    if not nodes:
+        raise ModelError(f"{what} needs at least one node to ask about")
+    for v in nodes:
+        if not isinstance(v, str) or v not in graph.variables:
+            raise ModelError(f"unknown node {v!r} in {what}; nodes: {list(graph.order)[:12]}")
+    twice = sorted({v for v in nodes if nodes.count(v) > 1})
+    if twice:
+        raise ModelError(f"nodes {twice} are listed twice in {what}; list each once")
+    return nodes
+
+
 def query_nodes(graph: Graph, variables: Any, evidence: Any, discrete: bool = True) -> list[str]:
     """The queried nodes as a list, checked: known, listed once, not also observed, discrete."""
-    variables = [variables] if isinstance(variables, str) else list(variables)
-    if not variables:
-        raise ModelError("query needs at least one node to ask about")
+    variables = check_nodes(graph, variables, "query")
     if evidence is not None and not isinstance(evidence, dict):
         raise DataError(f"evidence must be a mapping node -> state, got {type(evidence).__name__}")
-    for v in variables + list(evidence or {}):
-        if not isinstance(v, str) or v not in graph.variables:
-            raise ModelError(f"unknown node {v!r} in query; nodes: {list(graph.order)[:12]}")
-    twice = sorted({v for v in variables if variables.count(v) > 1})
-    if twice:
-        raise ModelError(f"nodes {twice} are listed twice in the query; list each once")
+    check_nodes(graph, list(evidence or {}) or variables, "query")
     both = [v for v in variables if v in (evidence or {})]
     if both:
         raise ModelError(f"nodes {both} are both queried and observed; drop them from one of the two")
@@ -188,17 +195,7 @@ class Answers:
 
     # ---- front end
     def _asked(self, nodes: Any, what: str) -> list[str]:
-        nodes = [nodes] if isinstance(nodes, str) else list(nodes)
-        if not nodes:
-            raise ModelError(f"{what}() needs at least one node")
-        for v in nodes:
-            if not isinstance(v, str) or v not in self.graph.variables:
-                known = list(self.graph.order)
-                raise ModelError(f"unknown node {v!r} in {what}(); nodes: {known[:12]}")
-        twice = sorted({v for v in nodes if nodes.count(v) > 1})
-        if twice:
-            raise ModelError(f"nodes {twice} are listed twice in {what}(); list each once")
-        return nodes
+        return check_nodes(self.graph, nodes, f"{what}()")
 
     def _encode_for(self, data: Any, nodes: list[str]) -> EncodedData:
         if isinstance(data, EncodedData):
@@ -305,5 +302,5 @@ class Answers:
         return pd.DataFrame(cols, index=enc.index)
 
 
-__all__ = ["Answers", "criteria", "parse_evidence", "query_nodes", "query_index", "query_series", "state_values",
+__all__ = ["Answers", "criteria", "check_nodes", "parse_evidence", "query_nodes", "query_index", "query_series", "state_values",
            "typed_column", "warn_impossible", "refuse_impossible", "row_names"]

@@ -288,7 +288,11 @@ ZERO = {"name": "zero", "nodes": {"a": {"states": 2}, "b": {"states": 2, "parent
                    "c": {"table": [[0.3, 0.7], [0.6, 0.4]]}}}
 
 
-def test_rows_of_probability_zero_on_every_path():
+@pytest.mark.parametrize("limit", [None, 1])
+def test_rows_of_probability_zero_on_every_path(limit, monkeypatch):
+    """Listed components (the flat E-step) and (limit 1) the batched clique tree alike."""
+    if limit is not None:
+        monkeypatch.setattr(enumerate_, "ENUMERATE_LIMIT", limit)
     model = FittedModel.from_spec(parse_spec(ZERO))
     # row 1: a=1 is impossible (complete part); row 2: b=1 with a missing is impossible (hidden part)
     data = pd.DataFrame({"a": [0, 1, np.nan, np.nan], "b": [0, 0, 1, 0], "c": [1, 0, 0, 1]})
