@@ -279,26 +279,36 @@ class Answers:
             return pd.Series(cols[asked[0]], index=enc.index, name=asked[0])
         return pd.DataFrame(cols, index=enc.index)
 
+    def _fill_gaussian(self, node: str, codes: dict[str, np.ndarray], values: dict[str, np.ndarray],
+                       n: int) -> np.ndarray:
+        raise ModelError(f"{node!r} is gaussian; this model has discrete nodes only")
+
     def most_probable(self, data: Any) -> pd.DataFrame:
         """The most probable joint completion of every row's hidden discrete cells (latent nodes
-        and missing cells), given its observed cells: the MPE, by enumeration or max-product.
+        and missing cells), given its observed cells: the MPE, by enumeration or max-product
+        (missing gaussian cells integrated out).  A missing gaussian cell is then filled with its
+        conditional mean given the completed row (its parents' values, filled first).
 
-        Returns a DataFrame with a column per discrete node (latent ones included), typed as
-        ``sample`` gives them; observed cells are kept, gaussian columns are copied as given.
+        Returns a DataFrame with a column per node (latent ones included), discrete values typed as
+        ``sample`` gives them; observed cells are kept.
         """
         discrete = tuple(v for v in self.graph.order if self.graph[v].discrete)
         enc = self._encode_for(data, [])
         row_lp, got = self._infer(enc, discrete, "max")
         refuse_impossible(enc.index, row_lp, "most_probable()")
+        values: dict[str, np.ndarray] = {}
         cols: dict[str, Any] = {}
         for v in self.graph.order:
             var = self.graph[v]
             if var.discrete:
                 cols[v] = typed_column(self.graph, v, got[v])
-            else:
-                block = enc.values.get(v, np.full((enc.n_rows, var.dim), np.nan))
-                for j, c in enumerate(var.columns):
-                    cols[c] = block[:, j]
+                continue
+            block = enc.values.get(v, np.full((enc.n_rows, var.dim), np.nan))
+            if np.isnan(block).any():
+                block = np.where(np.isnan(block), self._fill_gaussian(v, got, values, enc.n_rows), block)
+            values[v] = block
+            for j, c in enumerate(var.columns):
+                cols[c] = block[:, j]
         return pd.DataFrame(cols, index=enc.index)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pgm.cpd import config_index
 from pgm.cpd.base import only_numbers  # noqa: F401  (pgm.markov reads params blocks with it)
 from pgm.cpd.family import CPD, Family, families, kind_of
 from pgm.encode import EncodedData, encode
@@ -187,6 +188,20 @@ class FittedModel(Answers):
             mean[seen] = enc.values[node][seen]
             cov[seen] = 0.0
         return mean, cov
+
+    def _fill_gaussian(self, node: str, codes: dict[str, np.ndarray], values: dict[str, np.ndarray],
+                       n: int) -> np.ndarray:
+        """The mean (n, d) of a gaussian node given completed parents: its regression in each row's
+        configuration of discrete parents, at its continuous parents' values."""
+        fam = self._families()[node]
+        cpd = self.cpds[fam.var.param]
+        configs = np.broadcast_to(np.asarray(config_index([codes[p] for p in fam.disc], fam.cards), dtype=np.int64),
+                                  (n,))
+        mean = cpd.intercept[configs]
+        if fam.cont:
+            x = np.hstack([values[p] for p in fam.cont])
+            mean = mean + np.einsum("ndp,np->nd", cpd.coef[configs], x)
+        return mean
 
     # --------------------------------------------------------------- queries
     def query(self, variables: list[str] | str, evidence: dict[str, Any] | None = None) -> pd.Series:

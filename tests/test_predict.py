@@ -341,3 +341,27 @@ def test_both_classes_read_evidence_alike():
         pd.testing.assert_series_equal(m.query(node, {other: None}), m.query(node))
     with pytest.raises(DataError, match="unknown state"):
         directed.query("c", {"x": 1.0})  # named states lo/hi: 1.0 is no label
+
+
+def test_most_probable_fills_missing_gaussian_cells_with_their_conditional_mean():
+    """Mixed model: the discrete MPE (gaussian cells integrated out) by brute force, then each missing
+    gaussian cell is its regression at the completed row: y = a[d] + b[d] x, then w = c + e y."""
+    spec = {"name": "mixed", "nodes": {
+        "d": {"states": 2}, "x": {"type": "gaussian"},
+        "y": {"type": "gaussian", "parents": ["d", "x"]}, "w": {"type": "gaussian", "parents": ["y"]}},
+        "params": {"d": {"table": [0.3, 0.7]}, "x": {"intercept": 0.0, "covariance": 1.0},
+                   "y": {"intercept": [1.0, -1.0], "coef": [[2.0], [0.5]], "covariance": [1.0, 0.2]},
+                   "w": {"intercept": 0.5, "coef": [3.0], "covariance": 0.1}}}
+    model = FittedModel.from_spec(parse_spec(spec))
+    data = pd.DataFrame({"d": [np.nan, 1, np.nan], "x": [0.4, -1.0, 2.0], "y": [np.nan, np.nan, 4.2],
+                         "w": [np.nan, np.nan, np.nan]})
+    got = model.most_probable(data)
+    # row 0: y and w missing, so d | x is its prior: d = 1; y = -1 + 0.5 * 0.4; w = 0.5 + 3 y
+    # row 2: y observed: p(d | x, y) proportional to p(d) N(4.2; a[d] + b[d] 2, var[d])
+    from scipy.stats import norm
+
+    scores = [0.3 * norm.pdf(4.2, 1.0 + 2.0 * 2.0, 1.0), 0.7 * norm.pdf(4.2, -1.0 + 0.5 * 2.0, np.sqrt(0.2))]
+    assert got["d"].tolist() == [1, 1, int(np.argmax(scores))]
+    y0 = -1.0 + 0.5 * 0.4
+    np.testing.assert_allclose(got["y"], [y0, -1.0 + 0.5 * -1.0, 4.2], rtol=1e-14)
+    np.testing.assert_allclose(got["w"], [0.5 + 3.0 * y0, 0.5 + 3.0 * -1.5, 0.5 + 3.0 * 4.2], rtol=1e-14)
