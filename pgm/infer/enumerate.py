@@ -39,6 +39,8 @@ ENUMERATE_LIMIT = 4096
 STRATEGY = "cost"
 #: A clique-tree batch holds about this many float64 entries per calibration (256 MB).
 BATCH_ENTRIES = 2**25
+#: Families over the same hidden members are summed by one matrix product up to this many keys in all.
+MAX_SHARED_KEYS = 4096
 #: Cost-model constants, in units of one table family's term of one listed joint state.
 COST_LIST_OTHER = 10.0   # a non-table family's term of one listed state (evaluated per row and state)
 COST_LIST_STATE = 2.0    # per listed state: the log-sum-exp and the posterior
@@ -190,9 +192,14 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
     return Group(vars_, rows, involved, joint, drop, all_rows, tree=tree)
 
 
-def _scopes(fams: dict[str, Family], vars_, involved) -> list[tuple[str, ...]]:
-    """Each family's members inside the component: the scope of its factor."""
+def _family_scopes(fams: dict[str, Family], vars_, involved) -> list[tuple[str, ...]]:
+    """Each family's members inside the component."""
     return [tuple(m for m in fams[f].members if m in vars_) for f in involved]
+
+
+def _scopes(fams: dict[str, Family], vars_, involved) -> list[tuple[str, ...]]:
+    """The scopes of the tree's factors: families over the same hidden members share one factor."""
+    return list(dict.fromkeys(_family_scopes(fams, vars_, involved)))
 
 
 def _tree(graph, fams, vars_, involved, size):
@@ -236,14 +243,13 @@ def _cheaper_tree(graph, fams, vars_, involved, size, n_rows):
     listing = listing_cost(n_rows, size, kinds)
     if STRATEGY == "list" or (STRATEGY == "cost" and listing <= COST_CALL * (8 + 4 * len(involved))):
         return None  # listing is cheaper than the fixed cost of any tree: do not build one
-    scopes = _scopes(fams, vars_, involved)
     try:
-        tree = build_clique_tree(scopes, {v: graph[v].n_states for v in vars_})
+        tree = build_clique_tree(_scopes(fams, vars_, involved), {v: graph[v].n_states for v in vars_})
     except TooWideError:
         return None
     if STRATEGY == "tree":
         return tree
-    sizes = [math.prod(graph[m].n_states for m in s) for s in scopes]
+    sizes = [math.prod(graph[m].n_states for m in s) for s in _family_scopes(fams, vars_, involved)]
     return tree if tree_cost(n_rows, tree, sizes) < listing else None
 
 
@@ -371,32 +377,65 @@ def _batches(group: Group, evs: list[_Evidence]) -> list[slice]:
 
 def _calibrated(group: Group, evs: list[_Evidence], graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD],
                 downward: bool):
-    """Calibrate the group's clique tree batch by batch: yields (batch, Calibration)."""
-    for sl, tables in _tree_batches(group, evs, graph, fams, cpds):
-        yield sl, calibrate(group.tree, tables, downward=downward)
+    """Calibrate the group's clique tree batch by batch: yields (batch, Calibration, merged)."""
+    for sl, tables, merged in _tree_batches(group, evs, graph, fams, cpds):
+        yield sl, calibrate(group.tree, tables, downward=downward), merged
+
+
+def _slots(group: Group, evs: list[_Evidence]) -> list[int]:
+    """The tree factor each family of the group belongs to (families over the same hidden members share one)."""
+    if "slots" not in group.cache:
+        tree = group.tree
+        index = {tuple(tree.variables[i] for i in sc): j for j, sc in enumerate(tree.scopes)}
+        group.cache["slots"] = [index[ev.hidden] for ev in evs]
+    return group.cache["slots"]
 
 
 def _tree_batches(group: Group, evs: list[_Evidence], graph: Graph, fams: dict[str, Family],
                   cpds: dict[str, CPD]):
-    """The factor tables of the group's tree, batch of rows by batch: yields (batch, tables)."""
+    """The factor tables of the group's tree, batch of rows by batch: yields (batch, tables, merged).
+
+    A factor shared by several merged-key families (a sigmoid belief network's visible units over
+    the same hidden units) is one matrix product: a (rows, keys) indicator matrix times their
+    stacked (keys, states) log-tables.  ``merged`` maps such a factor to (its families' indices,
+    the indicator matrix, each family's first key) for the statistics.  Tables with log 0 entries
+    are gathered instead (0 * -inf is not 0)."""
+    slot = _slots(group, evs)
     keyed = [family_log_prob(fams[f], cpds[graph[f].param], ev.assign, ev.n_keys, ev.cache)
              if ev.inverse is not None else None for f, ev in zip(group.families, evs)]
+    shared: dict[int, list[int]] = {}
+    for i, (ev, lp) in enumerate(zip(evs, keyed)):
+        if lp is not None and not (ev.n_keys == 1 and ev.keep is None) and np.all(np.isfinite(lp)):
+            shared.setdefault(slot[i], []).append(i)
+    shared = {j: idx for j, idx in shared.items()
+              if len(idx) > 1 and sum(evs[i].n_keys for i in idx) <= MAX_SHARED_KEYS}
+    stacked = {j: np.vstack([keyed[i] for i in idx]) for j, idx in shared.items()}
+    first = {j: np.cumsum([0] + [evs[i].n_keys for i in idx]) for j, idx in shared.items()}
+    summed = {i for idx in shared.values() for i in idx}
     for sl in _batches(group, evs):
-        tables = []
-        for f, ev, lp in zip(group.families, evs, keyed):
+        m = sl.stop - sl.start
+        tables: list[Any] = [None] * len(group.tree.scopes)
+        merged = {}
+        for j, idx in shared.items():
+            ind = np.zeros((m, first[j][-1]))
+            for i, start in zip(idx, first[j]):
+                ind[np.arange(m), start + evs[i].inverse[sl]] = 1.0 if evs[i].keep is None else evs[i].keep[sl]
+            tables[j] = (ind @ stacked[j]).reshape((m,) + evs[idx[0]].shape)
+            merged[j] = (idx, ind, first[j])
+        for i, (f, ev, lp) in enumerate(zip(group.families, evs, keyed)):
+            if i in summed:
+                continue
             if lp is None:
                 cache = ev.cache.setdefault(("batch", sl.start, sl.stop), {})
-                lp = family_log_prob(fams[f], cpds[graph[f].param], ev.rows(sl), sl.stop - sl.start, cache)
+                lp = family_log_prob(fams[f], cpds[graph[f].param], ev.rows(sl), m, cache).reshape((m,) + ev.shape)
             elif ev.n_keys == 1 and ev.keep is None:  # the same table in every row: unbatched
-                tables.append(lp.reshape(ev.shape))
-                continue
+                lp = lp.reshape(ev.shape)
             else:
-                lp = lp[ev.inverse[sl]]
-            lp = lp.reshape((-1,) + ev.shape)
+                lp = lp[ev.inverse[sl]].reshape((m,) + ev.shape)
             if ev.keep is not None:
                 lp = np.where(ev.keep[sl].reshape((-1,) + (1,) * len(ev.shape)), lp, 0.0)
-            tables.append(lp)
-        yield sl, tables
+            tables[slot[i]] = lp if tables[slot[i]] is None else tables[slot[i]] + lp
+        yield sl, tables, merged
 
 
 def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
@@ -410,31 +449,42 @@ def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[s
     w = None if data.weights is None else data.weights[group.rows]
     acc: dict[str, Any] = {}
     evs = [_evidence(group, f, fams[f], graph, data) for f in group.families]
-    for sl, cal in _calibrated(group, evs, graph, fams, cpds, downward=stats):
+    slot = _slots(group, evs)
+
+    def add(f: str, part: Any) -> None:
+        acc[f] = part if f not in acc else acc[f] + part
+
+    for sl, cal, merged in _calibrated(group, evs, graph, fams, cpds, downward=stats):
         m = sl.stop - sl.start
         lse[sl] = np.broadcast_to(cal.log_z, (m,))
         if not stats:
             continue
-        for f, ev, q in zip(group.families, evs, cal.factor_probabilities()):
-            q = np.broadcast_to(q.reshape(q.shape[0], -1), (m, ev.size))
-            if w is not None:
-                q = q * w[sl, None]
+        qs = []
+        for j, q in enumerate(cal.factor_probabilities()):
+            q = np.broadcast_to(q.reshape(q.shape[0], -1), (m, q[0].size))
+            qs.append(q * w[sl, None] if w is not None else q)
+            if j in merged:  # the posterior weight of each key of each family: one matrix product
+                idx, ind, first = merged[j]
+                part = ind.T @ qs[j]
+                for i, start in zip(idx, first):
+                    add(group.families[i], part[start:start + evs[i].n_keys])
+        for i, (f, ev) in enumerate(zip(group.families, evs)):
+            if any(i in merged[j][0] for j in merged):
+                continue
+            q = qs[slot[i]]
             if ev.keep is not None:
                 q = np.where(ev.keep[sl, None], q, 0.0)
             if ev.inverse is not None:  # sum the posterior weights of rows sharing a key
                 cells = (ev.inverse[sl, None] * ev.size + np.arange(ev.size)).reshape(-1)
                 part = np.bincount(cells, weights=np.ascontiguousarray(q).reshape(-1), minlength=ev.n_keys * ev.size)
-                acc[f] = part if f not in acc else acc[f] + part
+                add(f, part.reshape(ev.n_keys, ev.size))
             else:
                 cache = ev.cache.setdefault(("batch", sl.start, sl.stop), {})
-                st = family_stats(fams[f], ev.rows(sl), m, np.ascontiguousarray(q), cache)
-                acc[f] = st if f not in acc else acc[f] + st
+                add(f, family_stats(fams[f], ev.rows(sl), m, np.ascontiguousarray(q), cache))
     out: dict[str, Stats] = {}
     for f, ev in zip(group.families, evs if stats else []):
-        if ev.inverse is not None:
-            out[f] = family_stats(fams[f], ev.assign, ev.n_keys, acc[f].reshape(ev.n_keys, ev.size), ev.cache)
-        else:
-            out[f] = acc[f]
+        out[f] = (family_stats(fams[f], ev.assign, ev.n_keys, acc[f], ev.cache) if ev.inverse is not None
+                  else acc[f])
     return lse, out
 
 
@@ -641,7 +691,7 @@ def hidden_parts(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], da
             tree = group.tree if len(inside) <= 1 or (mode == "max" and every) else _tree_over(group, graph, inside)
             extra = [] if tree is group.tree else [np.zeros([graph[v].n_states for v in inside])]
             pieces = []
-            for sl, tables in _tree_batches(group, evs, graph, fams, cpds):
+            for sl, tables, _ in _tree_batches(group, evs, graph, fams, cpds):
                 rows = group.rows[sl]
                 if mode == "max" and every:
                     codes, _ = max_decode(group.tree, tables)
