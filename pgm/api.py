@@ -14,6 +14,7 @@ from pgm.encode import EncodedData, check_weights_name, compress_rows, encode
 from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import build
+from pgm.io.table import read_options
 from pgm.learn import choose
 from pgm.features import compile_layout
 from pgm.graph import Graph
@@ -121,7 +122,8 @@ def _check_init(graph: Graph, init: Any) -> Any:
 def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | None = None, tol: float | None = None,
         n_init: int = 1, seed: int | None = 0, init: Any = "auto", prior: dict | None = None,
         reg_covar: float | None = None, penalty: float | None = None,
-        callback: Callable[[int, float], None] | None = None, weights: str | None = None, **options: Any) -> Any:
+        callback: Callable[[int, float], None] | None = None, weights: str | None = None, na_values: Any = None,
+        sep: str | None = None, **options: Any) -> Any:
     """Learn the parameters of ``model`` from ``data``.
 
     Parameters
@@ -148,6 +150,10 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     weights : the name of a data column of row weights (finite numbers >= 0; not a node's column):
         a row of weight w counts as w copies of it, so integer weights fit exactly as repeated
         rows, with every learner and every data source; rows of weight 0 are dropped
+    na_values, sep : how data cells are read (docs/format.md, "Missing data"): a cell is missing
+        when it is empty or its text is in ``na_values`` (e.g. ``["?"]``); a cell whose text is a
+        declared state label is that state (``None``, ``NA``, ``True``...).  ``sep``: the CSV
+        separator (default ``,``; tab for .tsv)
 
     Returns
     -------
@@ -155,6 +161,7 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     """
     _check_options(max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=init, prior=prior,
                    reg_covar=reg_covar, penalty=penalty)
+    reading = read_options(na_values, sep)
     spec = _spec_of(model)
     graph = build(spec)
     if weights is not None:
@@ -171,12 +178,12 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     if on_dask or stream.wants_stream(data, chunk_rows):
         scaled = distributed if on_dask else stream
         if not graph.directed:  # the undirected learners below take weighted distinct rows
-            data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows, weights=weights)
+            data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows, weights=weights, options=reading)
         else:
-            return scaled.fit(spec, graph, data, chunk_rows=chunk_rows, weights=weights, learner=learner,
-                              max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=init, prior=prior,
-                              reg_covar=reg_covar, penalty=penalty, callback=callback, **options)
-    enc = data if isinstance(data, EncodedData) else encode(graph, data, weights=weights)
+            return scaled.fit(spec, graph, data, chunk_rows=chunk_rows, weights=weights, options=reading,
+                              learner=learner, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=init,
+                              prior=prior, reg_covar=reg_covar, penalty=penalty, callback=callback, **options)
+    enc = data if isinstance(data, EncodedData) else encode(graph, data, weights=weights, options=reading)
     chosen = choose(graph, enc, learner)
     if prior is not None and not isinstance(prior, dict):
         raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")

@@ -161,14 +161,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
         options["weights"] = args.weights
     if args.init is not None:
         options["init"] = _fitted(api.load(args.init), args.init, "--init")
+    options.update(reading_options(args))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             if args.scheduler:
                 from pgm import distributed  # dask is an optional extra, imported on demand
 
+                from pgm.io.table import read_options
+
                 with distributed.connect(args.scheduler):
-                    data = distributed.read_frame(getattr(model, "spec", model), args.data, args.weights)
+                    data = distributed.read_frame(getattr(model, "spec", model), args.data, args.weights,
+                                                  read_options(**reading_options(args)))
                     fitted = api.fit(model, data, callback=progress, **options)
             else:
                 fitted = api.fit(model, args.data, callback=progress, **options)
@@ -200,7 +204,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.output:
         _check_output(args.output, args.model, args.data)
     model = _fitted(api.load(args.model), args.model)
-    enc = model.encode(args.data, args.weights)  # rows of weight 0 are dropped here
+    enc = model.encode(args.data, args.weights, **reading_options(args))  # rows of weight 0 are dropped here
     rows = model.row_log_likelihood(enc)
     labels = range(len(rows)) if enc.index is None else enc.index
     if enc.weights is None:
@@ -386,6 +390,29 @@ def _check_output(output: str | os.PathLike, *inputs: str, what: str = "an input
                            "so choose another output file with -o")
 
 
+READING_HELP = ("A cell is missing when it is empty or its text is given with --na; a cell "
+                "whose text is a declared state label is that state, whatever it looks like (None, NA, null, "
+                "True, nan...); gaussian columns hold numbers (the text nan is missing). See docs/format.md, "
+                "'Missing data'")
+
+
+def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a data file: --na (repeatable) and --sep."""
+    group = parser.add_argument_group("reading the data", READING_HELP)
+    group.add_argument("--na", action="append", metavar="TEXT", dest="na_values",
+                       help="a cell text that means missing, besides the empty cell (repeatable: --na ? --na -)")
+    group.add_argument("--sep", metavar="CHAR", help="the CSV field separator (default ',', tab for .tsv); "
+                       "'\\t' for a tab")
+
+
+def reading_options(args: argparse.Namespace) -> dict:
+    """``na_values`` and ``sep`` for the API, from the options of :func:`add_reading_arguments`."""
+    sep = getattr(args, "sep", None)
+    if sep in ("\\t", "tab"):
+        sep = "\t"
+    return {"na_values": getattr(args, "na_values", None), "sep": sep}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pgm", description="Declare graphical models in YAML and learn them from data.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -416,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "undirected learners) instead of the default initialisation")
     p.add_argument("--weights", metavar="COLUMN", help="a data column of row weights (numbers >= 0; not a node): "
                    "a row of weight w counts as w copies of it, with every learner and data source")
+    add_reading_arguments(p)
     p.set_defaults(run=cmd_fit)
 
     p = sub.add_parser("score", help="log-likelihood of data under a fitted model (total, per row), BIC and AIC")
@@ -425,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write per-row log-likelihoods to a CSV file")
     p.add_argument("--weights", metavar="COLUMN", help="a data column of row weights: the total is the weighted "
                    "sum (rows of weight 0 are left out of the per-row output)")
+    add_reading_arguments(p)
     p.set_defaults(run=cmd_score)
 
     p = sub.add_parser("query", help="exact posterior of nodes given evidence: p(NODE... | --given ...)")

@@ -23,7 +23,9 @@ The computations run on the active ``distributed.Client`` if there is one, else 
 Dask's local scheduler.  Results equal the in-memory fit on ``ddf.compute()``: tables
 to 1e-12; EM traces to 1e-9 from any ``init=``, whatever the partitions: the start is built from
 statistics summed over all partitions and from draws that depend only on the seed and the model
-(see :mod:`pgm.stream`).  A data error names the row's position in the whole DataFrame (0-based).
+(see :mod:`pgm.stream`).  A data error names the row's position in the whole DataFrame (0-based),
+or the file and its line for a DataFrame made by :func:`read_frame`; cells are read by the rule of
+:mod:`pgm.io.table`.
 
 Dask is an optional extra (``pip install 'pgm-learn[dask]'``), imported only when used.
 """
@@ -48,6 +50,7 @@ from pgm.learn import choose
 from pgm.learn.em import InMemory
 from pgm.learn.mle import complete_stats
 from pgm.schema import ModelSpec
+from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header, separator
 from pgm.stream import DistinctRows, add_stats, check_columns, chunk_distinct, columns_of, file_kind, \
     fit_directed, prepare_rows
 
@@ -157,22 +160,40 @@ class Summary:
         return sum(n for j, n in self.sizes.items() if j < i)
 
 
-def _encode_at(graph: Graph, frame: pd.DataFrame, start: int, weights: str | None = None) -> EncodedData:
+@dataclass(frozen=True)
+class Reading:
+    """How the partitions' cells are read (:mod:`pgm.io.table`), the file they come from (if any),
+    and the column of row weights (if any)."""
+
+    options: ReadOptions = DEFAULT
+    source: Path | None = None
+    weights: str | None = None
+
+    def encode(self, graph: Graph, frame: pd.DataFrame, start: int | None = None) -> EncodedData:
+        """Encode a partition; with ``start`` (its first row's position) errors name rows in the whole
+        DataFrame, or the file and the line when it was read from a CSV file."""
+        if start is None:
+            return encode(graph, frame, weights=self.weights, part=True, options=self.options)
+        frame = frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
+        return encode(graph, frame, weights=self.weights, part=True, options=self.options, source=self.source,
+                      start=start)
+
+
+def _encode_at(graph: Graph, reading: Reading, frame: pd.DataFrame, start: int) -> EncodedData:
     """Encode one partition with its rows numbered by their position in the whole DataFrame."""
-    frame = frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
-    return encode(graph, frame, weights=weights, part=True)
+    return reading.encode(graph, frame, start)
 
 
 def _weight(data: EncodedData) -> float:
     return float(data.n_rows if data.weights is None else data.weights.sum())
 
 
-def _partition_stats(graph: Graph, frame: pd.DataFrame, i: int, weights: str | None = None) -> Summary:
+def _partition_stats(graph: Graph, reading: Reading, frame: pd.DataFrame, i: int) -> Summary:
     n = len(frame)
     if n == 0:
         return Summary({i: 0})
     try:
-        data = encode(graph, frame, weights=weights, part=True)
+        data = reading.encode(graph, frame)
     except DataError:  # the client re-encodes this partition with global row numbers for the message
         return Summary({i: n}, failed=(i,))
     if data.has_missing:
@@ -182,8 +203,8 @@ def _partition_stats(graph: Graph, frame: pd.DataFrame, i: int, weights: str | N
     return Summary({i: n}, complete_stats(graph, data), weight={i: _weight(data)})
 
 
-def _check_mle_at(graph: Graph, frame: pd.DataFrame, start: int, weights: str | None = None) -> None:
-    choose(graph, _encode_at(graph, frame, start, weights), "mle")
+def _check_mle_at(graph: Graph, reading: Reading, frame: pd.DataFrame, start: int) -> None:
+    choose(graph, _encode_at(graph, reading, frame, start), "mle")
 
 
 @dataclass
@@ -198,12 +219,12 @@ class Part:
     weight: float = 0.0
 
 
-def _prepare(graph: Graph, frame: pd.DataFrame, i: int, weights: str | None = None) -> Part:
+def _prepare(graph: Graph, reading: Reading, frame: pd.DataFrame, i: int) -> Part:
     n = len(frame)
     if n == 0:
         return Part(i, 0)
     try:
-        data = encode(graph, frame, weights=weights, part=True)
+        data = reading.encode(graph, frame)
         if data.n_rows == 0:  # every row had weight 0
             return Part(i, n)
         return Part(i, n, prepare_rows(graph, data), missing=data.has_missing, weight=_weight(data))
@@ -245,13 +266,13 @@ def _apply(part: Part, fn: Callable[..., Any], args: tuple) -> Any:
     return None if part.source is None else fn(part.source, *args)
 
 
-def _distinct_part(graph: Graph, frame: pd.DataFrame, i: int,
-                   weights: str | None = None) -> tuple[Summary, DistinctRows | None]:
+def _distinct_part(graph: Graph, reading: Reading, frame: pd.DataFrame,
+                   i: int) -> tuple[Summary, DistinctRows | None]:
     n = len(frame)
     if n == 0:
         return Summary({i: 0}), None
     try:
-        data = encode(graph, frame, weights=weights, part=True)
+        data = reading.encode(graph, frame)
     except DataError:
         return Summary({i: n}, failed=(i,)), None
     if data.n_rows == 0:  # every row had weight 0
@@ -268,24 +289,27 @@ def _add_distinct(*parts: tuple[Summary, DistinctRows | None]) -> tuple[Summary,
 
 
 # --------------------------------------------------------------------------- the client side
-def partitions(graph: Graph, ddf: Any, weights: str | None = None) -> list[Any]:
+def partitions(graph: Graph, ddf: Any, reading: Reading | None = None) -> list[Any]:
     """The partitions of ``ddf`` as delayed pandas frames of the observed nodes' columns (and
-    the ``weights`` column).
+    the weights column of ``reading``).
 
     The header is checked once, on the client, as :func:`pgm.encode.encode` checks it."""
     _dask()
-    cols = check_columns(graph, [str(c) for c in ddf.columns], weights)
+    reading = reading or Reading()
+    weights = reading.weights
+    cols = check_columns(graph, [str(c) for c in ddf.columns], weights, reading.source)
     if any(not isinstance(c, str) for c in ddf.columns):
         ddf = ddf.rename(columns=str)
     return list(ddf[list(cols.needed) + ([weights] if weights is not None else [])].to_delayed())
 
 
-def _raise_at(graph: Graph, frames: list[Any], summary: Summary, check: Callable = _encode_at,
-              weights: str | None = None) -> None:
+def _raise_at(graph: Graph, reading: Reading, frames: list[Any], summary: Summary,
+              check: Callable = _encode_at) -> None:
     """Re-run the first failing partition with global row numbers: its DataError names them."""
     delayed = _dask().delayed
     bad = min(summary.failed) if summary.failed else min(summary.missing)
-    _compute(delayed(check, pure=False)(_value(graph), frames[bad], summary.start(bad), weights), "a data check")
+    _compute(delayed(check, pure=False)(_value(graph), _value(reading), frames[bad], summary.start(bad)),
+             "a data check")
     raise DataError(f"partition {bad} could not be encoded, but encoding it again succeeded; rerun the fit")
 
 
@@ -296,18 +320,17 @@ def _no_rows(summary: Summary, weights: str | None = None) -> None:
         check_total_weight(sum(summary.weight.values()), weights, "the dask DataFrame")
 
 
-def _complete_stats(graph: Graph, frames: list[Any], strict: bool, weights: str | None = None) \
-        -> dict[str, Stats] | None:
+def _complete_stats(graph: Graph, reading: Reading, frames: list[Any], strict: bool) -> dict[str, Stats] | None:
     delayed = _dask().delayed
-    g = _value(graph)
-    summary = _compute(tree_sum([delayed(_partition_stats, pure=False)(g, f, i, weights)
-                                 for i, f in enumerate(frames)]), "the statistics pass")
+    g, r = _value(graph), _value(reading)
+    summary = _compute(tree_sum([delayed(_partition_stats, pure=False)(g, r, f, i) for i, f in enumerate(frames)]),
+                       "the statistics pass")
     if summary.failed:
-        _raise_at(graph, frames, summary, weights=weights)
-    _no_rows(summary, weights)
+        _raise_at(graph, reading, frames, summary)
+    _no_rows(summary, reading.weights)
     if summary.missing:
         if strict:
-            _raise_at(graph, frames, Summary(summary.sizes, missing=summary.missing), _check_mle_at, weights)
+            _raise_at(graph, reading, frames, Summary(summary.sizes, missing=summary.missing), _check_mle_at)
         return None
     return summary.stats
 
@@ -327,23 +350,23 @@ class DaskSource:
     The data source protocol of :func:`pgm.learn.em.fit_em`; see the module docstring.
     """
 
-    def __init__(self, graph: Graph, frames: list[Any], weights: str | None = None) -> None:
+    def __init__(self, graph: Graph, frames: list[Any], reading: Reading | None = None) -> None:
         self.graph = graph
+        self.reading = reading or Reading()
         self.frames = frames
-        self.weights = weights
         self.parts = self._persist()
         delayed = _dask().delayed
         summary = self._run(lambda parts: tree_sum([delayed(_describe, pure=False)(p) for p in parts]),
                             "encoding the partitions")
         if summary.failed:
-            _raise_at(graph, frames, summary, weights=weights)
-        _no_rows(summary, weights)
+            _raise_at(graph, self.reading, frames, summary)
+        _no_rows(summary, self.reading.weights)
         self.starts = [summary.start(i) for i in range(len(frames))]
 
     def _persist(self) -> list[Any]:
         dask = _dask()
-        g = _value(self.graph)
-        parts = [dask.delayed(_prepare, pure=False)(g, f, i, self.weights) for i, f in enumerate(self.frames)]
+        g, r = _value(self.graph), _value(self.reading)
+        parts = [dask.delayed(_prepare, pure=False)(g, r, f, i) for i, f in enumerate(self.frames)]
         return list(dask.persist(*parts))
 
     def _run(self, build: Callable[[list[Any]], Any], what: str) -> Any:
@@ -385,42 +408,63 @@ class DaskSource:
                          "the initialisation")
 
 
+def _reading(ddf: Any, options: ReadOptions, weights: str | None) -> Reading:
+    """The Reading of a dask DataFrame: the file :func:`read_frame` read it from (with its options), if so."""
+    path, read_with = _FILES.get(getattr(ddf, "_name", None), (None, None))
+    if path is not None and options == DEFAULT:
+        options = read_with
+    return Reading(options, path, weights)
+
+
 def fit(spec: ModelSpec, graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weights: str | None = None,
-        **kwargs: Any) -> FittedModel:
+        options: ReadOptions = DEFAULT, **kwargs: Any) -> FittedModel:
     """Fit a directed model to a dask DataFrame; ``weights`` names the column of row weights,
     ``kwargs`` are the options of :func:`pgm.fit`."""
     if chunk_rows is not None:
         raise PGMError("chunk_rows= applies to a file read on one machine; a dask DataFrame is processed "
                        "partition by partition (ddf.repartition(...) changes their size)")
-    frames = partitions(graph, ddf, weights)
-    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, frames, strict, weights),
-                        lambda: DaskSource(graph, frames, weights), info={"partitions": len(frames)}, **kwargs)
+    reading = _reading(ddf, options, weights)
+    frames = partitions(graph, ddf, reading)
+    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, reading, frames, strict),
+                        lambda: DaskSource(graph, frames, reading), info={"partitions": len(frames)}, **kwargs)
 
 
-def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None,
-                  weights: str | None = None) -> EncodedData:
+def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weights: str | None = None,
+                  options: ReadOptions = DEFAULT) -> EncodedData:
     """A dask DataFrame as distinct weighted rows, for the undirected learners (``weights``: the
     column of row weights, summed into the distinct rows' weights)."""
     if chunk_rows is not None:
         raise PGMError("chunk_rows= applies to a file read on one machine, not to a dask DataFrame")
     delayed = _dask().delayed
-    frames = partitions(graph, ddf, weights)
-    g = _value(graph)
-    parts = [delayed(_distinct_part, pure=False)(g, f, i, weights) for i, f in enumerate(frames)]
+    reading = _reading(ddf, options, weights)
+    frames = partitions(graph, ddf, reading)
+    g, r = _value(graph), _value(reading)
+    parts = [delayed(_distinct_part, pure=False)(g, r, f, i) for i, f in enumerate(frames)]
     while len(parts) > 1:
         parts = [delayed(_add_distinct, pure=False)(*parts[i:i + SPLIT_EVERY])
                  for i in range(0, len(parts), SPLIT_EVERY)]
     summary, rows = _compute(parts[0], "merging distinct rows")
     if summary.failed:
-        _raise_at(graph, frames, summary, weights=weights)
+        _raise_at(graph, reading, frames, summary)
     _no_rows(summary, weights)
     return rows.encoded()
 
 
 # --------------------------------------------------------------------------- the command line
-def read_frame(spec: ModelSpec, path: str | Path, weights: str | None = None) -> Any:
-    """A .csv or .parquet file as a dask DataFrame, its columns typed for the nodes of ``spec``
-    (and ``weights``, a column of row weights, as numbers)."""
+#: Dask DataFrames made by :func:`read_frame` (by their graph name): the file and the options they were
+#: read with, so that errors name the file's lines.
+_FILES: dict[str, tuple[Path, ReadOptions]] = {}
+
+
+def read_frame(spec: ModelSpec, path: str | Path, weights: str | None = None,
+               options: ReadOptions = DEFAULT) -> Any:
+    """A .csv or .parquet file as a dask DataFrame, read by the rule of :mod:`pgm.io.table`.
+
+    CSV cells are read as text (nothing is taken for missing but the empty text and
+    ``options.na_values``, applied by :func:`pgm.encode.encode` on each partition), so the
+    partitions encode exactly as the in-memory reader's frame; ``weights``, a column of row
+    weights, is read as numbers.  The file is scanned once on the client for rows with fewer or
+    more fields than the header (Dask's parser would fill or misplace them), naming the line."""
     _dask()
     try:
         import dask.dataframe as dd
@@ -428,16 +472,20 @@ def read_frame(spec: ModelSpec, path: str | Path, weights: str | None = None) ->
         raise PGMError(f"reading a file with Dask needs dask[dataframe]: {_EXTRA}") from None
     path = Path(path)
     if file_kind(path) == "parquet":
-        return dd.read_parquet(str(path))
-    cols = columns_of(build(spec))
-    dtype = {c: "category" if c in cols.text else "float64" for c in cols.needed}
-    if weights is not None:
-        dtype[weights] = "float64"
-    sep = "\t" if ".tsv" in path.name.lower() else ","
-    try:
-        return dd.read_csv(str(path), sep=sep, dtype=dtype)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as a csv table ({exc})") from None
+        ddf = dd.read_parquet(str(path))
+    else:
+        header = read_header(path, options)
+        check_fields(path, options)
+        dtype = {c: object for c in header}
+        if weights is not None and weights in dtype:
+            dtype[weights] = "float64"
+        try:
+            ddf = dd.read_csv(str(path), sep=separator(path, options), dtype=dtype, keep_default_na=False,
+                              na_values={weights: list(options.missing_texts)} if weights is not None else None)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: cannot be read as a csv table ({exc})") from None
+    _FILES[ddf._name] = (path, options)
+    return ddf
 
 
 def local_environment() -> Any:

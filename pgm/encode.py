@@ -9,9 +9,7 @@ or NaN (gaussian), and the learner decides (EM handles them).
 
 from __future__ import annotations
 
-import csv
 import difflib
-import gzip
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ import pandas as pd
 
 from pgm.errors import DataError, DataWarning
 from pgm.graph import Graph, Variable
+from pgm.io.table import DEFAULT, Lines, ReadOptions, check_fields, numbers, read_header, separator, \
+    separator_hint
 
 MISSING = -1
 
@@ -73,11 +73,104 @@ class EncodedData:
         return EncodedData(n, codes, values, weights, index, missing)
 
 
-def read_table(path: str | Path, columns: list[str] | None = None,
-               text_columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame (pyarrow when available: it is much faster).
+@dataclass(frozen=True)
+class Columns:
+    """The data columns of a graph's observed nodes, by how a reader should type them."""
 
-    ``text_columns`` are read as text (CSV), so labels such as TRUE or 007 stay as written."""
+    needed: tuple[str, ...]   # every column of an observed node, in graph order
+    text: frozenset[str]      # discrete nodes with named states: read as text (labels such as None, TRUE, 007)
+    numeric: frozenset[str]   # gaussian nodes and discrete nodes with a state count: read as numbers
+
+
+def _unnamed(var: Variable) -> bool:
+    return var.labels == tuple(str(i) for i in range(var.n_states))
+
+
+def columns_of(graph: Graph) -> Columns:
+    needed, text, numeric = [], set(), set()
+    for name in graph.order:
+        var = graph[name]
+        if var.latent:
+            continue
+        needed.extend(var.columns)
+        (text if var.discrete and not _unnamed(var) else numeric).update(var.columns)
+    return Columns(tuple(needed), frozenset(text), frozenset(numeric))
+
+
+def _pyarrow_csv() -> Any:
+    """pyarrow's CSV module, or None: pyarrow is an optional extra (reading is faster with it)."""
+    try:
+        import pyarrow.csv as pcsv  # optional extra: the results are the same without it
+    except ImportError:
+        return None
+    return pcsv
+
+
+def arrow_csv_options(path: Path, header: list[str], columns: Columns | None, options: ReadOptions,
+                      as_text: bool = False, numbers: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """pyarrow's ``(ParseOptions, ConvertOptions)`` for the reading rule (see :mod:`pgm.io.table`).
+
+    Labels are read as dictionary-encoded text and never null (the empty text and na_values become
+    missing in :func:`encode`); numbers as float64 with only the empty text and na_values null;
+    ``as_text`` reads the numbers as text too, for :func:`encode` to name a cell that is no number;
+    ``numbers`` are more columns of numbers (a weights column)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    text = columns.text if columns is not None else frozenset()
+    numeric = (columns.numeric if columns is not None else frozenset()) | set(numbers)
+    numeric = frozenset() if as_text else numeric
+    label = pa.dictionary(pa.int32(), pa.string())
+    types = {c: label if c in text else (pa.float64() if c in numeric else pa.string()) for c in header}
+    convert = pcsv.ConvertOptions(column_types=types, null_values=options.null_values, strings_can_be_null=False,
+                                  quoted_strings_can_be_null=True)
+    return pcsv.ParseOptions(delimiter=separator(path, options)), convert
+
+
+def _read_csv(path: Path, columns: Columns | None, options: ReadOptions,
+              numbers: tuple[str, ...] = ()) -> pd.DataFrame:
+    header = read_header(path, options)
+    counts = pd.Series(header, dtype=object).value_counts()
+    repeated = sorted(c for c, k in counts.items() if c and k > 1)
+    if repeated:
+        raise DataError(f"{path}: duplicated column names {repeated} in the header; every column must be "
+                        "named once (rename or drop the copies)")
+    pcsv = _pyarrow_csv()
+    if pcsv is not None:
+        import pyarrow as pa
+
+        for as_text in (False, True):
+            parse, convert = arrow_csv_options(path, header, columns, options, as_text,
+                                               tuple(c for c in numbers if c in header))
+            try:
+                return pcsv.read_csv(path, parse_options=parse, convert_options=convert).to_pandas()
+            except pa.ArrowInvalid as exc:
+                if "columns, got" in str(exc):
+                    check_fields(path, options)  # raises, naming the line
+                if "conversion error" not in str(exc) or as_text:
+                    raise
+                # a cell that is no number: read the numbers as text, encode names the line and the value
+        raise AssertionError("unreachable")
+    with warnings.catch_warnings():
+        # pandas takes extra fields in the first row as index columns, or drops them: refuse both
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(path, sep=separator(path, options), engine="c", dtype=str, keep_default_na=False,
+                                na_filter=False, index_col=False, low_memory=False)
+        except (pd.errors.ParserWarning, pd.errors.ParserError):
+            check_fields(path, options)
+            raise
+    check_fields(path, options)  # the C parser fills the fields a short row lacks: refuse the row
+    return frame
+
+
+def read_table(path: str | Path, columns: Columns | None = None, options: ReadOptions = DEFAULT,
+               numbers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame by the reading rule of :mod:`pgm.io.table`.
+
+    ``columns`` says which columns hold labels (read as text: ``None``, ``NA``, ``TRUE``, ``007`` stay
+    as written) and which hold numbers (and ``numbers``: more columns of numbers, a weights column).
+    pyarrow reads faster when installed; the result is the same."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such data file; check the path")
@@ -87,59 +180,26 @@ def read_table(path: str | Path, columns: list[str] | None = None,
     try:
         if suffix in (".parquet", ".pq"):
             try:
-                return pd.read_parquet(path, columns=columns)
+                return pd.read_parquet(path)
             except ImportError:
                 raise DataError("reading Parquet needs pyarrow: pip install 'pgm-learn[parquet]'") from None
         if suffix in (".csv", ".txt", ".tsv", ".gz"):
-            sep = "\t" if ".tsv" in path.name else ","
-            if path.stat().st_size == 0:
-                raise DataError(f"{path}: the file is empty; a data file needs a header row naming the columns")
-            try:
-                import pyarrow  # noqa: F401  (only to choose pandas' fast engine)
-                engine = "pyarrow"
-            except ImportError:
-                engine = "c"
-            # the header as written: pandas would rename a repeated name `a` to `a.1` silently
-            header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=1, header=None, dtype=str, engine="c",
-                                                   keep_default_na=False).iloc[0]]
-            counts = pd.Series(header, dtype=object).value_counts()
-            repeated = sorted(c for c, k in counts.items() if c and k > 1)
-            if repeated:
-                raise DataError(f"{path}: duplicated column names {repeated} in the header; every column must be "
-                                "named once (rename or drop the copies)")
-            dtype = {c: str for c in (text_columns or []) if c in set(header)} or None
-            fast_error = ""
-            if engine == "pyarrow":
-                try:
-                    return pd.read_csv(path, sep=sep, engine=engine, dtype=dtype)
-                except Exception as exc:  # retried by the C parser, which reports lines
-                    fast_error = f" ({str(exc).strip().splitlines()[0]})" if str(exc).strip() else ""
-            with warnings.catch_warnings():
-                # pandas takes extra fields in the first row as index columns, or drops them: refuse both
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                try:
-                    return pd.read_csv(path, sep=sep, engine="c", dtype=dtype, index_col=False, low_memory=False)
-                except pd.errors.ParserWarning:
-                    raise DataError(f"{path}: a row has more fields than the header names ({len(header)} "
-                                    f"columns){fast_error}; check the separators and quoting, or name every "
-                                    "column in the header") from None
+            return _read_csv(path, columns, options, numbers)
     except DataError:
         raise
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot be read as a {suffix.lstrip('.')} table ({first})") from None
-    except Exception as exc:  # pyarrow raises its own exception types on corrupt files
+    except Exception as exc:  # pandas' and pyarrow's own exception types on corrupt or undecodable files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot be read as a {suffix.lstrip('.')} table ({first})") from None
     raise DataError(f"{path}: unknown data file type {suffix!r}; use .csv or .parquet")
 
 
-def as_frame(data: Any, text_columns: list[str] | None = None) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, a path, or a mapping of columns."""
+def as_frame(data: Any, columns: Columns | None = None, options: ReadOptions = DEFAULT,
+             numbers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a path (read by :func:`read_table`), or a mapping of columns."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, (str, Path)):
-        return read_table(data, text_columns=text_columns)
+        return read_table(data, columns, options, numbers)
     if isinstance(data, dict):
         try:
             return pd.DataFrame(data)
@@ -148,14 +208,22 @@ def as_frame(data: Any, text_columns: list[str] | None = None) -> pd.DataFrame:
     raise DataError(f"data must be a pandas DataFrame or a path to a .csv/.parquet file, got {type(data).__name__}")
 
 
+def _row_labels(index: Any, rows: Any) -> tuple[str, list[Any]]:
+    """How messages name rows: ("line", file lines) for a file, ("row", index labels) for a DataFrame."""
+    rows = [int(r) for r in rows]
+    if isinstance(index, Lines):
+        return "line", index.labels(rows)
+    return "row", ([index[r] for r in rows] if index is not None else rows)
+
+
 def _show_rows(index: Any, rows: np.ndarray, values: Any, limit: int = 5) -> str:
     rows = np.asarray(rows)[:limit]
-    labels = [index[r] for r in rows] if index is not None else list(rows)
+    word, labels = _row_labels(index, rows)
     # numpy scalars print as np.float64(inf) under numpy 2: show the plain Python value
     vals = [v.item() if isinstance(v, np.generic) else v for v in (values[r] for r in rows)]
     # a 400-digit number or a long text is cut short
     shown = [repr(v) if len(repr(v)) <= 40 else repr(v)[:36] + ("...'" if isinstance(v, str) else "...") for v in vals]
-    return ", ".join(f"row {lab}: {val}" for lab, val in zip(labels, shown))
+    return ", ".join(f"{word} {lab}: {val}" for lab, val in zip(labels, shown))
 
 
 def _label_text(values: np.ndarray) -> np.ndarray:
@@ -171,19 +239,23 @@ def _label_text(values: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
-def _lookup(var: Variable) -> dict[str, int]:
-    """Label -> code; labels also match regardless of case when that is unambiguous (TRUE/true)."""
+def _lookup(var: Variable, options: ReadOptions = DEFAULT) -> dict[str, int]:
+    """Cell text -> code: a declared label is its state, whatever it looks like; then the empty text
+    and the user's na_values are missing (-1); then labels match regardless of case when that is
+    unambiguous (TRUE/true)."""
     lookup = {label: i for i, label in enumerate(var.labels)}
+    for text in options.missing_texts:
+        lookup.setdefault(text, MISSING)
     lower: dict[str, int] = {}
-    for label, i in lookup.items():
+    for i, label in enumerate(var.labels):
         lower[label.lower()] = -3 if label.lower() in lower else i
     for label, i in lower.items():
         if i >= 0 and label not in lookup:
             lookup[label] = i
-    for label in list(lookup):
+    for label in var.labels:
         for variant in (label.upper(), label.capitalize()):
             if variant not in lookup and lower.get(label.lower(), -3) >= 0:
-                lookup[variant] = lookup[label]
+                lookup[variant] = lower[label.lower()]
     return lookup
 
 
@@ -191,12 +263,24 @@ def _code_dtype(n_states: int) -> np.dtype:
     return np.dtype(np.int8) if n_states < 127 else (np.dtype(np.int16) if n_states < 32767 else np.dtype(np.int32))
 
 
-def encode_discrete(column: pd.Series, var: Variable, index: Any = None) -> np.ndarray:
-    """Codes ``0..k-1`` of a column of labels (or integer codes), ``-1`` where missing."""
+def encode_discrete(column: pd.Series, var: Variable, index: Any = None,
+                    options: ReadOptions = DEFAULT) -> np.ndarray:
+    """Codes ``0..k-1`` of a column of labels (or integer codes), ``-1`` where missing.
+
+    A cell whose text is a declared label is that state; an empty text, a text in
+    ``options.na_values``, None and NaN are missing (:mod:`pgm.io.table`)."""
     name = column.name
     k = var.n_states
     dtype = _code_dtype(k)
-    lookup = _lookup(var)
+    lookup = _lookup(var, options)
+    if _unnamed(var) and (pd.api.types.is_string_dtype(column.dtype) or isinstance(column.dtype, pd.CategoricalDtype)
+                          or column.dtype == object) \
+            and pd.api.types.infer_dtype(column, skipna=True) in ("string", "categorical"):
+        # codes 0..k-1 read as text (no pyarrow, Dask): numbers by the same rule as pyarrow's reader
+        values, bad = numbers(column.astype(object).to_numpy(), options)
+        if bad.any():
+            raise DataError(_unknown(name, var, index, np.flatnonzero(bad), column.to_numpy()))
+        column = pd.Series(values, name=name)
     # integer codes 0..k-1 against unnamed states: the common fast path
     if pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.CategoricalDtype):
         arr = column.to_numpy()
@@ -285,8 +369,12 @@ def _unknown(name: str, var: Variable, index: Any, bad: np.ndarray, arr: np.ndar
             "(fix the data, or add the state to the graph file)")
 
 
-def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np.ndarray:
-    """A float block of shape (n_rows, dim); NaN where missing; strings and infinities refused."""
+def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None,
+                    options: ReadOptions = DEFAULT) -> np.ndarray:
+    """A float block of shape (n_rows, dim); NaN where missing; strings and infinities refused.
+
+    Text cells are numbers by the rule of :func:`pgm.io.table.numbers` (the text ``nan`` and
+    ``options.na_values`` are missing)."""
     blocks = []
     for col in var.columns:
         series = frame[col]
@@ -300,9 +388,10 @@ def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np
             arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             try:
-                arr = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                arr, not_number = numbers(series.to_numpy(), options)
             except (OverflowError, TypeError, ValueError):  # an integer beyond float range, a complex cell
                 arr = np.array([_real(v) for v in series.to_numpy()], dtype=np.float64)
+                not_number = np.isnan(arr) & series.notna().to_numpy()
             if pd.api.types.infer_dtype(series, skipna=True) not in ("floating", "integer", "mixed-integer-float",
                                                                       "decimal", "empty"):
                 # text, or cells of several kinds: True, a date, or a complex number must not pass as numbers
@@ -310,12 +399,13 @@ def encode_gaussian(frame: pd.DataFrame, var: Variable, index: Any = None) -> np
                                                pd.Timedelta)) for v in series.to_numpy()], dtype=bool)
                 if odd.any():
                     arr = np.where(odd, np.nan, arr)
-            bad = np.flatnonzero(np.isnan(arr) & series.notna().to_numpy())
+                    not_number = not_number | odd
+            bad = np.flatnonzero(not_number)
             if bad.size:
                 raw = series.to_numpy()
                 raise DataError(f"column {col!r}: {len(bad)} cell{'s' if len(bad) > 1 else ''} that are not "
                                 f"numbers in the gaussian column of {var.decl!r} ({_show_rows(index, bad, raw)}); "
-                                "fix them or leave them empty (missing)")
+                                "fix them, leave them empty (missing), or list their text in na_values")
         bad = np.flatnonzero(np.isinf(arr))
         if bad.size:
             raw = arr if pd.api.types.is_numeric_dtype(series.dtype) else series.to_numpy()
@@ -343,13 +433,19 @@ def _real(value: Any) -> float:
 
 
 def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, part: bool = False,
-           source: str | Path | None = None, absent: tuple[str, ...] = ()) -> EncodedData:
+           source: str | Path | None = None, absent: tuple[str, ...] = (), options: ReadOptions | None = None,
+           start: int = 0) -> EncodedData:
     """Encode ``data`` (DataFrame or path) for the observed variables of ``graph``.
 
     Columns are matched to variables by name; extra columns are ignored with a
     ``DataWarning``; columns of latent variables are ignored (they are never observed).
     The variables in ``absent`` may lack their columns (what a prediction asks for): such
     a variable is then unobserved in every row, like a latent one.
+    Cells are read by the rule of :mod:`pgm.io.table` with ``options`` (na_values, sep).
+
+    ``source`` names the file a frame was read from (a chunk of it starting at data row
+    ``start``): errors then name the file and the line of a CSV file.  A path as ``data`` is
+    its own source.
 
     ``weights`` is the name of a data column of row weights (or an array, one weight per row):
     non-negative finite numbers, a row of weight ``w`` counting as ``w`` copies of the row.
@@ -364,14 +460,27 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
         duplicated column names, empty table; a weights column that is missing, names a node,
         or holds a negative, NaN, infinite or non-numeric cell, or weights that sum to 0.
     """
-    text = [graph[n].columns[0] for n in graph.order if graph[n].discrete and not graph[n].latent
-            and graph[n].labels != tuple(str(i) for i in range(graph[n].n_states))]
+    options = DEFAULT if options is None else options
     if source is None and isinstance(data, (str, Path)):
         source = data
     weight_col = weights if isinstance(weights, str) else None
     if weight_col is not None:
         check_weights_name(graph, weight_col)
-    frame = as_frame(data, text)
+    frame = as_frame(data, columns_of(graph), options, (weight_col,) if weight_col is not None else ())
+    where: Any = frame.index
+    if source is not None and Path(source).suffix.lower() not in (".parquet", ".pq"):
+        where = Lines(source, options, start)
+    try:
+        return _encode_frame(graph, frame, weights, weight_col, part, options, where, absent)
+    except DataError as exc:
+        if source is None or str(exc).startswith(f"{source}:"):
+            raise
+        raise DataError(f"{source}: {exc}") from None
+
+
+def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: str | None, part: bool,
+                  options: ReadOptions, where: Any, absent: tuple[str, ...] = ()) -> EncodedData:
+    """encode() on a frame: ``where`` names rows in messages (the frame's index, or a file's lines)."""
     if frame.columns.duplicated().any():
         dups = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise DataError(f"duplicated column names {dups}; every column must be named once")
@@ -391,7 +500,8 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
             hints.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         more = f" and {len(missing_cols) - 5} more" if len(missing_cols) > 5 else ""
         raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} {', '.join(hints)}{more}; "
-                        f"the data must have a column per observed node (found: {sorted(present)[:12]})")
+                        f"the data must have a column per observed node (found: {sorted(present)[:12]})"
+                        f"{separator_hint(list(present), options)}")
     latent_cols = {c for n in graph.latent for c in graph[n].columns}
     if weight_col is not None and weight_col not in present:
         close = difflib.get_close_matches(weight_col, list(present), n=1)
@@ -403,23 +513,23 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
         ignored = [c for c in extra if c not in latent_cols]
         if ignored:
             warnings.warn(f"ignoring {len(ignored)} column{'s' if len(ignored) > 1 else ''} that name no node: "
-                          f"{ignored[:8]}{' ...' if len(ignored) > 8 else ''}", DataWarning, stacklevel=3)
+                          f"{ignored[:8]}{' ...' if len(ignored) > 8 else ''}", DataWarning, stacklevel=4)
         if latent_cols & set(extra):
             warnings.warn(f"ignoring the columns of latent nodes {sorted(latent_cols & set(extra))}: latent "
-                          "nodes are never observed (drop `latent: true` to use them)", DataWarning, stacklevel=3)
+                          "nodes are never observed (drop `latent: true` to use them)", DataWarning, stacklevel=4)
     if frame.columns.dtype != object or any(not isinstance(c, str) for c in frame.columns):
         frame = frame.rename(columns=str)
-    index = frame.index
+    index = where
     codes: dict[str, np.ndarray] = {}
     values: dict[str, np.ndarray] = {}
     missing: dict[str, np.ndarray] = {}
     for var in observed_vars:
         if var.discrete:
-            arr = encode_discrete(frame[var.columns[0]], var, index)
+            arr = encode_discrete(frame[var.columns[0]], var, index, options)
             codes[var.name] = arr
             miss = arr < 0
         else:
-            arr = encode_gaussian(frame, var, index)
+            arr = encode_gaussian(frame, var, index, options)
             values[var.name] = arr
             miss = np.isnan(arr).any(axis=1)
             partial = miss & ~np.isnan(arr).all(axis=1)
@@ -433,12 +543,13 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
     if observed_vars and len(missing) == len(observed_vars):
         empty = np.flatnonzero(np.logical_and.reduce(list(missing.values())))
         if empty.size:
+            word, labels = _row_labels(index, empty[:5])
             warnings.warn(f"{empty.size} row{'s' if empty.size > 1 else ''} with every cell missing "
-                          f"({', '.join(f'row {index[r]}' for r in empty[:5])}{' ...' if empty.size > 5 else ''}): "
+                          f"({', '.join(f'{word} {lab}' for lab in labels)}{' ...' if empty.size > 5 else ''}): "
                           "they carry no information and each contributes 0 to the log-likelihood; "
-                          "drop them to silence this warning", DataWarning, stacklevel=3)
+                          "drop them to silence this warning", DataWarning, stacklevel=4)
     if weight_col is not None:
-        weights = row_weights(frame[weight_col], weight_col, index, source)
+        weights = row_weights(frame[weight_col], weight_col, index)
     elif weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (len(frame),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
@@ -446,8 +557,8 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
     if weights is not None:
         with np.errstate(over="ignore"):  # an overflowing total is refused here
             total = float(weights.sum())
-        check_total_weight(total, weight_col, f"the {len(frame)} rows{_in_file(source)}", part)
-    data = EncodedData(len(frame), codes, values, weights, index, missing)
+        check_total_weight(total, weight_col, f"the {len(frame)} rows", part)
+    data = EncodedData(len(frame), codes, values, weights, frame.index, missing)
     if weights is not None and not weights.all():  # a row of weight 0 is no row: drop it
         data = data.take(np.flatnonzero(weights))
     return data
@@ -467,10 +578,6 @@ def check_total_weight(total: float, column: str | None, where: str, part: bool 
                         "a positive weight")
 
 
-def _in_file(source: str | Path | None) -> str:
-    return f" of {source}" if source is not None else ""
-
-
 def check_weights_name(graph: Graph, column: Any) -> None:
     """A DataError unless ``column`` can name a weights column: text that names no node or node column."""
     if not isinstance(column, str) or not column:
@@ -482,39 +589,10 @@ def check_weights_name(graph: Graph, column: Any) -> None:
                             "need a column of their own (name another column, or rename the node)")
 
 
-def data_lines(source: str | Path, rows: np.ndarray) -> dict[int, int]:
-    """The line of a CSV file on which each data row in ``rows`` (0-based, header excluded) starts.
-
-    Blank lines are skipped and quoted cells may span lines, as the readers do.  Read only to
-    name lines in an error message: it stops after the last row asked for."""
-    path = Path(source)
-    wanted = {int(r) for r in rows}
-    if path.suffix.lower() in (".parquet", ".pq") or not wanted:
-        return {}
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    out: dict[int, int] = {}
-    try:
-        with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as handle:
-            reader = csv.reader(handle, delimiter="\t" if ".tsv" in path.name.lower() else ",")
-            row, before = -1, 0  # data row -1 is the header
-            for record in reader:
-                start, before = before + 1, reader.line_num
-                if not record:  # a blank line is no row
-                    continue
-                if row in wanted:
-                    out[row] = start
-                    if len(out) == len(wanted):
-                        break
-                row += 1
-    except (OSError, csv.Error):
-        return out
-    return out
-
-
-def row_weights(column: pd.Series, name: str, index: Any = None, source: str | Path | None = None) -> np.ndarray:
+def row_weights(column: pd.Series, name: str, index: Any = None) -> np.ndarray:
     """The weights column as float64, refused (naming its rows) unless every cell is a number >= 0.
 
-    ``index`` labels the rows in messages; with ``source``, a CSV file, they also name its lines."""
+    ``index`` labels the rows in messages (a :class:`pgm.io.table.Lines` for a CSV file: its lines)."""
     if pd.api.types.is_bool_dtype(column.dtype) or column.dtype.kind in "cmM":
         raise DataError(f"weights column {name!r} holds {column.dtype} values, not numbers; give a number >= 0 "
                         "per row")
@@ -542,12 +620,6 @@ def row_weights(column: pd.Series, name: str, index: Any = None, source: str | P
         bad = np.flatnonzero(mask)
         if bad.size:
             shown = _show_rows(index, bad, raw)
-            if source is not None:
-                labels = [index[r] if index is not None else r for r in bad[:5]]
-                lines = data_lines(source, np.array([v for v in labels if isinstance(v, (int, np.integer))]))
-                if lines:
-                    shown += f"; {Path(source).name} line{'s' if len(lines) > 1 else ''} " + \
-                        ", ".join(str(lines[k]) for k in sorted(lines))
             raise DataError(f"weights column {name!r}: {bad.size} {many if bad.size > 1 else one} ({shown}); "
                             "every row needs a weight: a finite number >= 0")
     return arr

@@ -23,6 +23,7 @@ import pandas as pd
 from pgm.encode import EncodedData, encode, encode_discrete
 from pgm.errors import DataError, DataWarning, ModelError
 from pgm.graph import Graph
+from pgm.io.table import read_options
 
 
 # --------------------------------------------------------------------------- rows of probability zero
@@ -173,18 +174,21 @@ class Answers:
     graph: Graph
 
     # ---- criteria
-    def bic(self, data: Any, weights: str | None = None) -> float:
+    def bic(self, data: Any, weights: str | None = None, *, na_values: Any = None,
+            sep: str | None = None) -> float:
         """Bayesian information criterion ``-2 log L + k log n`` (lower is better).
 
         With ``weights`` (a column of row weights), ``log L`` is the weighted log-likelihood and
         ``n`` the sum of the weights: the BIC of the data with each row repeated ``w`` times."""
-        enc = self.encode(data, weights)  # type: ignore[attr-defined]
+        enc = self.encode(data, weights, na_values=na_values, sep=sep)  # type: ignore[attr-defined]
         n = enc.n_rows if enc.weights is None else float(enc.weights.sum())
         return criteria(self.log_likelihood(enc), self.n_params, n)[0]  # type: ignore[attr-defined]
 
-    def aic(self, data: Any, weights: str | None = None) -> float:
+    def aic(self, data: Any, weights: str | None = None, *, na_values: Any = None,
+            sep: str | None = None) -> float:
         """Akaike information criterion ``-2 log L + 2 k`` (lower is better); ``weights`` as in :meth:`bic`."""
-        return criteria(self.log_likelihood(data, weights), self.n_params, 1.0)[1]  # type: ignore[attr-defined]
+        log_l = self.log_likelihood(data, weights, na_values=na_values, sep=sep)  # type: ignore[attr-defined]
+        return criteria(log_l, self.n_params, 1.0)[1]  # type: ignore[attr-defined]
 
     # ---- back end
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -197,15 +201,15 @@ class Answers:
     def _asked(self, nodes: Any, what: str) -> list[str]:
         return check_nodes(self.graph, nodes, f"{what}()")
 
-    def _encode_for(self, data: Any, nodes: list[str]) -> EncodedData:
+    def _encode_for(self, data: Any, nodes: list[str], na_values: Any = None, sep: str | None = None) -> EncodedData:
         if isinstance(data, EncodedData):
             return data
-        return encode(self.graph, data, absent=tuple(nodes))
+        return encode(self.graph, data, absent=tuple(nodes), options=read_options(na_values, sep))
 
     def _gaussian(self, node: str, enc: EncodedData) -> tuple[np.ndarray, np.ndarray]:
         raise ModelError(f"{node!r} is gaussian; this model predicts discrete nodes only")
 
-    def posterior(self, node: str, data: Any) -> pd.DataFrame:
+    def posterior(self, node: str, data: Any, *, na_values: Any = None, sep: str | None = None) -> pd.DataFrame:
         """p(node | each row's other observed cells).
 
         The node's column may be absent from ``data`` (then it is predicted in every row); where
@@ -223,7 +227,7 @@ class Answers:
             naming rows of probability zero under the model (no posterior exists there).
         """
         (node,) = self._asked([node], "posterior")
-        enc = self._encode_for(data, [node])
+        enc = self._encode_for(data, [node], na_values=na_values, sep=sep)
         var = self.graph[node]
         if not var.discrete:
             mean, cov = self._gaussian(node, enc)
@@ -238,13 +242,15 @@ class Answers:
         refuse_impossible(enc.index, row_lp, f"posterior({node!r})")
         return pd.DataFrame(probs[node], index=enc.index, columns=list(var.labels))
 
-    def predict(self, nodes: str | list[str], data: Any, *, joint: bool = False) -> pd.Series | pd.DataFrame:
+    def predict(self, nodes: str | list[str], data: Any, *, joint: bool = False, na_values: Any = None,
+                sep: str | None = None) -> pd.Series | pd.DataFrame:
         """The most probable value of ``nodes`` for every row, given the row's other observed cells.
 
         Parameters
         ----------
         nodes : a node or a list of nodes; their columns may be absent from ``data``.
         data : DataFrame or path; cells of the nodes that hold a value are kept as they are.
+        na_values, sep : how cells are read, as in :func:`pgm.fit`.
         joint : False -- each node's own most probable state; True -- the most probable joint
             state of the (discrete) nodes together, other hidden nodes summed out.
 
@@ -257,7 +263,7 @@ class Answers:
         """
         single = isinstance(nodes, str)
         asked = self._asked(nodes, "predict")
-        enc = self._encode_for(data, asked)
+        enc = self._encode_for(data, asked, na_values=na_values, sep=sep)
         discrete = tuple(v for v in asked if self.graph[v].discrete)
         if joint and len(discrete) != len(asked):
             raise ModelError(f"predict(joint=True) completes discrete nodes jointly; "
@@ -283,7 +289,7 @@ class Answers:
                        n: int) -> np.ndarray:
         raise ModelError(f"{node!r} is gaussian; this model has discrete nodes only")
 
-    def most_probable(self, data: Any) -> pd.DataFrame:
+    def most_probable(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> pd.DataFrame:
         """The most probable joint completion of every row's hidden discrete cells (latent nodes
         and missing cells), given its observed cells: the MPE, by enumeration or max-product
         (missing gaussian cells integrated out).  A missing gaussian cell is then filled with its
@@ -293,7 +299,7 @@ class Answers:
         ``sample`` gives them; observed cells are kept.
         """
         discrete = tuple(v for v in self.graph.order if self.graph[v].discrete)
-        enc = self._encode_for(data, [])
+        enc = self._encode_for(data, [], na_values=na_values, sep=sep)
         row_lp, got = self._infer(enc, discrete, "max")
         refuse_impossible(enc.index, row_lp, "most_probable()")
         values: dict[str, np.ndarray] = {}

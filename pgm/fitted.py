@@ -25,6 +25,7 @@ from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, re
                           warn_impossible)
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan
 from pgm.infer.factor import LogFactor, logsumexp
+from pgm.io.table import read_options
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 from pgm.scoring import check_kind, structure_score
@@ -59,21 +60,23 @@ class FittedModel(Answers):
     def _families(self) -> dict[str, Family]:
         return families(self.graph)
 
-    def encode(self, data: Any, weights: str | None = None) -> EncodedData:
+    def encode(self, data: Any, weights: str | None = None, *, na_values: Any = None,
+               sep: str | None = None) -> EncodedData:
         """``data`` (DataFrame or path) encoded against the model's graph, with the row weights of
-        the column ``weights`` if given; EncodedData passes through."""
+        the column ``weights`` if given; EncodedData passes through.  Cells are read by the rule of
+        docs/format.md "Missing data" (``na_values``, ``sep`` as in :func:`pgm.fit`)."""
         if isinstance(data, EncodedData):
             if weights is not None:
                 raise PGMError("weights= names a column of the data; encoded data carry their weights already")
             return data
-        return encode(self.graph, data, weights=weights)
+        return encode(self.graph, data, weights=weights, options=read_options(na_values, sep))
 
     # --------------------------------------------------------------- likelihoods
-    def row_log_likelihood(self, data: Any) -> np.ndarray:
+    def row_log_likelihood(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> np.ndarray:
         """log p(row) for every row, latent nodes and missing cells summed out: shape (n_rows,).
 
         ``-inf`` (with a ``pgm.DataWarning`` naming the rows) for a row of probability 0."""
-        enc = self.encode(data)
+        enc = self.encode(data, na_values=na_values, sep=sep)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
         rows = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True,
@@ -83,12 +86,13 @@ class FittedModel(Answers):
             warn_impossible(enc.index, impossible)
         return rows
 
-    def log_likelihood(self, data: Any, weights: str | None = None) -> float:
+    def log_likelihood(self, data: Any, weights: str | None = None, *, na_values: Any = None,
+                       sep: str | None = None) -> float:
         """Total log-likelihood of the rows: ``sum_i w_i log p(row_i)`` with the row weights of
         the column ``weights`` (each 1 without; as if each row were repeated ``w_i`` times).
 
         ``-inf`` (with a ``pgm.DataWarning`` naming the rows) when a row has probability 0."""
-        enc = self.encode(data, weights)
+        enc = self.encode(data, weights, na_values=na_values, sep=sep)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
         total = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, zero_ok=True).log_likelihood
@@ -98,7 +102,8 @@ class FittedModel(Answers):
             warn_impossible(enc.index, np.flatnonzero(np.isneginf(rows)))
         return total
 
-    def score(self, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:
+    def score(self, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None,
+              na_values: Any = None, sep: str | None = None) -> float:
         """A score of this model on ``data`` (see :func:`pgm.score`); ``weights`` names a column of
         row weights (the score of the data with each row repeated ``w`` times).
 
@@ -110,9 +115,12 @@ class FittedModel(Answers):
         """
         check_kind(kind, ess)
         if kind == "bic":
-            return self.bic(data, weights)
+            return self.bic(data, weights, na_values=na_values, sep=sep)
         if kind == "aic":
-            return self.aic(data, weights)
+            return self.aic(data, weights, na_values=na_values, sep=sep)
+        if na_values is not None or sep is not None:
+            data = self.encode(data, weights, na_values=na_values, sep=sep)
+            weights = None
         return structure_score(self.graph, data, kind, ess=ess, weights=weights)
 
     # --------------------------------------------------------------- posteriors and predictions

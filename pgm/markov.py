@@ -35,6 +35,7 @@ from pgm.graph import Graph, build
 from pgm.infer.elimination import (CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode, sample_tree,
                                    variable_elimination)
 from pgm.infer.factor import LogFactor, logsumexp
+from pgm.io.table import read_options
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.learn.loglinear import BATCH_ENTRIES, LogLinear, LogLinearFit, Rows, _distinct, fit_loglinear
 from pgm.schema import ModelSpec
@@ -100,20 +101,22 @@ class FittedMarkovNet(Answers):
                 f"cliques, {self.n_params} parameters" + (f", {len(self.history)} iterations" if self.history
                                                           else "") + ")")
 
-    def encode(self, data: Any, weights: str | None = None) -> EncodedData:
+    def encode(self, data: Any, weights: str | None = None, *, na_values: Any = None,
+               sep: str | None = None) -> EncodedData:
         """``data`` (DataFrame or path) encoded against the model's graph, with the row weights of
-        the column ``weights`` if given; EncodedData passes through."""
+        the column ``weights`` if given; EncodedData passes through.  Cells are read by the rule of
+        docs/format.md "Missing data" (``na_values``, ``sep`` as in pgm.fit)."""
         if isinstance(data, EncodedData):
             if weights is not None:
                 raise PGMError("weights= names a column of the data; encoded data carry their weights already")
             return data
-        return encode(self.graph, data, weights=weights)
+        return encode(self.graph, data, weights=weights, options=read_options(na_values, sep))
 
     def _flat(self) -> np.ndarray:
         return self.layout.log_tables(self.theta)
 
-    def _rows(self, data: Any, weights: str | None = None) -> Rows:
-        return self.engine.prepare(self.encode(data, weights))
+    def _rows(self, data: Any, weights: str | None = None, na_values: Any = None, sep: str | None = None) -> Rows:
+        return self.engine.prepare(self.encode(data, weights, na_values=na_values, sep=sep))
 
     def _exact(self, what: str) -> None:
         try:
@@ -122,7 +125,8 @@ class FittedMarkovNet(Answers):
             raise TooWideError(f"{what} needs exact inference, out of reach here: {exc}") from None
 
     # --------------------------------------------------------------- scores
-    def log_likelihood(self, data: Any, weights: str | None = None) -> float:
+    def log_likelihood(self, data: Any, weights: str | None = None, *, na_values: Any = None,
+                       sep: str | None = None) -> float:
         """Total exact log-likelihood of the rows, latent nodes and missing cells summed out
         (``sum_i w_i log p(row_i)`` with the row weights of the column ``weights``).
 
@@ -132,17 +136,17 @@ class FittedMarkovNet(Answers):
             when the model is too wide for exact inference; use :meth:`pseudo_log_likelihood`.
         """
         self._exact("log_likelihood()")
-        return self.engine.log_likelihood(self._rows(data, weights), self._flat())
+        return self.engine.log_likelihood(self._rows(data, weights, na_values=na_values, sep=sep), self._flat())
 
-    def row_log_likelihood(self, data: Any) -> np.ndarray:
+    def row_log_likelihood(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> np.ndarray:
         """Exact log-likelihood of every row, shape (n_rows,)."""
         self._exact("row_log_likelihood()")
-        rows = self._rows(data)
+        rows = self._rows(data, na_values=na_values, sep=sep)
         flat = self._flat()
         log_z, _ = self.engine.free(flat, marginals=False)
         return (self.engine.row_values(rows, flat) - log_z)[rows.inverse]
 
-    def pseudo_log_likelihood(self, data: Any) -> float:
+    def pseudo_log_likelihood(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> float:
         """Total pseudo-log-likelihood ``sum_rows sum_i log p(x_i | x_rest)`` (no ``Z`` needed).
 
         Raises
@@ -150,7 +154,7 @@ class FittedMarkovNet(Answers):
         pgm.DataError
             when a row has latent or missing cells.
         """
-        return self.engine.pseudo(self._rows(data), self._flat())[0]
+        return self.engine.pseudo(self._rows(data, na_values=na_values, sep=sep), self._flat())[0]
 
     # --------------------------------------------------------------- inference
     def factors(self) -> list[LogFactor]:

@@ -22,8 +22,9 @@ weighted by it; rows of weight 0 are dropped as each chunk is encoded, and weigh
 the whole file are an error at the end of the first pass.
 
 Memory is about ``chunk_rows`` x columns cells, plus one Parquet row group (or pyarrow's
-read-ahead of CSV blocks) and the statistics.  A data error in a chunk names the row's position in
-the whole file (0-based, as the in-memory fit names it).
+read-ahead of CSV blocks) and the statistics.  Cells are read by the rule of :mod:`pgm.io.table`,
+as the in-memory reader reads them.  A data error in a chunk names the file and the line of a CSV
+file (the row's position, 0-based, in a Parquet file), as the in-memory fit names it.
 
 EM initialisation does not depend on the chunking: the start is built from statistics summed over
 every chunk (the families observed in each row, and the mean and covariance of each gaussian
@@ -47,10 +48,12 @@ import numpy as np
 import pandas as pd
 
 from pgm.cpd.family import Stats, families
-from pgm.encode import EncodedData, check_total_weight, compress_rows, encode
+from pgm.encode import Columns, EncodedData, arrow_csv_options, check_total_weight, columns_of, compress_rows, \
+    encode
 from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import Graph
+from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header
 from pgm.infer.enumerate import EStep
 from pgm.learn import choose
 from pgm.learn.em import InMemory, fit_em
@@ -137,28 +140,8 @@ def _check_chunk_rows(graph: Graph, chunk_rows: int | None) -> int:
     return int(chunk_rows)
 
 
-@dataclass(frozen=True)
-class Columns:
-    """The data columns of a graph's observed nodes, by how a reader should type them."""
-
-    needed: tuple[str, ...]   # every column of an observed node, in graph order
-    text: frozenset[str]      # discrete nodes with named states: read as text (labels such as TRUE, 007)
-    numeric: frozenset[str]   # gaussian nodes and discrete nodes with a state count: read as numbers
-
-
-def columns_of(graph: Graph) -> Columns:
-    needed, text, numeric = [], set(), set()
-    for name in graph.order:
-        var = graph[name]
-        if var.latent:
-            continue
-        needed.extend(var.columns)
-        unnamed = var.labels == tuple(str(i) for i in range(var.n_states))
-        (text if var.discrete and not unnamed else numeric).update(var.columns)
-    return Columns(tuple(needed), frozenset(text), frozenset(numeric))
-
-
-def check_columns(graph: Graph, names: list[str], weights: str | None = None) -> Columns:
+def check_columns(graph: Graph, names: list[str], weights: str | None = None,
+                  source: str | Path | None = None) -> Columns:
     """Raise or warn about the header ``names`` exactly as :func:`encode` does on a whole table.
 
     One valid row under that header goes through ``encode``: missing and duplicated columns
@@ -169,8 +152,13 @@ def check_columns(graph: Graph, names: list[str], weights: str | None = None) ->
         var = graph[name]
         if not var.latent:
             valid.update({c: var.labels[0] if var.discrete else 0.0 for c in var.columns})
-    encode(graph, pd.DataFrame([[valid.get(c) for c in names]], columns=list(names), dtype=object),
-           weights=weights)
+    try:
+        encode(graph, pd.DataFrame([[valid.get(c) for c in names]], columns=list(names), dtype=object),
+               weights=weights)
+    except DataError as exc:
+        if source is None:
+            raise
+        raise DataError(f"{source}: {exc}") from None
     return columns_of(graph)
 
 
@@ -201,13 +189,16 @@ class ChunkReader:
     column) indexed by global position.  The header is checked once, on construction.
     """
 
-    def __init__(self, graph: Graph, path: str | Path, chunk_rows: int, weights: str | None = None) -> None:
+    def __init__(self, graph: Graph, path: str | Path, chunk_rows: int, weights: str | None = None,
+                 options: ReadOptions = DEFAULT) -> None:
         self.graph = graph
         self.path = Path(path)
         self.kind = file_kind(self.path)
         self.chunk_rows = chunk_rows
         self.weights = weights
-        self.columns = check_columns(graph, self._header(), weights)
+        self.options = options
+        self.header = self._header()
+        self.columns = check_columns(graph, self.header, weights, self.path)
         self.warned = 0  # rows whose encoding warnings were given
 
     def _header(self) -> list[str]:
@@ -217,24 +208,16 @@ class ChunkReader:
                 import pyarrow.parquet as pq
 
                 return list(pq.ParquetFile(self.path).schema_arrow.names)
-            import pyarrow.csv as pcsv
-
-            if self.path.stat().st_size == 0:
-                raise DataError(f"{self.path}: the file is empty; a data file needs a header row naming the columns")
-            reader = pcsv.open_csv(self.path, read_options=pcsv.ReadOptions(block_size=1 << 16),
-                                   parse_options=self._parse_options())
-            names = list(reader.schema.names)
-            reader.close()
+            names = read_header(self.path, self.options)
+            repeated = sorted({c for c in names if c and names.count(c) > 1})
+            if repeated:
+                raise DataError(f"{self.path}: duplicated column names {repeated} in the header; every column "
+                                "must be named once (rename or drop the copies)")
             return names
         except PGMError:
             raise
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{self.path}: cannot be read as a {self.kind} table ({_first_line(exc)})") from None
-
-    def _parse_options(self) -> Any:
-        import pyarrow.csv as pcsv
-
-        return pcsv.ParseOptions(delimiter="\t" if ".tsv" in self.path.name.lower() else ",")
 
     def _tables(self, as_text: bool = False) -> Iterator[Any]:
         pa = _pyarrow()
@@ -253,11 +236,12 @@ class ChunkReader:
             return _rebatch(batches, self.chunk_rows)
         import pyarrow.csv as pcsv
 
-        label = pa.dictionary(pa.int32(), pa.string())
-        types = {c: pa.string() if as_text else (label if c in self.columns.text else pa.float64()) for c in cols}
-        convert = pcsv.ConvertOptions(include_columns=cols, column_types=types, strings_can_be_null=True)
+        # the reading rule of pgm.io.table, as the in-memory reader applies it
+        parse, convert = arrow_csv_options(self.path, self.header, self.columns, self.options, as_text,
+                                           numbers=(self.weights,) if self.weights is not None else ())
+        convert.include_columns = cols
         reader = pcsv.open_csv(self.path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                               parse_options=self._parse_options(), convert_options=convert)
+                               parse_options=parse, convert_options=convert)
         return _rebatch(iter(reader), self.chunk_rows)
 
     def _frames(self, as_text: bool = False) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -277,19 +261,21 @@ class ChunkReader:
             yield from self._frames()
         except (pa.ArrowException, OSError) as exc:
             if self.kind == "csv" and isinstance(exc, pa.ArrowInvalid):
+                if "columns, got" in str(exc):
+                    check_fields(self.path, self.options)  # a row with fewer or more fields: names its line
                 self._locate(exc)
             raise DataError(f"{self.path}: cannot be read as a {self.kind} table ({_first_line(exc)})") from None
 
     def _locate(self, exc: Exception) -> None:
         """Re-read the CSV as text and let ``encode`` name the cell pyarrow could not convert."""
-        numeric = set(self.columns.numeric) | ({self.weights} if self.weights is not None else set())
-        for _, frame in self._frames(as_text=True):
-            for col in numeric:  # numbers where they parse, as pandas would read them
-                number = pd.to_numeric(frame[col], errors="coerce")
-                if not (number.isna() & frame[col].notna()).any():
-                    frame[col] = number
-            encode(self.graph, frame, weights=self.weights, part=True, source=self.path)
+        for start, frame in self._frames(as_text=True):
+            self._encode(frame, start)
         raise DataError(f"{self.path}: cannot be read as a csv table ({_first_line(exc)})") from None
+
+    def _encode(self, frame: pd.DataFrame, start: int) -> EncodedData:
+        """One chunk encoded; a DataError names the file and the line (CSV) or row (Parquet)."""
+        return encode(self.graph, frame, weights=self.weights, part=True, options=self.options, source=self.path,
+                      start=start)
 
     def encoded(self) -> Iterator[tuple[int, EncodedData]]:
         """``(start, encoded chunk)`` for every chunk; a DataError names the row in the whole file.
@@ -304,7 +290,7 @@ class ChunkReader:
             with warnings.catch_warnings():
                 if start < self.warned:
                     warnings.simplefilter("ignore", DataWarning)
-                data = encode(self.graph, frame, weights=self.weights, part=True, source=self.path)
+                data = self._encode(frame, start)
             self.warned = max(self.warned, start + len(frame))
             if data.weights is not None:
                 total += float(data.weights.sum())
@@ -446,14 +432,14 @@ def fit_directed(spec: ModelSpec, graph: Graph, complete: Callable[[bool], dict[
 
 
 def fit(spec: ModelSpec, graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
-        weights: str | None = None, **kwargs: Any) -> FittedModel:
+        weights: str | None = None, options: ReadOptions = DEFAULT, **kwargs: Any) -> FittedModel:
     """Fit a directed model to the file at ``path``, reading ``chunk_rows`` rows at a time.
 
     ``weights`` names the column of row weights; ``kwargs`` are the options of :func:`pgm.fit`.
     The result equals the in-memory fit on the same rows (EM: from the same ``init``; see the
     module docstring).
     """
-    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights)
+    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights, options)
     return fit_directed(spec, graph, lambda strict: _complete_stats(graph, reader, strict),
                         lambda: FileSource(reader), info={"chunk_rows": reader.chunk_rows}, **kwargs)
 
@@ -503,10 +489,10 @@ def chunk_distinct(graph: Graph, chunk: EncodedData) -> DistinctRows:
 
 
 def distinct_rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
-                  weights: str | None = None) -> EncodedData:
+                  weights: str | None = None, options: ReadOptions = DEFAULT) -> EncodedData:
     """The file as distinct weighted rows, for the undirected learners (see the module docstring);
     ``weights`` names a column of row weights, summed into the distinct rows' weights."""
-    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights)
+    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights, options)
     total: DistinctRows | None = None
     for _, chunk in reader.encoded():
         part = chunk_distinct(graph, chunk)

@@ -208,7 +208,7 @@ def test_fit_with_an_unknown_label(capsys, tmp_path, student_model):
     csv = tmp_path / "bad.csv"
     bad.to_csv(csv, index=False)
     out = tmp_path / "out.yaml"
-    assert_user_error(*run(capsys, "fit", model, csv, "-o", out), "column 'grade'", "row 7: 'F'")
+    assert_user_error(*run(capsys, "fit", model, csv, "-o", out), "column 'grade'", "line 9: 'F'")
     assert not out.exists()
 
 
@@ -229,9 +229,9 @@ def test_fit_with_a_bad_gaussian_column(capsys, tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("x,y\n1.0,2.0\n2.0,oops\n3.0,4.5\n")
     out = tmp_path / "out.yaml"
-    assert_user_error(*run(capsys, "fit", model, csv, "-o", out), "column 'y'", "row 1: 'oops'")
+    assert_user_error(*run(capsys, "fit", model, csv, "-o", out), "column 'y'", "line 3: 'oops'")
     csv.write_text("x,y\n1.0,2.0\ninf,3.0\n3.0,4.5\n")
-    assert_user_error(*run(capsys, "fit", model, csv, "-o", out), "column 'x'", "row 1: inf")
+    assert_user_error(*run(capsys, "fit", model, csv, "-o", out), "column 'x'", "line 3: inf")
     assert not out.exists()
 
 

@@ -140,7 +140,7 @@ def test_bad_label_names_the_row_in_the_whole_file(alarm_rows, tmp_path):
         pgm.fit(MODELS / "alarm.yaml", path, chunk_rows=1000)
     with pytest.raises(DataError) as memory:
         pgm.fit(MODELS / "alarm.yaml", path)
-    assert "row 4321: 'LOWISH'" in str(streamed.value)
+    assert "line 4323: 'LOWISH'" in str(streamed.value)
     assert str(streamed.value) == str(memory.value)
 
 
@@ -148,7 +148,7 @@ def test_bad_number_in_csv_names_column_and_row(ecoli_true, tmp_path):
     rows = ecoli_true.sample(3000, seed=0).astype(object)
     rows.loc[2500, "eutG"] = "n/d?"
     path = write(rows, tmp_path / "ecoli.csv")
-    with pytest.raises(DataError, match=r"column 'eutG'.*row 2500: 'n/d\?'"):
+    with pytest.raises(DataError, match=r"column 'eutG'.*line 2502: 'n/d\?'"):
         pgm.fit(MODELS / "ecoli70.yaml", path, chunk_rows=700)
 
 

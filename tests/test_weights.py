@@ -429,15 +429,16 @@ def test_bad_weights_in_files_name_lines(sprinkler_rows, tmp_path):
     path = tmp_path / "data.csv"
     text = frame.to_csv(index=False).replace("\n", "\n\n", 1)  # a blank line after the header: lines != rows + 2
     path.write_text(text)
-    with pytest.raises(DataError, match=r"\(row 40: -2.0; data.csv line 43\)"):
+    with pytest.raises(DataError, match=r"data.csv: weights column 'w': 1 negative value \(line 43: -2.0\)"):
         pgm.fit(MODELS / "sprinkler.yaml", path, weights="w")
-    with pytest.raises(DataError, match=r"\(row 40: -2.0; data.csv line 43\)"):
+    with pytest.raises(DataError, match=r"data.csv: weights column 'w': 1 negative value \(line 43: -2.0\)"):
         pgm.fit(MODELS / "sprinkler.yaml", path, weights="w", chunk_rows=16)
     frame.loc[40, "w"] = 1.0
     frame["w"] = frame["w"].astype(object)
     frame.loc[70, "w"] = "a lot"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"cell that is not a number \(row 70: 'a lot'; data.csv line 72\)"):
+    with pytest.raises(DataError,
+                       match=r"data.csv: weights column 'w': 1 cell that is not a number \(line 72: 'a lot'\)"):
         pgm.fit(MODELS / "sprinkler.yaml", path, weights="w", chunk_rows=16)
     frame.assign(w=0).to_csv(path, index=False)
     with pytest.raises(DataError, match="sum to 0"):

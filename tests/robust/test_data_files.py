@@ -144,11 +144,11 @@ def test_a_missing_gaussian_parent_names_its_rows_by_label():
 def test_mixed_types_in_one_csv_column(mixed, tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_text("z,label,x\n0,low,1.5\n1,high,oops\n2,low,2.5\n1,high,3\n")
-    refused(mixed, path, "column 'x'", "row 1: 'oops'")
+    refused(mixed, path, "column 'x'", "line 3: 'oops'")
     path.write_text("z,label,x\n0,low,1.5\n1,high,2\n2,7,2.5\n1,TRUE,3\n")
-    refused(mixed, path, "column 'label'", "row 2: '7', row 3: 'TRUE'", "['low', 'high']")
+    refused(mixed, path, "column 'label'", "line 4: '7', line 5: 'TRUE'", "['low', 'high']")
     path.write_text("z,label,x\n0,low,1.5\n1.0,high,2\nthree,low,2.5\n")
-    refused(mixed, path, "column 'z'", "row 2: 'three'")
+    refused(mixed, path, "column 'z'", "line 4: 'three'")
 
 
 # --------------------------------------------------------------------------- duplicated and ragged columns
@@ -198,7 +198,8 @@ def test_a_later_row_with_more_fields_names_its_line(sprinkler, tmp_path):
     ("not-gzip.csv.gz", b"cloudy,sprinkler\nyes,on\n", "cannot be read as a gz table"),
     ("latin1.csv", "cloudy,sprinkler,rain,wet_grass\nyes,on,yes,caf\xe9\n".encode("latin-1"),
      "cannot be read as a csv table"),
-    ("model.csv", (MODELS / "sprinkler.yaml").read_bytes(), "cannot be read as a csv table"),
+    ("model.csv", (MODELS / "sprinkler.yaml").read_bytes(),
+     "line 7: the row has 2 fields, more fields than the header"),
     ("model.parquet", (MODELS / "sprinkler.yaml").read_bytes(), "cannot be read as a parquet table"),
     ("data.xlsx", b"PK\x03\x04", "unknown data file type '.xlsx'; use .csv or .parquet"),
     ("noext", b"cloudy\nyes\n", "unknown data file type ''"),
@@ -288,10 +289,10 @@ def _million_row_csv(path: Path, bad_row: int, bad_line: str, n: int = 1_000_000
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bad_line, fragments", [
-    ("1,low,1.2.3", ["column 'x'", "1 cell that are not numbers", "row 654321: '1.2.3'"]),
-    ("1,medium,0.5", ["column 'label'", "unknown label in 1 row", "row 654321: 'medium'"]),
-    ("7,low,0.5", ["column 'z'", "row 654321: 7"]),
-    ("1,low,1e999", ["column 'x'", "non-finite", "row 654321"]),
+    ("1,low,1.2.3", ["column 'x'", "1 cell that are not numbers", "line 654323: '1.2.3'"]),
+    ("1,medium,0.5", ["column 'label'", "unknown label in 1 row", "line 654323: 'medium'"]),
+    ("7,low,0.5", ["column 'z'", "line 654323: 7"]),
+    ("1,low,1e999", ["column 'x'", "non-finite", "line 654323"]),
 ], ids=["gaussian", "label", "code", "overflow"])
 def test_a_million_row_csv_with_one_bad_cell_names_its_row(mixed, tmp_path, bad_line, fragments):
     path = tmp_path / "big.csv"
