@@ -291,22 +291,24 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     import pgm.api as api
-    from pgm.encode import as_frame
+    from pgm.encode import as_frame, columns_of
     from pgm.io.atomic import write_atomic
+    from pgm.io.table import read_options
 
     if args.output:
         _check_output(args.output, args.model, args.data)
     model = _fitted(api.load(args.model), args.model)
     graph = model.graph
-    # labels read as text, as pgm.encode reads them (007 stays 007); the cells are written back as read
-    frame = as_frame(args.data, [graph[n].columns[0] for n in graph.order if graph[n].discrete])
+    # read by the reading rule, as pgm.encode reads it (007, None stay as written); written back as read
+    reading = reading_options(args)
+    frame = as_frame(args.data, columns_of(graph), read_options(**reading))
     present = {str(c) for c in frame.columns}
     nodes = args.node or [n for n in graph.order
                           if graph[n].latent or any(c not in present for c in graph[n].columns)]
     if not nodes:
         raise PGMError(f"{args.data}: nothing to predict: the data have a column for every node and no node is "
                        "latent; name the nodes to predict with --node")
-    predicted = model.predict(list(nodes), frame, joint=args.joint)
+    predicted = model.predict(list(nodes), args.data, joint=args.joint, **reading)  # errors name file:line
     out = frame.copy()
     for col in predicted.columns:
         out[col] = predicted[col].to_numpy()
@@ -314,7 +316,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         unseen = {c: float("nan") for v in nodes for c in graph[v].columns if c not in present and not graph[v].latent}
         work = frame.assign(**unseen) if unseen else frame
         for v in nodes:
-            post = model.posterior(v, work)
+            post = model.posterior(v, work, **reading)
             if graph[v].discrete:
                 for label in post.columns:
                     out[f"p({v}={label})"] = post[label].to_numpy()
@@ -474,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--joint", action="store_true", help="the most probable joint completion of the nodes "
                    "(default: each node's own most probable state)")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
+    add_reading_arguments(p)
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("sample", help="draw rows from a fitted model")
