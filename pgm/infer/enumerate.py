@@ -739,18 +739,3 @@ def hidden_parts(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], da
             parts.append(Part(group.rows, inside, table=table))
     return plan, row_lp, parts
 
-
-def posterior(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
-              node: str) -> np.ndarray:
-    """p(node | observed values of the row) for every row: array of shape (n_rows, n_states)."""
-    plan, _, parts = hidden_parts(graph, fams, cpds, data, (node,))
-    k = graph[node].n_states
-    out = np.zeros((data.n_rows, k))
-    col = plan.names.index(node)
-    seen = ~plan.hidden[:, col]
-    if node in data.codes:
-        rows = np.flatnonzero(seen)
-        out[rows, data.codes[node][rows]] = 1.0
-    for part in parts:
-        out[part.rows] = np.exp(part.table)
-    return out
