@@ -18,12 +18,14 @@ from pgm.io.table import read_options
 from pgm.learn import choose
 from pgm.features import compile_layout
 from pgm.graph import Graph
+from pgm.learn.chain import SequenceSource, fit_sequence
 from pgm.learn.em import check_start, fit_em
 from pgm.learn.loglinear import fit_loglinear
 from pgm.learn.mle import fit_mle
 from pgm.markov import FittedMarkovNet
 from pgm.schema import ModelSpec, load_spec
 from pgm.scoring import check_kind, structure_score
+from pgm.sequence import encode_sequences
 
 
 def load(path: str | Path) -> ModelSpec | FittedModel:
@@ -170,6 +172,10 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
             raise PGMError("weights= names a column of the data; encoded data carry their weights already "
                            "(pgm.encode(graph, data, weights=...))")
     init = _check_init(graph, init)
+    if graph.sequence:
+        return _fit_sequence(spec, graph, data, learner=learner, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed,
+                             init=init, prior=prior, reg_covar=reg_covar, penalty=penalty, callback=callback,
+                             weights=weights, options=options)
     # Data larger than memory (docs/scaling.md): a dask DataFrame is fitted on its cluster; a file
     # given chunk_rows=, or larger than pgm.stream.STREAM_BYTES, is read in chunks.  Both sum the
     # statistics of their parts.
@@ -214,6 +220,37 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     except TypeError as exc:  # an option this learner does not take
         raise PGMError(f"unknown option for learner {chosen!r}: {exc}") from None
     return FittedMarkovNet.from_fit(result)
+
+
+def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None, max_iter: int | None,
+                  tol: float | None, n_init: int, seed: int | None, init: Any, prior: dict | None,
+                  reg_covar: float | None, penalty: float | None, callback: Any, weights: str | None,
+                  options: dict[str, Any]) -> FittedModel:
+    """A sequence model: counting when every cell is observed, else EM over forward-backward."""
+    if "chunk_rows" in options or type(data).__module__.startswith("dask"):
+        raise PGMError("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data "
+                       "as a pandas DataFrame")
+    if options:
+        raise PGMError(f"unknown options for a sequence model: {sorted(options)}")
+    if weights is not None:
+        raise PGMError("row weights are not supported for sequence models yet; drop weights=")
+    if learner not in (None, "mle", "em"):
+        raise PGMError(f"learner={learner!r} does not fit a sequence model; use 'em' (or 'mle' when every cell is "
+                       "observed)")
+    seq = encode_sequences(graph, data)
+    source = SequenceSource(graph, seq)
+    chosen = learner or ("em" if source.has_hidden else "mle")
+    if chosen == "mle" and source.has_hidden:
+        raise PGMError(f"nodes {list(source.plan.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
+                       "every cell observed: use learner='em'")
+    cpds, result = fit_sequence(graph, source, learner=chosen, prior=prior, reg_covar=reg_covar, penalty=penalty,
+                                max_iter=max_iter or 200, tol=1e-8 if tol is None else tol, n_init=n_init, seed=seed,
+                                init=init, callback=callback)
+    if result is None:
+        return FittedModel(spec, graph, cpds, [], {"learner": "mle"})
+    info = {"learner": "em", "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
+            "runs": result.all_runs}
+    return FittedModel(spec, graph, cpds, result.history, info)
 
 
 def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:

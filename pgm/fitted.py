@@ -17,18 +17,20 @@ import pandas as pd
 from pgm.cpd import config_index
 from pgm.cpd.base import only_numbers  # noqa: F401  (pgm.markov reads params blocks with it)
 from pgm.cpd.family import CPD, Family, families, kind_of
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, as_frame, encode
 from pgm.errors import DataError, ModelError, PGMError
-from pgm.graph import Graph, build
+from pgm.graph import PREV, Graph, build, prev_name
 from pgm.infer.elimination import variable_elimination
 from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, row_names,
-                          warn_impossible)
+                          typed_column, warn_impossible)
+from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 from pgm.scoring import check_kind, structure_score
+from pgm.sequence import SequenceData, encode_sequences, long_frame
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,15 @@ class FittedModel(Answers):
         return families(self.graph)
 
     def encode(self, data: Any, weights: str | None = None, *, na_values: Any = None,
-               sep: str | None = None) -> EncodedData:
+               sep: str | None = None) -> EncodedData | SequenceData:
         """``data`` (DataFrame or path) encoded against the model's graph, with the row weights of
         the column ``weights`` if given; EncodedData passes through.  Cells are read by the rule of
-        docs/format.md "Missing data" (``na_values``, ``sep`` as in :func:`pgm.fit`)."""
+        docs/format.md "Missing data" (``na_values``, ``sep`` as in :func:`pgm.fit`).  A sequence
+        model's data become :class:`pgm.sequence.SequenceData` (sorted into sequences, time-major)."""
+        if self.graph.sequence:
+            if weights is not None:
+                raise PGMError("row weights are not supported for sequence models yet; drop weights=")
+            return encode_sequences(self.graph, data, options=read_options(na_values, sep))
         if isinstance(data, EncodedData):
             if weights is not None:
                 raise PGMError("weights= names a column of the data; encoded data carry their weights already")
@@ -75,7 +82,16 @@ class FittedModel(Answers):
     def row_log_likelihood(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> np.ndarray:
         """log p(row) for every row, latent nodes and missing cells summed out: shape (n_rows,).
 
-        ``-inf`` (with a ``pgm.DataWarning`` naming the rows) for a row of probability 0."""
+        ``-inf`` (with a ``pgm.DataWarning`` naming the rows) for a row of probability 0.
+        For a sequence model, a row's term is log p(row | the earlier rows of its sequence), so the
+        terms of a sequence sum to its log-likelihood; the rows keep the order of ``data``."""
+        if self.graph.sequence:
+            seq = self.encode(data, na_values=na_values, sep=sep)
+            rows = seq.to_caller(forward_backward(self._chain(seq), self.cpds, smooth=False).row_log_likelihood)
+            impossible = np.flatnonzero(np.isneginf(rows))
+            if impossible.size:
+                warn_impossible(seq.index, impossible)
+            return rows
         enc = self.encode(data, na_values=na_values, sep=sep)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
@@ -91,7 +107,15 @@ class FittedModel(Answers):
         """Total log-likelihood of the rows: ``sum_i w_i log p(row_i)`` with the row weights of
         the column ``weights`` (each 1 without; as if each row were repeated ``w_i`` times).
 
-        ``-inf`` (with a ``pgm.DataWarning`` naming the rows) when a row has probability 0."""
+        ``-inf`` (with a ``pgm.DataWarning`` naming the rows) when a row has probability 0.
+        For a sequence model: the sum over sequences of log p(sequence), hidden states and missing
+        cells summed out by the forward algorithm."""
+        if self.graph.sequence:
+            seq = self.encode(data, weights, na_values=na_values, sep=sep)
+            result = forward_backward(self._chain(seq), self.cpds, smooth=False)
+            if result.log_likelihood == -math.inf:
+                warn_impossible(seq.index, np.flatnonzero(np.isneginf(seq.to_caller(result.row_log_likelihood))))
+            return result.log_likelihood
         enc = self.encode(data, weights, na_values=na_values, sep=sep)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)
@@ -123,10 +147,67 @@ class FittedModel(Answers):
             weights = None
         return structure_score(self.graph, data, kind, ess=ess, weights=weights)
 
+    # --------------------------------------------------------------- sequences
+    def _chain(self, seq: SequenceData) -> ChainPlan:
+        return make_chain_plan(self.graph, seq)
+
+    def _encode_for(self, data: Any, nodes: list[str], na_values: Any = None, sep: str | None = None) -> Any:
+        if self.graph.sequence:
+            return encode_sequences(self.graph, data, absent=tuple(nodes), options=read_options(na_values, sep))
+        return super()._encode_for(data, nodes, na_values=na_values, sep=sep)
+
+    def _infer_chain(self, seq: SequenceData, nodes: tuple[str, ...],
+                     mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Per-step smoothed marginals (``"sum"``) or the Viterbi path (``"max"``) of ``nodes``, in the
+        rows' own order; the row log-probabilities are the forward algorithm's terms."""
+        plan = self._chain(seq)
+        out: dict[str, np.ndarray] = {}
+        if mode == "sum":
+            sm = forward_backward(plan, self.cpds)
+            for v in nodes:
+                out[v] = seq.to_caller(marginal(plan, sm.gamma, v))
+            return seq.to_caller(sm.row_log_likelihood), out
+        row_lp = forward_backward(plan, self.cpds, smooth=False).row_log_likelihood
+        path, _ = viterbi(plan, self.cpds)
+        for v in nodes:
+            codes = plan.joint[plan.hidden.index(v)][path] if v in plan.hidden else seq.enc.codes[v]
+            out[v] = seq.to_caller(np.asarray(codes, dtype=np.int64))
+        return seq.to_caller(row_lp), out
+
+    def most_probable(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> pd.DataFrame:
+        """The most probable joint completion of every row's hidden discrete cells (latent nodes
+        and missing cells), given its observed cells: the MPE, by enumeration or max-product.
+        For a sequence model, the most probable joint hidden path of each sequence (Viterbi), with
+        the id and order columns; the rows keep the order of ``data``.
+
+        Returns a DataFrame with a column per discrete node (latent ones included), typed as
+        ``sample`` gives them; observed cells are kept, gaussian columns are copied as given.
+        """
+        if not self.graph.sequence:
+            return super().most_probable(data, na_values=na_values, sep=sep)
+        seq = self._encode_for(data, [], na_values=na_values, sep=sep)
+        frame = seq.frame
+        nodes = tuple(v for v in self.graph.slice if self.graph[v].discrete)
+        row_lp, got = self._infer_chain(seq, nodes, "max")
+        refuse_impossible(seq.index, row_lp, "most_probable()")
+        spec_seq = self.spec.sequence
+        cols: dict[str, Any] = {spec_seq.id: frame[spec_seq.id].to_numpy(),
+                                spec_seq.order: frame[spec_seq.order].to_numpy()}
+        for v in self.graph.slice:
+            var = self.graph[v]
+            if var.discrete:
+                cols[v] = typed_column(self.graph, v, got[v])
+            else:
+                for c in var.columns:
+                    cols[c] = frame[c].to_numpy() if c in frame.columns else np.full(len(frame), np.nan)
+        return pd.DataFrame(cols, index=frame.index)
+
     # --------------------------------------------------------------- posteriors and predictions
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Posteriors (mode "sum") or the most probable joint state (mode "max") of discrete
         ``nodes`` per row, by enumeration of hidden components (see :class:`pgm.evidence.Answers`)."""
+        if isinstance(enc, SequenceData):
+            return self._infer_chain(enc, nodes, mode)
         with np.errstate(invalid="ignore", divide="ignore"):  # rows of probability 0 are refused by the caller
             plan, row_lp, parts = hidden_parts(self.graph, self._families(), self.cpds, enc, nodes, mode)
             n = enc.n_rows
@@ -154,6 +235,9 @@ class FittedModel(Answers):
         """Conditional mean (n, d) and covariance (n, d, d) of a gaussian node given each row's other
         cells: per configuration of its discrete parents the regression on its continuous parents,
         mixed over the posterior of the configurations (law of total variance)."""
+        if self.graph.sequence:
+            raise ModelError(f"the posterior of the gaussian node {node!r} of a sequence model is not available "
+                             "yet; ask for a discrete node")
         fams = self._families()
         fam = fams[node]
         var = fam.var
@@ -235,6 +319,9 @@ class FittedModel(Answers):
         --------
         >>> fitted.query(["either"], evidence={"xray": "yes"})   # doctest: +SKIP
         """
+        if self.graph.sequence:
+            raise PGMError("query() answers one row of a non-temporal model; for a sequence model use "
+                           "posterior(node, data) (per step) or most_probable(data) (the Viterbi path)")
         variables = query_nodes(self.graph, variables, evidence)
         codes, dens = parse_evidence(self.graph, evidence)
         relevant = set(variables) | set(codes) | set(dens)
@@ -265,12 +352,18 @@ class FittedModel(Answers):
         return LogFactor(*kind_of(fam).log_factor(fam, cpd, observed))
 
     # --------------------------------------------------------------- sampling
-    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
+    def sample(self, n: int, seed: int | None = None, *, length: int | None = None) -> pd.DataFrame:
         """``n`` rows by ancestral sampling (vectorised over rows), with the model's columns.
 
         Discrete nodes with named states give their labels (a categorical column);
         nodes with a state count give integer codes.  Latent nodes are included.
+        A sequence model draws ``n`` sequences of ``length`` steps each, as long-form data: the id
+        column (0..n-1), the order column (0..length-1), then the nodes' columns.
         """
+        if self.graph.sequence:
+            return self._sample_sequences(n, seed, length)
+        if length is not None:
+            raise PGMError("length= is for sequence models (a model with `sequence:`); this model draws rows")
         check_sample_size(n)
         rng = sample_rng(seed)
         fams = self._families()
@@ -280,9 +373,39 @@ class FittedModel(Answers):
             values[name] = kind_of(fam).sample(fam, self.cpds[self.graph[name].param], values, n, rng)
         return self._frame(values, n)
 
-    def _frame(self, values: dict[str, np.ndarray], n: int) -> pd.DataFrame:
+    def _sample_sequences(self, n: int, seed: int | None, length: Any) -> pd.DataFrame:
+        """Ancestral sampling step by step, every sequence at once: the first step from the
+        first-step CPDs, each later step given the one before."""
+        if length is None or isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)) \
+                or length < 1:
+            raise DataError(f"sample(n_sequences, length=...) needs the number of steps of each sequence, a whole "
+                            f"number >= 1; got length={length!r}")
+        check_sample_size(n)
+        check_sample_size(int(n) * int(length))
+        rng = sample_rng(seed)
+        fams = self._families()
+        steps: list[dict[str, np.ndarray]] = []
+        values: dict[str, np.ndarray] = {}
+        for name in self.graph.order:  # the @prev slice: the first step
+            if name.endswith(PREV):
+                fam = fams[name]
+                values[name] = kind_of(fam).sample(fam, self.cpds[self.graph[name].param], values, n, rng)
+        steps.append({v: values[prev_name(v)] for v in self.graph.slice})
+        for _ in range(1, int(length)):
+            values = {prev_name(v): x for v, x in steps[-1].items()}
+            for name in self.graph.slice:
+                fam = fams[name]
+                values[name] = kind_of(fam).sample(fam, self.cpds[self.graph[name].param], values, n, rng)
+            steps.append({v: values[v] for v in self.graph.slice})
+        stacked = {v: np.stack([s[v] for s in steps], axis=1).reshape((n * int(length),) + steps[0][v].shape[1:])
+                   for v in self.graph.slice}
+        body = self._frame(stacked, n * int(length), self.graph.slice)
+        return long_frame(self.graph, {c: body[c].to_numpy() if not isinstance(body[c].dtype, pd.CategoricalDtype)
+                                       else body[c].array for c in body.columns}, n, int(length))
+
+    def _frame(self, values: dict[str, np.ndarray], n: int, names: Any = None) -> pd.DataFrame:
         cols: dict[str, Any] = {}
-        for name in self.graph.order:
+        for name in (self.graph.order if names is None else names):
             var = self.graph[name]
             if var.gaussian:
                 for j, col in enumerate(var.columns):

@@ -66,6 +66,31 @@ class Graph:
         return self.variables[name]
 
     @property
+    def sequence(self) -> bool:
+        """A sequence model: the graph holds two slices (see :func:`build`)."""
+        return self.spec.sequence is not None
+
+    @property
+    def slice(self) -> tuple[str, ...]:
+        """The variables of one step (a sequence model's later-step slice; every variable otherwise)."""
+        return tuple(n for n in self.order if not n.endswith(PREV))
+
+    def shown(self, child: str, parent: str) -> str:
+        """How a parent of ``child`` is named to a reader: itself, or in a sequence model's two
+        slices the node (a first-step family's parents) or ``h[t-1]`` (a previous-step parent)."""
+        if not parent.endswith(PREV):
+            return parent
+        base = parent[:-len(PREV)]
+        return base if child.endswith(PREV) else f"{base}[t-1]"
+
+    def shown_columns(self, child: str, parent: str) -> tuple[str, ...]:
+        """The data columns of a gaussian parent as a reader sees them (``y[t-1]`` for a previous step)."""
+        cols = self.variables[parent].columns
+        if parent.endswith(PREV) and not child.endswith(PREV):
+            return tuple(f"{c}[t-1]" for c in cols)
+        return cols
+
+    @property
     def latent(self) -> tuple[str, ...]:
         return tuple(n for n in self.order if self.variables[n].latent)
 
@@ -117,8 +142,57 @@ def _clique_edges(nodes: list[str]):
             yield a, b
 
 
+#: Suffix of a sequence model's previous-step (and first-step) variables: ``h@prev``.
+PREV = "@prev"
+#: Suffix of the parameter key of a ``prev:`` node's first-step CPD: ``h@first``.
+FIRST = "@first"
+
+
+def prev_name(name: str) -> str:
+    """The previous-step copy of a slice variable: ``h`` -> ``h@prev``."""
+    return name + PREV
+
+
+def _build_sequence(spec: ModelSpec) -> Graph:
+    """A sequence model as two slices: ``v@prev`` (a step, with the first-step CPDs) and ``v``
+    (the next step, whose ``prev:`` parents are the ``@prev`` variables).
+
+    The parameter key of a slice variable is its node (or tie); a ``prev:`` node's first-step CPD
+    has its own key ``v@first``, and a node without ``prev:`` shares one CPD across both slices."""
+    variables: dict[str, Variable] = {}
+    params: dict[str, list[str]] = {}
+    order: list[str] = []
+    topo = spec.topological_order()
+    for slice_ in ("first", "later"):
+        for name in topo:
+            node = spec.nodes[name]
+            key = node.tie or name
+            if slice_ == "first":
+                ground, parents = prev_name(name), tuple(prev_name(p) for p in node.parents)
+                if node.prev:
+                    key += FIRST
+            else:
+                ground, parents = name, tuple(node.parents) + tuple(prev_name(p) for p in node.prev)
+            if isinstance(node, DiscreteNode):
+                var = Variable(ground, name, "discrete", parents, key, node.latent, (name,),
+                               n_states=node.n_states, labels=tuple(node.labels), cpd=node.cpd)
+            else:
+                assert isinstance(node, GaussianNode)
+                cols = spec.columns(name)
+                var = Variable(ground, name, "gaussian", parents, key, node.latent, tuple(cols),
+                               dim=node.dim, cpd="linear")
+            variables[ground] = var
+            order.append(ground)
+            params.setdefault(key, []).append(ground)
+    return Graph(spec, variables, tuple(order), {k: tuple(v) for k, v in params.items()})
+
+
 def build(spec: ModelSpec) -> Graph:
-    """Expand plates and ties of a validated declaration into a ground :class:`Graph`."""
+    """Expand plates and ties of a validated declaration into a ground :class:`Graph`.
+
+    A sequence model becomes its two-slice template (see :func:`_build_sequence`)."""
+    if spec.sequence is not None:
+        return _build_sequence(spec)
     variables: dict[str, Variable] = {}
     order: list[str] = []
     params: dict[str, list[str]] = {}

@@ -146,9 +146,10 @@ def all_configs(fam: Family) -> np.ndarray:
 def config_labels(graph: Graph, fam: Family) -> pd.Index | None:
     """The discrete-parent configurations as a labelled index (None without discrete parents)."""
     if len(fam.cards) == 1:  # a plain Index: a one-level MultiIndex would make labels 1-tuples
-        return pd.Index(list(graph[fam.disc[0]].labels), name=fam.disc[0])
+        return pd.Index(list(graph[fam.disc[0]].labels), name=graph.shown(fam.name, fam.disc[0]))
     if fam.cards:
-        return pd.MultiIndex.from_product([list(graph[p].labels) for p in fam.disc], names=list(fam.disc))
+        return pd.MultiIndex.from_product([list(graph[p].labels) for p in fam.disc],
+                                          names=[graph.shown(fam.name, p) for p in fam.disc])
     return None
 
 

@@ -439,7 +439,7 @@ class LinearKind:
         per continuous regressor, and the (co)variance."""
         var = fam.var
         index = config_labels(graph, fam)
-        regs = [c for p in fam.cont for c in graph[p].columns]
+        regs = [c for p in fam.cont for c in graph.shown_columns(fam.name, p)]
         rows, labels = [], []
         for c in range(cpd.intercept.shape[0]):
             cfg = index[c] if index is not None else ()
@@ -447,7 +447,7 @@ class LinearKind:
                 rows.append([cpd.intercept[c, j], *cpd.coef[c, j], *cpd.cov[c, j]])
                 labels.append((*(cfg if isinstance(cfg, tuple) else (cfg,)), out) if index is not None else out)
         cols = ["intercept"] + regs + [f"cov[{o}]" for o in var.columns]
-        idx = pd.MultiIndex.from_tuples(labels, names=list(fam.disc) + ["output"]) if index is not None else labels
+        idx = pd.MultiIndex.from_tuples(labels, names=[graph.shown(fam.name, p) for p in fam.disc] + ["output"]) if index is not None else labels
         return pd.DataFrame(rows, index=idx, columns=cols)
 
     def n_params(self, graph: Graph, fam: Family) -> int:

@@ -245,9 +245,9 @@ def feature_names(graph: Graph, fam: Family) -> list[str]:
     """``parent=state`` for states 1.. of each discrete parent, then the gaussian parents' columns."""
     names = []
     for p in fam.disc:
-        names.extend(f"{p}={label}" for label in graph[p].labels[1:])
+        names.extend(f"{graph.shown(fam.name, p)}={label}" for label in graph[p].labels[1:])
     for p in fam.cont:
-        names.extend(graph[p].columns)
+        names.extend(graph.shown_columns(fam.name, p))
     return names
 
 

@@ -30,7 +30,7 @@ import yaml
 
 from pgm.io.atomic import write_atomic
 
-TOP_ORDER = ("name", "graph", "description", "plates", "nodes", "cliques", "params")
+TOP_ORDER = ("name", "graph", "description", "sequence", "plates", "nodes", "cliques", "params")
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _resolver = yaml.resolver.Resolver()
@@ -213,13 +213,19 @@ def _row_comments(key: Any, value: Any, comments: list[str] | None) -> list[str]
 def _config_labels(data: dict, name: str, n_rows: int) -> list[str] | None:
     """``a=yes, b=no`` for each row of the table of a discrete node, or None."""
     nodes = data.get("nodes")
+    first = name.endswith("@first") and data.get("sequence") is not None
+    name = name[:-len("@first")] if first else name
     if not isinstance(nodes, dict) or not isinstance(nodes.get(name), dict):
         return None
-    parents = nodes[name].get("parents") or []
+    parents = list(nodes[name].get("parents") or [])
+    members = list(parents)
+    if not first and data.get("sequence") is not None:  # a sequence's later-step CPD: then the previous step
+        members += list(nodes[name].get("prev") or [])
+        parents += [f"{p}[t-1]" for p in nodes[name].get("prev") or []]
     if not parents:
         return None
     lists = []
-    for p in parents:
+    for p in members:
         node = nodes.get(p)
         states = node.get("states") if isinstance(node, dict) else None
         if not isinstance(node, dict) or node.get("type", "discrete") != "discrete":

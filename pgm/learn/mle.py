@@ -85,7 +85,7 @@ def complete_stats(graph: Graph, data: EncodedData, fams: dict[str, Family] | No
 
 def _config_label(graph: Graph, fam: Family, config: int) -> str:
     codes = np.unravel_index(config, fam.cards) if fam.cards else ()
-    return ", ".join(f"{p}={graph[p].labels[int(c)]}" for p, c in zip(fam.disc, codes))
+    return ", ".join(f"{graph.shown(fam.name, p)}={graph[p].labels[int(c)]}" for p, c in zip(fam.disc, codes))
 
 
 def fit_from_stats(graph: Graph, stats: dict[str, Stats], *, prior: dict | None = None, reg_covar: float = 0.0,

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from pgm.errors import ModelError
-from pgm.schema.nodes import Clique, DiscreteNode, GaussianNode, Plate, Prior
+from pgm.schema.nodes import Clique, DiscreteNode, GaussianNode, Plate, Prior, Sequence
 from pgm.schema.spec import ModelSpec, check_structure
 
 #: A file whose aliases would expand to more YAML nodes than this is refused.
@@ -167,13 +167,14 @@ _FIELDS = {
     "clique": sorted(Clique.model_fields),
     "plate": sorted(Plate.model_fields),
     "prior": sorted(Prior.model_fields),
+    "sequence": sorted(Sequence.model_fields),
     "spec": sorted(f.alias or n for n, f in ModelSpec.model_fields.items()),
 }
 
 
 #: The section of docs/format.md that documents each model's fields.
 _SECTION = {"discrete": "nodes", "gaussian": "gaussian-nodes", "clique": "undirected-graphs",
-            "plate": "plates", "prior": "priors", "spec": "top-level"}
+            "plate": "plates", "prior": "priors", "sequence": "sequences", "spec": "top-level"}
 
 
 def _see(owner: str) -> str:
@@ -196,6 +197,8 @@ def _clean_loc(loc: tuple) -> tuple[tuple, str]:
         owner = "clique"
     if len(path) >= 2 and path[0] == "plates":
         owner = "plate"
+    if len(path) >= 2 and path[0] == "sequence":
+        owner = "sequence"
     if "prior" in path[2:3]:
         owner = "prior"
     return tuple(path), owner

@@ -113,6 +113,7 @@ class DiscreteNode(_Strict):
     type: Literal["discrete"] = "discrete"
     states: list[str] | int | None = None
     parents: list[Name] = []
+    prev: list[Name] = []
     latent: bool = False
     plate: Name | None = None
     cpd: Literal["table", "logistic"] = "table"
@@ -166,6 +167,7 @@ class GaussianNode(_Strict):
     dim: Annotated[int, Field(ge=1, le=MAX_DIM, strict=True)] = 1  # strict: `dim: true` is no 1
     columns: list[Name] | None = None
     parents: list[Name] = []
+    prev: list[Name] = []
     latent: bool = False
     plate: Name | None = None
     cpd: Literal["linear"] = "linear"
@@ -200,6 +202,21 @@ Node = Annotated[
         custom_error_message="unknown node type; use `type: discrete` (the default) or `type: gaussian`",
     ),
 ]
+
+
+class Sequence(_Strict):
+    """Top-level ``sequence: {id: seq, order: t}``: the data are long, one row per step of a
+    sequence; ``id`` names the column of sequence names, ``order`` the column that orders the
+    steps (numbers or timestamps)."""
+
+    id: Name
+    order: Name
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Sequence":
+        if self.id == self.order:
+            raise ValueError(f"`id` and `order` both name column {self.id!r}; they must be two different columns")
+        return self
 
 
 class Clique(_Strict):

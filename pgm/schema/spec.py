@@ -14,7 +14,7 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
-from pgm.schema.nodes import Clique, DiscreteNode, GaussianNode, Node, Plate
+from pgm.schema.nodes import Clique, DiscreteNode, GaussianNode, Node, Plate, Sequence
 
 #: Feature families a clique may name.  ``pgm.learn.loglinear.register_feature``
 #: adds custom ones from Python; a graph file never runs code.
@@ -37,6 +37,7 @@ class ModelSpec(BaseModel):
     name: str = Field(min_length=1)
     kind: Literal["directed", "undirected"] = Field("directed", alias="graph")
     description: str | None = None
+    sequence: Sequence | None = None
     nodes: dict[str, Node] = Field(min_length=1)
     cliques: list[Clique] = []
     plates: dict[str, Plate] = {}
@@ -130,6 +131,8 @@ class ModelSpec(BaseModel):
                     continue
                 seen.add(key)
                 total += _node_params(self, node)
+                if node.prev:  # the first step has its own CPD, without the previous-step parents
+                    total += _node_params(self, node, first=True)
         else:
             for name, node in self.nodes.items():
                 if isinstance(node, DiscreteNode) and node.unary:
@@ -151,9 +154,12 @@ def _card(spec: ModelSpec, name: str) -> int:
     return node.n_states if isinstance(node, DiscreteNode) else 1
 
 
-def _node_params(spec: ModelSpec, node: Node) -> int:
-    disc = [p for p in node.parents if isinstance(spec.nodes[p], DiscreteNode)]
-    cont = [p for p in node.parents if isinstance(spec.nodes[p], GaussianNode)]
+def _node_params(spec: ModelSpec, node: Node, first: bool = False) -> int:
+    """Free parameters of a node's CPD: the later-step one (parents and ``prev``), or with
+    ``first`` the first-step one (parents only)."""
+    parents = list(node.parents) + ([] if first else list(node.prev))
+    disc = [p for p in parents if isinstance(spec.nodes[p], DiscreteNode)]
+    cont = [p for p in parents if isinstance(spec.nodes[p], GaussianNode)]
     n_configs = math.prod(spec.nodes[p].n_states for p in disc)
     if isinstance(node, DiscreteNode):
         k = node.n_states
@@ -220,8 +226,8 @@ def _shape(spec: ModelSpec, node: Node) -> tuple:
     """What must agree for two nodes to share one parameter set."""
     par = tuple(
         ("d", spec.nodes[p].n_states) if isinstance(spec.nodes[p], DiscreteNode) else ("g", spec.nodes[p].dim)
-        for p in node.parents
-    )
+        for p in list(node.parents) + list(node.prev)
+    ) + (("prev", len(node.prev)),) * bool(node.prev)
     if isinstance(node, DiscreteNode):
         return ("discrete", node.cpd, node.n_states, par)
     return ("gaussian", node.dim, node.covariance, par)
@@ -313,6 +319,38 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
                     add(path, f"parent {parent!r} sits in plate {pnode.plate!r} but {name!r} sits in {where}; "
                         f"a child must be in its parents' plate (put {name!r} in plate {pnode.plate!r})")
             seen.add(parent)
+        seen = set()
+        for i, parent in enumerate(node.prev):
+            path = base + ("prev", i)
+            if spec.sequence is None:
+                add(path, "`prev:` (parents from the previous step) needs a sequence model: add top-level "
+                    "`sequence: {id: <sequence column>, order: <step column>}`, or remove `prev`")
+            elif parent not in spec.nodes:
+                add(path, f"unknown node {parent!r}{_suggest(parent, names)} (declare it under `nodes:` or fix the name)")
+            elif parent in seen:
+                add(path, f"previous-step parent {parent!r} is listed twice; list each once")
+            elif (isinstance(spec.nodes[parent], GaussianNode) and isinstance(node, DiscreteNode)
+                  and node.cpd == "table"):
+                add(path, f"a table CPD cannot condition on the gaussian node {parent!r}; "
+                    "set `cpd: logistic` on this node, or make the parent discrete")
+            seen.add(parent)
+
+    if spec.sequence is not None:
+        if not spec.directed:
+            add(("sequence",), "sequence models are directed; set `graph: directed` (or remove `sequence`)")
+        if spec.plates:
+            add(("plates",), "plates inside the steps of a sequence model are not supported yet; "
+                "declare the copies as separate nodes")
+        for name in spec.nodes:
+            if "@" in name:
+                add(("nodes", name), f"node name {name!r} contains '@', which names the first-step CPD "
+                    "(`h@first`) in a sequence model; rename the node")
+        for field_ in ("id", "order"):
+            column = getattr(spec.sequence, field_)
+            for name in spec.nodes:
+                if column == name or column in spec.columns(name):
+                    add(("sequence", field_), f"the {field_} column {column!r} is also the data column of node "
+                        f"{name!r}; the sequence columns must be columns of their own")
 
     if spec.directed:
         if spec.cliques:
@@ -355,7 +393,8 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
             else:
                 width = node.n_states if isinstance(node, DiscreteNode) else node.dim
                 size = width * math.prod(
-                    spec.nodes[p].n_states for p in node.parents if isinstance(spec.nodes[p], DiscreteNode))
+                    spec.nodes[p].n_states for p in list(node.parents) + list(node.prev)
+                    if isinstance(spec.nodes[p], DiscreteNode))
             if size > MAX_TABLE:
                 add(("nodes", name, "parents"), f"the CPD of {name!r} would have {size:.3g} entries, "
                     f"more than the limit {MAX_TABLE:.3g}; reduce its parents or their states")

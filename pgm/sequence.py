@@ -1,0 +1,191 @@
+"""Long-form sequence data: one row per step, a column naming the sequence and one ordering it.
+
+:func:`encode_sequences` sorts the rows by sequence and step (the rows may come in any order; the
+``order`` column holds numbers or timestamps), checks the two columns, and lays the rows out
+*time-major*: the first steps of every sequence, then the second steps, and so on, with the
+sequences ranked longest first.  Step ``t`` is then one contiguous block of rows holding the
+sequences still running at ``t`` as a prefix of the ranks, so inference advances every sequence
+together with slices and no per-sequence loop (:mod:`pgm.infer.chain`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pgm.encode import EncodedData, as_frame, columns_of, encode
+from pgm.io.table import DEFAULT, ReadOptions
+from pgm.errors import DataError, PGMError
+from pgm.graph import Graph
+
+
+@dataclass(frozen=True)
+class SequenceData:
+    """Encoded sequences in time-major order.
+
+    Attributes
+    ----------
+    enc : the slice variables' codes and values, one row per step, time-major
+    offsets : (T + 1,) step ``t`` holds rows ``offsets[t]:offsets[t + 1]`` (sequences of rank
+        ``0..n_t - 1``, longest first)
+    lengths : (S,) the length of each sequence, by rank (non-increasing)
+    ids : (S,) each sequence's id, by rank
+    rows : (N,) the position in the caller's frame of each time-major row
+    index : the caller's row labels (in the caller's order)
+    """
+
+    enc: EncodedData
+    offsets: np.ndarray
+    lengths: np.ndarray
+    ids: np.ndarray
+    rows: np.ndarray
+    index: Any
+    frame: Any = None                     # the caller's table as read (for outputs that copy its columns)
+
+    @property
+    def n_rows(self) -> int:
+        return self.enc.n_rows
+
+    @property
+    def weights(self) -> None:
+        return None
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.offsets) - 1
+
+    def step(self, t: int) -> slice:
+        """The rows of step ``t``."""
+        return slice(int(self.offsets[t]), int(self.offsets[t + 1]))
+
+    @property
+    def rank(self) -> np.ndarray:
+        """The sequence rank of every time-major row."""
+        sizes = np.diff(self.offsets)
+        return np.arange(self.n_rows) - np.repeat(self.offsets[:-1], sizes)
+
+    @property
+    def prev_rows(self) -> np.ndarray:
+        """For rows of steps >= 1 (rows ``offsets[1]:``), the row of the same sequence one step before."""
+        sizes = np.diff(self.offsets)
+        return self.rank[self.offsets[1]:] + np.repeat(self.offsets[:-2], sizes[1:])
+
+    def to_caller(self, values: np.ndarray) -> np.ndarray:
+        """Per-row results in time-major order, put back in the caller's row order."""
+        out = np.empty_like(values)
+        out[self.rows] = values
+        return out
+
+
+def slice_graph(graph: Graph) -> Graph:
+    """The variables of one step, as a graph to encode a step's row against."""
+    names = graph.slice
+    return Graph(graph.spec, {n: graph[n] for n in names}, names, {})
+
+
+def _order_values(column: pd.Series, name: str) -> np.ndarray:
+    """The order column as sortable numbers (timestamps as their integer nanoseconds)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        if column.isna().any():
+            bad = np.flatnonzero(column.isna().to_numpy())
+            raise DataError(f"order column {name!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} (rows "
+                            f"{list(column.index[bad[:5]])}); every step needs its place in the sequence")
+        return column.to_numpy().astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+    if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
+        converted = pd.to_numeric(column, errors="coerce")
+        if converted.isna().any() and column.notna().all():
+            try:
+                stamps = pd.to_datetime(column, errors="raise")
+                return _order_values(stamps, name)
+            except (ValueError, TypeError):
+                pass
+        bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
+        if bad.size or pd.api.types.is_bool_dtype(column.dtype):
+            bad = bad if bad.size else np.arange(min(len(column), 5))
+            raise DataError(f"order column {name!r}: {len(bad)} cell{'s' if len(bad) > 1 else ''} that are neither "
+                            f"numbers nor timestamps (rows {list(column.index[bad[:5]])}: "
+                            f"{list(column.iloc[bad[:5]])}); the order column orders the steps")
+        column = converted
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise DataError(f"order column {name!r}: {len(bad)} empty or non-finite cell{'s' if len(bad) > 1 else ''} "
+                        f"(rows {list(column.index[bad[:5]])}); every step needs its place in the sequence")
+    return values
+
+
+def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
+                     options: ReadOptions | None = None) -> SequenceData:
+    """Encode long-form ``data`` (DataFrame or path) for a sequence model's graph.
+
+    Raises
+    ------
+    pgm.DataError
+        a missing ``id`` or ``order`` column, an empty id or order cell, an order cell that is no
+        number or timestamp, two rows with the same (id, order), and every error of
+        :func:`pgm.encode.encode` on the node columns.
+    """
+    if isinstance(data, SequenceData):
+        return data
+    if isinstance(data, EncodedData):
+        raise PGMError("a sequence model needs its data as a table with the id and order columns, not "
+                       "encoded rows")
+    seq = graph.spec.sequence
+    assert seq is not None
+    options = options or DEFAULT
+    frame = as_frame(data, columns_of(slice_graph(graph)), options)
+    for role, col in (("id", seq.id), ("order", seq.order)):
+        if col not in frame.columns:
+            raise DataError(f"missing {role} column {col!r}: a sequence model reads long data, one row per step, "
+                            f"with `sequence: {{id: {seq.id}, order: {seq.order}}}` naming the sequence and "
+                            f"ordering its steps (found: {sorted(map(str, frame.columns))[:12]})")
+    if len(frame) == 0:
+        raise DataError("the data have no rows; give at least one row")
+    ids = frame[seq.id]
+    if ids.isna().any():
+        bad = np.flatnonzero(ids.isna().to_numpy())
+        raise DataError(f"id column {seq.id!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} (rows "
+                        f"{list(frame.index[bad[:5]])}); every row must name its sequence")
+    code, uniques = pd.factorize(ids, sort=True)
+    order = _order_values(frame[seq.order], seq.order)
+    by_seq = np.lexsort((order, code))
+    sc, so = code[by_seq], order[by_seq]
+    dup = np.flatnonzero((sc[1:] == sc[:-1]) & (so[1:] == so[:-1]))
+    if dup.size:
+        pairs = [(frame.index[by_seq[d]], frame.index[by_seq[d + 1]]) for d in dup[:3]]
+        shown = "; ".join(f"rows {a} and {b}" for a, b in pairs)
+        raise DataError(f"{dup.size} duplicated ({seq.id}, {seq.order}) pair{'s' if dup.size > 1 else ''} ({shown}, "
+                        f"e.g. {seq.id}={ids.iloc[by_seq[dup[0]]]!r}, {seq.order}={frame[seq.order].iloc[by_seq[dup[0]]]!r});"
+                        " each step of a sequence must appear once")
+    counts = np.bincount(code, minlength=len(uniques))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(len(sc)) - starts[sc]
+    rank_of = np.empty(len(counts), dtype=np.int64)
+    by_length = np.argsort(-counts, kind="stable")
+    rank_of[by_length] = np.arange(len(counts))
+    tm = np.lexsort((rank_of[sc], pos))
+    rows = by_seq[tm]
+    lengths = counts[by_length]
+    n_t = np.bincount(pos, minlength=int(lengths[0]))  # sequences still running at each step
+    offsets = np.concatenate([[0], np.cumsum(n_t)])
+    body = frame.iloc[rows].drop(columns=[seq.id, seq.order])
+    enc = encode(slice_graph(graph), body, absent=absent, options=options)
+    return SequenceData(enc, offsets, lengths, np.asarray(uniques)[by_length], rows, frame.index, frame)
+
+
+def long_frame(graph: Graph, columns: dict[str, np.ndarray], n_sequences: int, length: int) -> pd.DataFrame:
+    """Sampled columns (each of n_sequences * length entries, sequence-major) as long-form data with
+    the id and order columns first."""
+    seq = graph.spec.sequence
+    assert seq is not None
+    out: dict[str, Any] = {seq.id: np.repeat(np.arange(n_sequences), length),
+                           seq.order: np.tile(np.arange(length), n_sequences)}
+    out.update(columns)
+    return pd.DataFrame(out)

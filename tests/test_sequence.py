@@ -1,0 +1,325 @@
+"""Sequence models (issue 14): `sequence:` and `prev:`, forward-backward EM, Viterbi, sampling.
+
+Independent checks: a numpy forward algorithm written here, hmmlearn's answers stored by
+tests/reference/make_hmm_reference.py, and brute force over every hidden path of short sequences
+of a two-slice network with discrete, gaussian and logistic families and missing cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+import pgm
+from pgm.fitted import FittedModel
+from pgm.schema import parse_spec
+
+REF = json.loads((Path(__file__).parent / "reference" / "hmm_hmmlearn.json").read_text())
+
+
+def _long(lengths, columns: dict) -> pd.DataFrame:
+    seq = np.repeat(np.arange(len(lengths)), lengths)
+    t = np.concatenate([np.arange(n) for n in lengths])
+    return pd.DataFrame({"seq": seq, "t": t, **columns})
+
+
+def _fitted(spec: dict, params: dict) -> FittedModel:
+    return FittedModel.from_spec(parse_spec({**spec, "params": params}))
+
+
+DISCRETE = {"name": "dhmm", "sequence": {"id": "seq", "order": "t"},
+            "nodes": {"h": {"states": 3, "latent": True, "prev": ["h"]}, "o": {"states": 4, "parents": ["h"]}}}
+GAUSSIAN = {"name": "ghmm", "sequence": {"id": "seq", "order": "t"},
+            "nodes": {"h": {"states": 3, "latent": True, "prev": ["h"]},
+                      "x": {"type": "gaussian", "dim": 2, "parents": ["h"]}}}
+
+
+def discrete_true() -> FittedModel:
+    return _fitted(DISCRETE, {"h@first": {"table": REF["start"]}, "h": {"table": REF["trans"]},
+                              "o": {"table": REF["emit"]}})
+
+
+def gaussian_true() -> FittedModel:
+    return _fitted(GAUSSIAN, {"h@first": {"table": REF["start"]}, "h": {"table": REF["trans"]},
+                              "x": {"intercept": REF["means"], "covariance": REF["covars"]}})
+
+
+def discrete_data() -> pd.DataFrame:
+    return _long(REF["lengths"], {"o": REF["symbols"]})
+
+
+def gaussian_data() -> pd.DataFrame:
+    x = np.array(REF["x"])
+    return _long(REF["lengths"], {"x[0]": x[:, 0], "x[1]": x[:, 1]})
+
+
+def numpy_forward(log_emit: np.ndarray, lengths, start, trans) -> float:
+    """A plain forward algorithm in log space, one sequence at a time."""
+    total, pos = 0.0, 0
+    ls, lt = np.log(start), np.log(trans)
+    for n in lengths:
+        a = ls + log_emit[pos]
+        for t in range(1, n):
+            a = logsumexp(a[:, None] + lt, axis=0) + log_emit[pos + t]
+        total += logsumexp(a)
+        pos += n
+    return total
+
+
+# ------------------------------------------------------------------ HMMs against numpy and hmmlearn
+def test_discrete_hmm_log_likelihood_equals_numpy_forward_and_hmmlearn():
+    fitted, data = discrete_true(), discrete_data()
+    log_emit = np.log(np.array(REF["emit"]))[:, REF["symbols"]].T
+    expected = numpy_forward(log_emit, REF["lengths"], REF["start"], REF["trans"])
+    got = fitted.log_likelihood(data)
+    assert got == pytest.approx(expected, abs=1e-10, rel=1e-12)
+    assert got == pytest.approx(REF["discrete_score"], abs=1e-8)
+    rows = fitted.row_log_likelihood(data)
+    assert rows.sum() == pytest.approx(got, abs=1e-9)
+
+
+def test_gaussian_hmm_log_likelihood_equals_numpy_forward_and_hmmlearn():
+    fitted, data = gaussian_true(), gaussian_data()
+    x = np.array(REF["x"])
+    log_emit = np.column_stack([multivariate_normal(REF["means"][k], REF["covars"][k]).logpdf(x) for k in range(3)])
+    expected = numpy_forward(log_emit, REF["lengths"], REF["start"], REF["trans"])
+    got = fitted.log_likelihood(data)
+    assert got == pytest.approx(expected, abs=1e-10, rel=1e-12)
+    assert got == pytest.approx(REF["gaussian_score"], abs=1e-8)
+
+
+def test_viterbi_equals_hmmlearn_decode():
+    got = discrete_true().most_probable(discrete_data())
+    assert got["h"].tolist() == REF["discrete_decode"]
+    assert list(got.columns) == ["seq", "t", "h", "o"] and got["o"].tolist() == REF["symbols"]
+    got = gaussian_true().most_probable(gaussian_data())
+    assert got["h"].tolist() == REF["gaussian_decode"]
+
+
+def test_fits_reach_hmmlearns_best_of_several_starts():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(parse_spec(DISCRETE), discrete_data(), n_init=5, seed=0, tol=1e-10, max_iter=3000)
+        assert fitted.log_likelihood(discrete_data()) >= REF["discrete_best_fit"] - 1e-4
+        assert np.all(np.diff(fitted.history) >= -1e-8 * abs(fitted.history[-1]))
+        fitted = pgm.fit(parse_spec(GAUSSIAN), gaussian_data(), n_init=5, seed=0, tol=1e-10, max_iter=3000)
+        assert fitted.log_likelihood(gaussian_data()) >= REF["gaussian_best_fit"] - 1e-3
+        for run in fitted.info["runs"]:
+            assert np.all(np.diff(run) >= -1e-8 * abs(run[-1]))
+
+
+# ------------------------------------------------------------------ a two-slice network against brute force
+TBN = {"name": "tbn", "sequence": {"id": "seq", "order": "t"},
+       "nodes": {"u": {"states": 2},                                           # an input, sometimes missing
+                 "g": {"type": "gaussian"},                                    # an observed gaussian input
+                 "r": {"states": 2, "latent": True, "parents": ["u"], "prev": ["r"]},
+                 "z": {"states": 3, "parents": ["r"], "prev": ["z"]},          # observed, sometimes missing
+                 "y": {"type": "gaussian", "parents": ["r"], "prev": ["u"]},   # its transition reads data
+                 "x": {"states": 2, "cpd": "logistic", "parents": ["g", "r"]}}}
+
+
+def tbn_params() -> dict:
+    rng = np.random.default_rng(3)
+
+    def table(rows, k):
+        return rng.dirichlet(np.ones(k) * 2, size=rows).tolist()
+
+    return {"u": {"table": [0.35, 0.65]}, "g": {"intercept": 0.5, "covariance": 1.5},
+            "r@first": {"table": table(2, 2)}, "r": {"table": table(4, 2)},
+            "z@first": {"table": table(2, 3)}, "z": {"table": table(6, 3)},
+            "y@first": {"intercept": [0.3, -0.4], "covariance": [0.9, 0.6]},
+            "y": {"intercept": [-1.0, 1.0, 0.5, 2.0], "covariance": [0.5, 1.0, 0.8, 0.3]},
+            "x": {"intercept": [0.0, 0.4], "coef": [[0.0, 0.0], [1.5, -0.7]], "features": ["r=1", "g"]}}
+
+
+def tbn_data(seed: int = 0):
+    fitted = _fitted(TBN, tbn_params())
+    lengths = [3, 1, 2, 3, 2, 3]
+    full = fitted.sample(len(lengths), seed=seed, length=3)
+    keep = np.concatenate([np.arange(n) + 3 * i for i, n in enumerate(lengths)])
+    data = full.iloc[keep].reset_index(drop=True).drop(columns=["r"])
+    rng = np.random.default_rng(seed)
+    data["u"] = data["u"].astype(float).where(rng.random(len(data)) > 0.3)
+    data["z"] = data["z"].astype(float).where(rng.random(len(data)) > 0.3)
+    data["y"] = data["y"].where(rng.random(len(data)) > 0.2)
+    return fitted, data
+
+
+def brute_force(params: dict, data: pd.DataFrame):
+    """Every hidden path of each sequence, listed: (log-likelihood, posterior of r per row, best path)."""
+    tu, tr0, tr, tz0, tz = (np.array(params[k]["table"]) for k in ("u", "r@first", "r", "z@first", "z"))
+    ym, yv = np.array(params["y"]["intercept"]), np.array(params["y"]["covariance"])
+    ym0, yv0 = np.array(params["y@first"]["intercept"]), np.array(params["y@first"]["covariance"])
+    xi, xc = np.array(params["x"]["intercept"]), np.array(params["x"]["coef"])
+    gm, gv = params["g"]["intercept"], params["g"]["covariance"]
+    total = 0.0
+    post = np.zeros((len(data), 2))
+    best = {}
+    states = list(itertools.product(range(2), range(2), range(3)))           # (u, r, z) per step
+    for _, rows in data.groupby("seq", sort=False):
+        rows = rows.sort_values("t")
+        n = len(rows)
+        scores, paths = [], []
+        for path in itertools.product(range(len(states)), repeat=n):
+            lp = 0.0
+            for t, idx in enumerate(rows.index):
+                u, r, z = states[path[t]]
+                row = rows.loc[idx]
+                if (not np.isnan(row.u) and u != row.u) or (not np.isnan(row.z) and z != row.z):
+                    lp = -np.inf
+                    break
+                lp += np.log(tu[u]) - 0.5 * (np.log(2 * np.pi * gv) + (row.g - gm) ** 2 / gv)
+                logits = xi + xc @ np.array([float(r == 1), row.g])
+                lp += logits[int(row.x)] - logsumexp(logits)
+                if t == 0:  # first-step CPDs: parents of the same step only
+                    lp += np.log(tr0[u, r]) + np.log(tz0[r, z])
+                    mean, var = ym0[r], yv0[r]
+                else:  # later steps: the parents, then the previous step's (first slowest)
+                    pu, pr, pz = states[path[t - 1]]
+                    lp += np.log(tr[u * 2 + pr, r]) + np.log(tz[r * 3 + pz, z])
+                    mean, var = ym[r * 2 + pu], yv[r * 2 + pu]
+                if not np.isnan(row.y):  # a missing y sums out to 1
+                    lp += -0.5 * (np.log(2 * np.pi * var) + (row.y - mean) ** 2 / var)
+            scores.append(lp)
+            paths.append(path)
+        scores = np.array(scores)
+        ll = logsumexp(scores)
+        total += ll
+        w = np.exp(scores - ll)
+        for t, idx in enumerate(rows.index):
+            for p, wp in zip(paths, w):
+                post[idx, states[p[t]][1]] += wp
+        top = paths[int(np.argmax(scores))]
+        best.update({idx: states[top[t]] for t, idx in enumerate(rows.index)})
+    return total, post, best
+
+
+def test_two_slice_network_with_missing_cells_equals_brute_force():
+    params = tbn_params()
+    fitted, data = tbn_data()
+    ll, post, best = brute_force(params, data)
+    assert fitted.log_likelihood(data) == pytest.approx(ll, abs=1e-10, rel=1e-12)
+    got = fitted.posterior("r", data)
+    np.testing.assert_allclose(got.to_numpy(), post, atol=1e-10)
+    mp = fitted.most_probable(data)
+    for idx, (u, r, z) in best.items():
+        assert (mp.loc[idx, "u"], mp.loc[idx, "r"], mp.loc[idx, "z"]) == (u, r, z)
+    # shuffled rows: the same answers, aligned with the given rows
+    shuffled = data.sample(frac=1.0, random_state=4)
+    assert fitted.log_likelihood(shuffled) == pytest.approx(ll, abs=1e-10, rel=1e-12)
+    np.testing.assert_allclose(fitted.posterior("r", shuffled).loc[data.index].to_numpy(), post, atol=1e-10)
+    assert fitted.most_probable(shuffled).loc[data.index, "r"].tolist() == mp["r"].tolist()
+
+
+def test_two_slice_network_fits_by_em_monotonically():
+    fitted, data = tbn_data(1)
+    big = pd.concat([fitted.sample(60, seed=s, length=6) for s in range(2)], ignore_index=True)
+    big["seq"] = np.repeat(np.arange(120), 6)
+    big = big.drop(columns=["r"])
+    big.loc[big.index % 7 == 0, "z"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = pgm.fit(parse_spec(TBN), big, max_iter=30, seed=1)
+    assert np.all(np.diff(refit.history) >= -1e-8 * abs(refit.history[-1]))
+    assert refit.log_likelihood(big) == pytest.approx(refit.history[-1], rel=1e-10)
+    assert set(refit.to_params()) == {"u", "g", "r@first", "r", "z@first", "z", "y@first", "y", "x"}
+
+
+# ------------------------------------------------------------------ data handling
+def test_lengths_order_and_timestamps_do_not_change_the_answer():
+    fitted, data = discrete_true(), discrete_data()
+    ll = fitted.log_likelihood(data)
+    shuffled = data.sample(frac=1.0, random_state=0)
+    assert fitted.log_likelihood(shuffled) == pytest.approx(ll, abs=1e-9)
+    stamped = data.assign(t=pd.Timestamp("2026-01-01") + pd.to_timedelta(data["t"] * 3, unit="h"),
+                          seq=data["seq"].map(lambda s: f"s{s:02d}"))
+    assert fitted.log_likelihood(stamped.iloc[::-1]) == pytest.approx(ll, abs=1e-9)
+    gaps = data.assign(t=data["t"] * 2.5 + 7)  # only the order matters
+    assert fitted.log_likelihood(gaps) == pytest.approx(ll, abs=1e-9)
+    post = fitted.posterior("h", shuffled)
+    assert post.index.equals(shuffled.index)
+    np.testing.assert_allclose(post.loc[data.index].to_numpy(), fitted.posterior("h", data).to_numpy(), atol=1e-12)
+
+
+def test_data_errors_name_the_problem():
+    fitted, data = discrete_true(), discrete_data()
+    with pytest.raises(pgm.DataError, match="missing id column 'seq'"):
+        fitted.log_likelihood(data.drop(columns=["seq"]))
+    with pytest.raises(pgm.DataError, match="missing order column 't'"):
+        fitted.log_likelihood(data.drop(columns=["t"]))
+    dup = pd.concat([data, data.iloc[[5]]], ignore_index=True)
+    with pytest.raises(pgm.DataError, match=r"duplicated \(seq, t\) pair.*rows 5 and"):
+        fitted.log_likelihood(dup)
+    with pytest.raises(pgm.DataError, match="order column 't'.*empty"):
+        fitted.log_likelihood(data.assign(t=data["t"].where(data.index != 3)))
+    with pytest.raises(pgm.PGMError, match="not supported for sequence models yet"):
+        pgm.fit(parse_spec(DISCRETE), data, chunk_rows=100)
+    with pytest.raises(pgm.PGMError, match="weights"):
+        pgm.fit(parse_spec(DISCRETE), data.assign(w=1.0), weights="w")
+
+
+def test_schema_refusals():
+    seq = {"id": "s", "order": "t"}
+    cases = [({"name": "a", "nodes": {"h": {"states": 2, "prev": ["h"]}}}, "needs a sequence model"),
+             ({"name": "a", "sequence": seq, "nodes": {"h": {"states": 2, "prev": ["k"]}}}, "unknown node 'k'"),
+             ({"name": "a", "sequence": seq, "nodes": {"a": {"states": 2, "parents": ["b"]},
+                                                        "b": {"states": 2, "parents": ["a"]}}}, "directed cycle"),
+             ({"name": "a", "sequence": {"id": "h", "order": "t"}, "nodes": {"h": {"states": 2}}}, "id column 'h'"),
+             ({"name": "a", "sequence": seq, "nodes": {"h": {"states": 2, "prev": ["h", "h"]}}}, "listed twice")]
+    for data, message in cases:
+        with pytest.raises(pgm.ModelError, match=message):
+            parse_spec(data)
+    # cycles across steps are fine
+    spec = parse_spec({"name": "a", "sequence": seq, "nodes": {"a": {"states": 2, "prev": ["b"]},
+                                                                "b": {"states": 2, "prev": ["a"]}}})
+    assert spec.n_params() == 2 * (1 + 2)
+
+
+def test_fully_observed_sequences_fit_by_counting():
+    data = discrete_data()
+    h = np.array(REF["discrete_decode"])
+    data = data.assign(h=h)
+    spec = parse_spec({**DISCRETE, "nodes": {"h": {"states": 3, "prev": ["h"]}, "o": {"states": 4, "parents": ["h"]}}})
+    fitted = pgm.fit(spec, data)
+    assert fitted.info["learner"] == "mle" and fitted.history == []
+    starts = np.cumsum([0] + REF["lengths"][:-1])
+    first = np.bincount(h[starts], minlength=3) / len(starts)
+    np.testing.assert_allclose(fitted.cpd("h@first").to_numpy().ravel(), first, atol=1e-12)
+    later = np.ones(len(h), dtype=bool)
+    later[starts] = False
+    counts = np.zeros((3, 3))
+    np.add.at(counts, (h[np.flatnonzero(later) - 1], h[later]), 1)
+    np.testing.assert_allclose(fitted.cpd("h").to_numpy(), counts / counts.sum(axis=1, keepdims=True), atol=1e-12)
+
+
+# ------------------------------------------------------------------ save, load, sample
+def test_save_load_round_trip(tmp_path):
+    fitted = gaussian_true()
+    fitted.save(tmp_path / "g.yaml")
+    text = (tmp_path / "g.yaml").read_text()
+    assert "sequence: {id: seq, order: t}" in text and "h@first:" in text and "# h[t-1]=0" in text
+    back = pgm.load(tmp_path / "g.yaml")
+    assert back.log_likelihood(gaussian_data()) == fitted.log_likelihood(gaussian_data())
+    assert back.n_params == fitted.n_params == 2 + 6 + 3 * (2 + 3)
+
+
+def test_sample_shape_and_frequencies():
+    fitted = discrete_true()
+    s = fitted.sample(4000, seed=1, length=5)
+    assert list(s.columns) == ["seq", "t", "h", "o"] and len(s) == 20000
+    assert s.groupby("seq")["t"].apply(list).map(lambda v: v == [0, 1, 2, 3, 4]).all()
+    h = s["h"].to_numpy().reshape(4000, 5)
+    np.testing.assert_allclose(np.bincount(h[:, 0], minlength=3) / 4000, REF["start"], atol=0.025)
+    counts = np.zeros((3, 3))
+    np.add.at(counts, (h[:, :-1].ravel(), h[:, 1:].ravel()), 1)
+    np.testing.assert_allclose(counts / counts.sum(axis=1, keepdims=True), REF["trans"], atol=0.03)
+    with pytest.raises(pgm.DataError, match="length"):
+        fitted.sample(3)
