@@ -252,6 +252,15 @@ class FittedModel(Answers):
                                 f"it is missing in {row_names(enc.index, rows)} (fill those cells or drop the rows)")
             cont.append(block)
         x = np.hstack(cont) if cont else np.zeros((n, 0))
+        unknown = np.isnan(enc.values[node]).any(axis=1) if node in enc.values else np.ones(n, dtype=bool)
+        for child in (c for c in self.graph.order if node in self.graph[c].parents):
+            seen = (~enc.missing[child] if child in enc.missing else np.ones(n, dtype=bool)) \
+                if enc.observed(child) else np.zeros(n, dtype=bool)
+            if (seen & unknown).any():
+                raise DataError(f"predicting the gaussian node {node!r} where its child {child!r} is observed "
+                                f"({row_names(enc.index, np.flatnonzero(seen & unknown))}) needs gaussian inference, "
+                                f"which pgm does not do; leave {child!r} out of the data (its column absent or empty) "
+                                "to predict from the other nodes")
         with np.errstate(invalid="ignore", divide="ignore"):
             plan, row_lp, parts = hidden_parts(self.graph, fams, self.cpds, enc, fam.disc, "sum")
         refuse_impossible(enc.index, row_lp, f"posterior({node!r})")

@@ -184,6 +184,20 @@ def test_gaussian_prediction_is_ols_per_configuration():
     np.testing.assert_allclose(post["variance"].to_numpy(), spread, rtol=1e-10)
 
 
+def test_gaussian_prediction_from_an_observed_child_is_refused():
+    model = FittedModel.from_spec(parse_spec({"name": "chain", "nodes": {
+        "x": {"type": "gaussian"}, "y": {"type": "gaussian", "parents": ["x"]}},
+        "params": {"x": {"intercept": 0.0, "covariance": 1.0}, "y": {"intercept": 1.0, "coef": [2.0],
+                                                                    "covariance": 0.5}}}))
+    with pytest.raises(DataError, match="where its child 'y' is observed \\(row 0, row 1\\)"):
+        model.predict("x", pd.DataFrame({"y": [0.5, 1.0]}))
+    # without the child, the prediction is x's own distribution
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "1 row with every cell missing", DataWarning)
+        post = model.posterior("x", pd.DataFrame({"x": [np.nan, 0.3], "y": [np.nan, np.nan]}))
+    np.testing.assert_allclose(post.to_numpy(), [[0.0, 1.0], [0.3, 0.0]])
+
+
 def test_gmm_posterior_equals_scikit_learn_from_the_same_parameters():
     GaussianMixture = pytest.importorskip("sklearn.mixture").GaussianMixture
 
