@@ -237,8 +237,9 @@ def _row_entries(tree: CliqueTree, factor_sizes: list[int]) -> int:
 
 
 def _cheaper_tree(graph, fams, vars_, involved, size, n_rows):
-    """A clique tree for a listable component when it is estimated cheaper than listing
-    (or forced by :data:`STRATEGY`); None to list."""
+    """A clique tree for a listable component when it is estimated cheaper than listing, or when
+    listing every row at once would hold more than :data:`BATCH_ENTRIES` entries per array (the tree
+    runs in batches of rows), or when forced by :data:`STRATEGY`; None to list."""
     kinds = [fams[f].kind for f in involved]
     listing = listing_cost(n_rows, size, kinds)
     if STRATEGY == "list" or (STRATEGY == "cost" and listing <= COST_CALL * (8 + 4 * len(involved))):
@@ -248,6 +249,8 @@ def _cheaper_tree(graph, fams, vars_, involved, size, n_rows):
     except TooWideError:
         return None
     if STRATEGY == "tree":
+        return tree
+    if n_rows * size > BATCH_ENTRIES:  # listing holds (rows, joint states) arrays at once; the tree is batched
         return tree
     sizes = [math.prod(graph[m].n_states for m in s) for s in _family_scopes(fams, vars_, involved)]
     return tree if tree_cost(n_rows, tree, sizes) < listing else None

@@ -242,3 +242,17 @@ def test_queries_through_the_tree_in_batches_equal_listing(monkeypatch):
     np.testing.assert_allclose(pb, pa, rtol=0, atol=1e-10)
     assert ja.equals(jb)
     assert ma.equals(mb)
+
+
+def test_memory_bound_sends_a_large_listing_to_the_batched_tree(monkeypatch):
+    """A dense component (one clique) costs less to list, unless its (rows, joint states) arrays would
+    pass the batch budget: then the tree takes it, batch by batch, with the same answers."""
+    model = hmm(3, K=4, gaussian=False)  # 64 joint states, tables only: listing is cheaper
+    df = observed(model, 200)
+    plan, listed = run(model, df, "cost", monkeypatch)
+    assert [g.tree is None for g in plan.groups] == [True]
+    monkeypatch.setattr(enumerate_, "BATCH_ENTRIES", 200 * 64 - 1)
+    plan, batched = run(model, df, "cost", monkeypatch)
+    assert [g.tree is None for g in plan.groups] == [False]
+    np.testing.assert_allclose(batched.row_log_likelihood, listed.row_log_likelihood, rtol=0, atol=1e-10)
+    assert_same_stats(listed.stats, batched.stats)
