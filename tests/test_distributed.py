@@ -21,6 +21,7 @@ from pgm import distributed as pgm_distributed
 from pgm.encode import encode
 from pgm.errors import DataError, PGMError
 from pgm.graph import build
+from pgm.io.table import read_options
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -248,3 +249,35 @@ def test_local_scheduler_without_a_client(alarm_rows, alarm_missing, monkeypatch
         em = quiet_fit(model, dd.from_pandas(alarm_missing, npartitions=3), max_iter=4, init=start)
     assert_same_cpds(mle, quiet_fit(model, alarm_rows))
     np.testing.assert_allclose(em.history, memory.history, rtol=0, atol=1e-9)
+
+
+def test_the_reading_rule_on_the_cluster(client, tmp_path):
+    """Dask reads the NA-like state labels of tests/test_reading_rule.py as the other readers do,
+    from CSV (read_frame) and Parquet, and names the line of a short row or a bad cell."""
+    import test_reading_rule as rule
+
+    model = rule.write_model(tmp_path / "tokens.yaml", rule.TOKENS, rule.CHILD)
+    rows = rule.token_rows()
+    csv, parquet = tmp_path / "tokens.csv", tmp_path / "tokens.parquet"
+    rows.to_csv(csv, index=False)
+    rows.to_parquet(parquet)
+    spec = pgm.load(model)
+    ref = rule.reference_tables(csv)
+    memory = pgm.fit(model, csv)
+    for path in (csv, parquet):
+        ddf = pgm_distributed.read_frame(spec, path).repartition(npartitions=3)
+        fitted = pgm.fit(model, pgm_distributed.read_frame(spec, path))
+        assert fitted.info["learner"] == "mle"
+        np.testing.assert_allclose(fitted.cpds["a"].probs[0], ref["a"], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(fitted.cpds["b"].probs, ref["b"], rtol=0, atol=1e-15)
+        assert pgm.fit(model, ddf).cpds["b"].probs.tolist() == fitted.cpds["b"].probs.tolist()
+        assert memory.log_likelihood(csv) == pytest.approx(fitted.log_likelihood(path), rel=1e-12, abs=0)
+    (tmp_path / "short.csv").write_text("a,b\nNone,True\n\nNA\n")
+    with pytest.raises(DataError, match=r"short.csv: line 4: the row has 1 field, fewer fields than the header"):
+        pgm_distributed.read_frame(spec, tmp_path / "short.csv")
+    (tmp_path / "label.csv").write_text("a,b\nNone,True\nNA,0\nnull,maybe\n")
+    with pytest.raises(DataError, match=r"label.csv: column 'b': unknown label in 1 row \(line 4: 'maybe'\)"):
+        pgm.fit(model, pgm_distributed.read_frame(spec, tmp_path / "label.csv"))
+    (tmp_path / "na.csv").write_text("a,b\nNone,True\n?,0\nnull,?\n")
+    fitted = quiet_fit(model, pgm_distributed.read_frame(spec, tmp_path / "na.csv", options=read_options(["?"])))
+    assert fitted.info["learner"] == "em"

@@ -274,8 +274,8 @@ def numbers(cells: Any, options: ReadOptions = DEFAULT) -> tuple[np.ndarray, np.
     """Floats from cells read as text (or Python objects), and a mask of the cells that are not numbers.
 
     Missing cells (None, NaN, the empty text, na_values) are NaN and not flagged; the text ``nan``
-    is NaN; a text with surrounding spaces or underscores is flagged, as pyarrow's CSV reader
-    refuses it, so that every reader agrees."""
+    is NaN; spaces around a number are allowed and underscores are not, as in pyarrow's CSV
+    reader, so that every reader agrees."""
     series = pd.Series(np.asarray(cells, dtype=object), dtype=object)
     missing = series.isna().to_numpy().copy()
     is_text = series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
@@ -286,8 +286,8 @@ def numbers(cells: Any, options: ReadOptions = DEFAULT) -> tuple[np.ndarray, np.
                                                                                    na_value=np.nan).copy()
     bad = np.isnan(values) & ~missing
     if len(texts):
-        odd = (texts.str.strip().ne(texts) | texts.str.contains("_", regex=False)).to_numpy()
-        nan_text = texts.str.lstrip("+-").str.lower().eq("nan").to_numpy()
+        odd = texts.str.contains("_", regex=False).to_numpy()  # Python's float() takes 1_000; pyarrow does not
+        nan_text = texts.str.strip().str.lstrip("+-").str.lower().eq("nan").to_numpy()
         where = np.flatnonzero(is_text)
         values[where[odd]] = np.nan
         bad[where[odd]] = True

@@ -130,6 +130,20 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      {"dup.csv": "cloudy,sprinkler,rain,rain,wet_grass\nyes,on,yes,no,yes\n"}, ["duplicated column names ['rain']"]),
     ("fit-data-ragged", ["fit", "M/sprinkler.yaml", "ragged.csv", "-o", "out.yaml"],
      {"ragged.csv": SP_HEADER + "yes,on,yes,yes\nno,off,no,no,extra\n"}, ["ragged.csv", "line 3"]),
+    ("fit-data-short-row", ["fit", "M/sprinkler.yaml", "short.csv", "-o", "out.yaml"],
+     {"short.csv": SP_HEADER + "yes,on,yes,yes\nno,off,no\n"},
+     ["short.csv: line 3: the row has 3 fields, fewer fields than the header (which names 4 columns)"]),
+    ("fit-data-short-row-streamed", ["fit", "M/sprinkler.yaml", "short.csv", "--chunk-rows", "1", "-o", "out.yaml"],
+     {"short.csv": SP_HEADER + "yes,on,yes,yes\n\nno,off,no\n"}, ["short.csv: line 4: the row has 3 fields"]),
+    ("fit-data-semicolons", ["fit", "M/sprinkler.yaml", "semi.csv", "-o", "out.yaml"],
+     {"semi.csv": SP_HEADER.replace(",", ";") + "yes;on;yes;yes\n"},
+     ["semi.csv: missing columns", "looks separated by ';'", "--sep ';'"]),
+    ("fit-sep-two-characters", ["fit", "M/sprinkler.yaml", "sp.csv", "--sep", ";;", "-o", "out.yaml"], {},
+     ["sep must be one character"]),
+    ("fit-data-na-text-in-gaussian", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
+     {"g.csv": GMM_CSV + "NA,1.0\n"}, ["g.csv: column 'x[0]'", "(line 6: 'NA')", "na_values"]),
+    ("score-na-text-not-given", ["score", "sp.fitted.yaml", "q.csv"],
+     {"q.csv": SP_HEADER + "yes,on,yes,yes\nyes,?,no,no\n"}, ["q.csv: column 'sprinkler'", "line 3: '?'"]),
     ("fit-data-text-in-gaussian", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
      {"g.csv": GMM_CSV + "1.0,oops\n"}, ["column 'x[1]'", "line 6: 'oops'"]),
     ("fit-data-inf-in-gaussian", ["fit", "M/gmm.yaml", "g.csv", "-o", "out.yaml"],
@@ -260,7 +274,7 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
 
 #: Rows also run through the installed executable.
 SUBPROCESS = ["query-given-unknown-state", "predict-nothing-to-predict", "validate-python-tag", "fit-data-unknown-label", "fit-data-ragged", "fit-max-iter-zero",
-              "score-hand-edited-fitted", "sample-output-is-the-model", "convert-unknown-output", "no-command"]
+              "score-hand-edited-fitted", "fit-data-short-row", "sample-output-is-the-model", "convert-unknown-output", "no-command"]
 
 
 def _resolve(arg: str) -> str:
