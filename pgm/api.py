@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pgm import distributed, stream
-from pgm.encode import EncodedData, check_weights_name, compress_rows, encode
+from pgm.encode import EncodedData, check_weights_name, encode
 from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
 from pgm.graph import build
@@ -19,9 +19,9 @@ from pgm.learn import choose
 from pgm.features import compile_layout
 from pgm.graph import Graph
 from pgm.learn.chain import SequenceSource, fit_sequence
-from pgm.learn.em import check_start, fit_em
+from pgm.learn.driver import fit_directed, in_memory
 from pgm.learn.loglinear import fit_loglinear
-from pgm.learn.mle import fit_mle
+from pgm.learn.start import check_start
 from pgm.markov import FittedMarkovNet
 from pgm.schema import ModelSpec, load_spec
 from pgm.scoring import check_kind, structure_score
@@ -181,34 +181,21 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     # statistics of their parts.
     chunk_rows = options.pop("chunk_rows", None)
     on_dask = type(data).__module__.startswith("dask")
-    if on_dask or stream.wants_stream(data, chunk_rows):
-        scaled = distributed if on_dask else stream
-        if not graph.directed:  # the undirected learners below take weighted distinct rows
-            data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows, weights=weights, options=reading)
+    scaled = distributed if on_dask else stream if stream.wants_stream(data, chunk_rows) else None
+    if graph.directed:
+        if scaled is not None:
+            rows = scaled.rows(graph, data, chunk_rows=chunk_rows, weights=weights, options=reading)
         else:
-            return scaled.fit(spec, graph, data, chunk_rows=chunk_rows, weights=weights, options=reading,
-                              learner=learner, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed, init=init,
-                              prior=prior, reg_covar=reg_covar, penalty=penalty, callback=callback, **options)
+            rows = in_memory(graph, data if isinstance(data, EncodedData) else
+                             encode(graph, data, weights=weights, options=reading))
+        fitted = fit_directed(graph, rows, learner=learner, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed,
+                              init=init, prior=prior, reg_covar=reg_covar, penalty=penalty, callback=callback,
+                              **options)
+        return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
+    if scaled is not None:  # the undirected learners take weighted distinct rows
+        data = scaled.distinct_rows(graph, data, chunk_rows=chunk_rows, weights=weights, options=reading)
     enc = data if isinstance(data, EncodedData) else encode(graph, data, weights=weights, options=reading)
     chosen = choose(graph, enc, learner)
-    if prior is not None and not isinstance(prior, dict):
-        raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")
-    if chosen == "mle":
-        if options:
-            raise PGMError(f"unknown options for learner 'mle': {sorted(options)}")
-        cpds = fit_mle(graph, enc, prior=prior, reg_covar=reg_covar or 0.0, penalty=penalty)
-        return FittedModel(spec, graph, cpds, [], {"learner": "mle"})
-    if chosen in ("em", "hard-em"):
-        if options:
-            raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
-        distinct = compress_rows(enc)  # identical rows share one posterior: EM per distinct row
-        result = fit_em(graph, distinct if distinct is not None else enc, max_iter=max_iter or 200,
-                        tol=1e-8 if tol is None else tol, n_init=n_init, seed=seed, init=init,
-                        hard=chosen == "hard-em", prior=prior,
-                        reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
-        info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
-                "runs": result.all_runs}
-        return FittedModel(spec, graph, result.cpds, result.history, info)
     undirected = {"learner": chosen, "max_iter": max_iter, "seed": seed, "l2": penalty or 0.0,
                   "callback": callback, **options}
     if tol is not None:

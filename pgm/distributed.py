@@ -43,16 +43,16 @@ import pandas as pd
 from pgm.cpd.family import Stats
 from pgm.encode import EncodedData, check_total_weight, encode
 from pgm.errors import DataError, PGMError
-from pgm.fitted import FittedModel
 from pgm.graph import Graph, build
 from pgm.infer.enumerate import EStep
 from pgm.learn import choose
-from pgm.learn.em import InMemory
+from pgm.learn.driver import Rows
+from pgm.learn.em import InMemory, prepare_rows
 from pgm.learn.mle import complete_stats
+from pgm.learn.stats import Partial, add_stats
 from pgm.schema import ModelSpec
 from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header, separator
-from pgm.stream import DistinctRows, add_stats, check_columns, chunk_distinct, columns_of, file_kind, \
-    fit_directed, prepare_rows
+from pgm.stream import DistinctRows, check_columns, chunk_distinct, columns_of, file_kind
 
 #: Partial results summed per task of the tree reduction.
 SPLIT_EVERY = 8
@@ -116,13 +116,15 @@ def _compute(obj: Any, what: str) -> Any:
     return out
 
 
-def tree_sum(items: list[Any], split_every: int = SPLIT_EVERY) -> Any:
-    """One delayed value: the sum of ``items`` by a tree of tasks adding ``split_every`` at a time."""
+def tree_sum(items: list[Any], split_every: int = SPLIT_EVERY, add: Callable[..., Any] | None = None) -> Any:
+    """One delayed value: the sum of ``items`` by a tree of tasks adding ``split_every`` at a time
+    (with ``add(*parts)``; default: ``+`` over the parts that are not None)."""
     delayed = _dask().delayed
     if not items:
         raise PGMError("the dask DataFrame has no partitions")
     while len(items) > 1:
-        items = [delayed(_add, pure=False)(*items[i:i + split_every]) for i in range(0, len(items), split_every)]
+        items = [delayed(add or _add, pure=False)(*items[i:i + split_every])
+                 for i in range(0, len(items), split_every)]
     return items[0]
 
 
@@ -235,17 +237,6 @@ def _prepare(graph: Graph, reading: Reading, frame: pd.DataFrame, i: int) -> Par
 def _describe(part: Part) -> Summary:
     return Summary({part.index: part.n_rows}, missing=(part.index,) if part.missing else (),
                    failed=(part.index,) if part.failed else (), weight={part.index: part.weight})
-
-
-@dataclass
-class Partial:
-    """A sum over partitions of log-likelihoods and (per family) statistics."""
-
-    log_likelihood: float
-    stats: dict[str, Stats]
-
-    def __add__(self, other: "Partial") -> "Partial":
-        return Partial(self.log_likelihood + other.log_likelihood, add_stats(self.stats, other.stats))
 
 
 def _observed(part: Part) -> Partial:
@@ -416,17 +407,17 @@ def _reading(ddf: Any, options: ReadOptions, weights: str | None) -> Reading:
     return Reading(options, path, weights)
 
 
-def fit(spec: ModelSpec, graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weights: str | None = None,
-        options: ReadOptions = DEFAULT, **kwargs: Any) -> FittedModel:
-    """Fit a directed model to a dask DataFrame; ``weights`` names the column of row weights,
-    ``kwargs`` are the options of :func:`pgm.fit`."""
+def rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weights: str | None = None,
+         options: ReadOptions = DEFAULT) -> Rows:
+    """A dask DataFrame as a source of the directed fit driver (:func:`pgm.learn.driver.fit_directed`);
+    ``weights`` names the column of row weights."""
     if chunk_rows is not None:
         raise PGMError("chunk_rows= applies to a file read on one machine; a dask DataFrame is processed "
                        "partition by partition (ddf.repartition(...) changes their size)")
     reading = _reading(ddf, options, weights)
     frames = partitions(graph, ddf, reading)
-    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, reading, frames, strict),
-                        lambda: DaskSource(graph, frames, reading), info={"partitions": len(frames)}, **kwargs)
+    return Rows(lambda strict: _complete_stats(graph, reading, frames, strict),
+                lambda: DaskSource(graph, frames, reading), info={"partitions": len(frames)})
 
 
 def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weights: str | None = None,
@@ -440,14 +431,11 @@ def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weig
     frames = partitions(graph, ddf, reading)
     g, r = _value(graph), _value(reading)
     parts = [delayed(_distinct_part, pure=False)(g, r, f, i) for i, f in enumerate(frames)]
-    while len(parts) > 1:
-        parts = [delayed(_add_distinct, pure=False)(*parts[i:i + SPLIT_EVERY])
-                 for i in range(0, len(parts), SPLIT_EVERY)]
-    summary, rows = _compute(parts[0], "merging distinct rows")
+    summary, merged = _compute(tree_sum(parts, add=_add_distinct), "merging distinct rows")
     if summary.failed:
         _raise_at(graph, reading, frames, summary)
     _no_rows(summary, weights)
-    return rows.encoded()
+    return merged.encoded()
 
 
 # --------------------------------------------------------------------------- the command line

@@ -625,23 +625,45 @@ def row_weights(column: pd.Series, name: str, index: Any = None) -> np.ndarray:
     return arr
 
 
+def merge_rows(codes: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge identical rows of a code matrix (missing cells are -1): the one place rows are merged.
+
+    Returns ``(first, summed, inverse)``: the index of each distinct row's first occurrence (distinct
+    rows in lexicographic order), the summed weights of its copies (its count without ``weights``),
+    and each row's distinct row.  Likelihoods and expected statistics are sums over rows, so a
+    weighted distinct row stands exactly for its copies.
+    """
+    codes = np.asarray(codes)
+    if codes.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
+    if codes.shape[1] == 0:
+        total = float(codes.shape[0] if weights is None else np.sum(weights))
+        return np.zeros(1, dtype=np.int64), np.array([total]), np.zeros(codes.shape[0], dtype=np.int64)
+    radix = codes.max(axis=0).astype(np.int64) + 2
+    if np.sum(np.log2(radix)) < 62:  # one int64 key per row: much faster than a row-wise unique
+        key = np.zeros(codes.shape[0], dtype=np.int64)
+        for j in range(codes.shape[1]):
+            key = key * radix[j] + (codes[:, j].astype(np.int64) + 1)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    return first, np.bincount(inverse, weights=weights, minlength=len(first)).astype(np.float64), inverse
+
+
 def compress_rows(data: EncodedData) -> EncodedData | None:
     """Merge identical rows of an all-discrete data set into distinct rows with weights.
 
     Returns None when the data hold gaussian values or when merging would not halve
-    the rows.  Likelihoods and expected counts are sums over rows, so a weighted
-    distinct row stands exactly for its copies (EM then costs per distinct row).
+    the rows (EM then costs per distinct row; see :func:`merge_rows`).
     """
     if data.values or not data.codes or data.n_rows < 64:
         return None
     names = list(data.codes)
     matrix = np.column_stack([data.codes[n].astype(np.int32, copy=False) for n in names])
-    matrix = np.ascontiguousarray(matrix)
-    keys = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    first, weights, _ = merge_rows(matrix, data.weights)
     if len(first) * 2 > data.n_rows:
         return None
-    weights = np.bincount(inverse.ravel(), weights=data.weights, minlength=len(first)).astype(np.float64)
     codes = {n: data.codes[n][first] for n in names}
     missing = {n: m[first] for n, m in data.missing.items()}
     missing = {n: m for n, m in missing.items() if m.any()}

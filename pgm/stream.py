@@ -48,17 +48,17 @@ import numpy as np
 import pandas as pd
 
 from pgm.cpd.family import Stats, families
-from pgm.encode import Columns, EncodedData, arrow_csv_options, check_total_weight, columns_of, compress_rows, \
-    encode
+from pgm.encode import Columns, EncodedData, arrow_csv_options, check_total_weight, columns_of, encode, \
+    merge_rows
 from pgm.errors import DataError, DataWarning, ModelError, PGMError
-from pgm.fitted import FittedModel
 from pgm.graph import Graph
 from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header
 from pgm.infer.enumerate import EStep
 from pgm.learn import choose
-from pgm.learn.em import InMemory, fit_em
-from pgm.learn.mle import complete_stats, fit_from_stats
-from pgm.schema import ModelSpec
+from pgm.learn.driver import Rows
+from pgm.learn.em import InMemory, prepare_rows
+from pgm.learn.mle import complete_stats
+from pgm.learn.stats import add_stats
 
 #: ``pgm.fit`` streams a file path on its own when the data would take more than this in
 #: memory: the size of a CSV file, or the uncompressed column data of a Parquet file.
@@ -71,7 +71,6 @@ CSV_BLOCK_BYTES = 2**20
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".tsv", ".txt", ".gz")
-_NO_ROWS = EncodedData(0, {}, {})
 
 
 def _pyarrow() -> Any:
@@ -308,14 +307,6 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def add_stats(a: dict[str, Stats], b: dict[str, Stats]) -> dict[str, Stats]:
-    """Key-wise sum of two statistics mappings (a key in one only is kept as is)."""
-    out = dict(a)
-    for key, st in b.items():
-        out[key] = st if key not in out else out[key] + st
-    return out
-
-
 def _rows(start: int, n: int) -> str:
     return f"rows {start}..{start + n - 1}"
 
@@ -335,12 +326,6 @@ def _complete_stats(graph: Graph, reader: ChunkReader, strict: bool) -> dict[str
             return None
         total = add_stats(total, complete_stats(graph, chunk, fams))
     return total
-
-
-def prepare_rows(graph: Graph, data: EncodedData) -> InMemory:
-    """An EM source for one chunk or partition: distinct rows when that halves them, and its plan."""
-    distinct = compress_rows(data)
-    return InMemory(graph, distinct if distinct is not None else data)
 
 
 class FileSource:
@@ -393,55 +378,15 @@ class FileSource:
         return total
 
 
-def fit_directed(spec: ModelSpec, graph: Graph, complete: Callable[[bool], dict[str, Stats] | None],
-                 source: Callable[[], Any], *, learner: str | None = None, max_iter: int | None = None,
-                 tol: float | None = None, n_init: int = 1, seed: int | None = 0, init: Any = "auto",
-                 prior: dict | None = None, reg_covar: float | None = None, penalty: float | None = None,
-                 callback: Callable[[int, float], None] | None = None, info: dict | None = None,
-                 **options: Any) -> FittedModel:
-    """The directed half of ``pgm.fit`` over data that are never in memory at once.
-
-    Parameters
-    ----------
-    complete : ``complete(strict)`` -> summed complete-data statistics, or None when some rows
-        have missing cells (``strict``: raise a DataError naming them instead, for learner="mle")
-    source : ``source()`` -> an EM data source (``observed_stats``, ``e_step``, ``map_sum``)
-    info : extra entries of the fitted model's ``info``
-    the rest : as :func:`pgm.fit`.
-    """
-    if prior is not None and not isinstance(prior, dict):
-        raise PGMError(f"prior must be a mapping such as {{'dirichlet': 1}}, got {prior!r}")
-    # the learner name and latent-vs-"mle" are checked before reading; missing cells while reading
-    chosen = choose(graph, _NO_ROWS, learner)
-    if options:
-        raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
-    info = dict(info or {})
-    if chosen == "mle":
-        stats = complete(learner == "mle")
-        if stats is not None:
-            cpds = fit_from_stats(graph, stats, prior=prior, reg_covar=reg_covar or 0.0, penalty=penalty)
-            return FittedModel(spec, graph, cpds, [], {"learner": "mle", **info})
-        chosen = "em"
-    start = init.cpds if isinstance(init, FittedModel) else init
-    result = fit_em(graph, source(), max_iter=max_iter or 200, tol=1e-8 if tol is None else tol, n_init=n_init,
-                    seed=seed, init=start, hard=chosen == "hard-em", prior=prior,
-                    reg_covar=1e-6 if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
-    info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
-            "runs": result.all_runs, **info}
-    return FittedModel(spec, graph, result.cpds, result.history, info)
-
-
-def fit(spec: ModelSpec, graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
-        weights: str | None = None, options: ReadOptions = DEFAULT, **kwargs: Any) -> FittedModel:
-    """Fit a directed model to the file at ``path``, reading ``chunk_rows`` rows at a time.
-
-    ``weights`` names the column of row weights; ``kwargs`` are the options of :func:`pgm.fit`.
-    The result equals the in-memory fit on the same rows (EM: from the same ``init``; see the
-    module docstring).
+def rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = None, weights: str | None = None,
+         options: ReadOptions = DEFAULT) -> Rows:
+    """The file at ``path``, read ``chunk_rows`` rows at a time, as a source of the directed fit driver
+    (:func:`pgm.learn.driver.fit_directed`); ``weights`` names the column of row weights.  The result
+    equals the in-memory fit on the same rows (EM: from the same ``init``; see the module docstring).
     """
     reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights, options)
-    return fit_directed(spec, graph, lambda strict: _complete_stats(graph, reader, strict),
-                        lambda: FileSource(reader), info={"chunk_rows": reader.chunk_rows}, **kwargs)
+    return Rows(lambda strict: _complete_stats(graph, reader, strict), lambda: FileSource(reader),
+                info={"chunk_rows": reader.chunk_rows})
 
 
 # --------------------------------------------------------------------------- undirected models
@@ -468,12 +413,8 @@ class DistinctRows:
 
 
 def _distinct(names: tuple[str, ...], codes: np.ndarray, weights: np.ndarray) -> DistinctRows:
-    if len(codes) == 0:
-        return DistinctRows(names, codes, weights)
-    matrix = np.ascontiguousarray(codes)
-    keys = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return DistinctRows(names, matrix[first], np.bincount(inverse.ravel(), weights=weights, minlength=len(first)))
+    first, summed, _ = merge_rows(codes, weights)
+    return DistinctRows(names, codes[first], summed)
 
 
 def chunk_distinct(graph: Graph, chunk: EncodedData) -> DistinctRows:

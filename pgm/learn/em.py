@@ -39,13 +39,21 @@ import numpy as np
 from pgm.cpd.family import CPD, Stats, families
 from pgm.cpd.linear import GaussStats
 from pgm.cpd.table import TableCPD, prior_pseudo_counts
-from pgm.encode import EncodedData
+from pgm.encode import EncodedData, compress_rows
 from pgm.errors import ConvergenceWarning, DataWarning
 from pgm.graph import Graph
 from pgm.infer.enumerate import EStep, e_step, make_plan, observed_stats
 from pgm.learn.mle import fit_from_stats, node_options
-from pgm.learn.start import FEW_ITERATIONS, _merge, _pool, check_start, interchangeable, kmeanspp_start, \
-    marginal_stats, mixture_of, random_start
+from pgm.learn.start import FEW_ITERATIONS, check_start, interchangeable, kmeanspp_start, marginal_stats, \
+    mixture_of, random_start
+from pgm.learn.stats import add_stats, pool_stats
+
+
+#: EM's defaults (``pgm.fit`` and every data source use these): the most updates, the relative
+#: change of the log-likelihood that stops a run, and the floor added to covariance diagonals.
+MAX_ITER = 200
+TOL = 1e-8
+REG_COVAR = 1e-6
 
 
 @dataclass
@@ -103,9 +111,16 @@ class InMemory:
         return fn(self, *args)
 
 
-def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n_init: int = 1,
+def prepare_rows(graph: Graph, data: EncodedData) -> InMemory:
+    """An EM source for rows in memory (all of them, a chunk or a partition): distinct rows when that
+    halves them (identical rows share one posterior), and its plan."""
+    distinct = compress_rows(data)
+    return InMemory(graph, distinct if distinct is not None else data)
+
+
+def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TOL, n_init: int = 1,
            seed: int | None = 0, init: Any = "auto", hard: bool = False, prior: dict | None = None,
-           reg_covar: float = 1e-6, penalty: float | None = None,
+           reg_covar: float = REG_COVAR, penalty: float | None = None,
            callback: Callable[[int, float], None] | None = None) -> EMResult:
     """Run EM ``n_init`` times from different seeds and keep the best log-likelihood.
 
@@ -128,7 +143,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
     """
     source = InMemory(graph, data) if isinstance(data, EncodedData) else data
     fams = families(graph)
-    const = _pool(graph, [source.observed_stats()])
+    const = pool_stats(graph, source.observed_stats().items())
     opts = {"prior": prior, "reg_covar": reg_covar, "penalty": penalty}
     given = None if isinstance(init, str) else check_start(graph, init)
     mixture = mixture_of(graph, fams) if init in ("auto", "kmeans++") else None
@@ -153,7 +168,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
         stats: dict[str, Stats] = {}
         for it in range(max_iter + 1):  # evaluate the start, then up to max_iter updates each evaluated
             es = source.e_step(cpds, hard)
-            stats = _merge(const, _pool(graph, [es.stats]))
+            stats = add_stats(const, pool_stats(graph, es.stats.items()))
             value = es.log_likelihood + _log_prior(graph, cpds, prior)
             history.append(value)
             if callback is not None:
@@ -176,7 +191,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
         change = f"last change in log-likelihood {best.history[-1] - best.history[-2]:.3g}"
         warnings.warn(f"EM did not converge in {max_iter} iterations ({change}); "
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
-                      stacklevel=3)
+                      stacklevel=4)
     elif best.n_iter <= FEW_ITERATIONS:
         stuck = interchangeable(graph, fams, best.cpds)
         if stuck:
@@ -184,7 +199,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = 200, tol: float = 1e-8, n
                           f"point: the states of latent node{'s' if len(stuck) > 1 else ''} {stuck} give their "
                           "children the same distributions, so they explain nothing (a symmetric start, such as "
                           "uniform tables, stays there). Start elsewhere: n_init=5, init='random', or init= a "
-                          "fitted model whose states differ", ConvergenceWarning, stacklevel=3)
+                          "fitted model whose states differ", ConvergenceWarning, stacklevel=4)
     _warn_empty(graph, best_stats)
     _warn_collapsed(graph, best_stats, reg_covar)
     return best
@@ -205,7 +220,7 @@ def _warn_empty(graph: Graph, pooled: dict[str, Stats]) -> None:
             warnings.warn(f"latent node {graph[v].decl!r}: state{'s' if empty.size > 1 else ''} "
                           f"{[int(e) for e in empty]} {'have' if empty.size > 1 else 'has'} no support in the data "
                           "(an empty component); its parameters are a fallback (uniform table or pooled fit). "
-                          "Use fewer states or another initialisation (n_init)", DataWarning, stacklevel=4)
+                          "Use fewer states or another initialisation (n_init)", DataWarning, stacklevel=5)
 
 
 def _warn_collapsed(graph: Graph, pooled: dict[str, Stats], reg_covar: float) -> None:
@@ -229,4 +244,4 @@ def _warn_collapsed(graph: Graph, pooled: dict[str, Stats], reg_covar: float) ->
             warnings.warn(f"{graph[fam.name].decl}: configuration{'s' if len(small) > 1 else ''} {small} of "
                           f"({parents}) collapsed onto a single point; the covariance there is only the floor "
                           f"(reg_covar={reg_covar:g}). Raise reg_covar, use fewer states, or try other "
-                          "initialisations (n_init)", DataWarning, stacklevel=4)
+                          "initialisations (n_init)", DataWarning, stacklevel=5)

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, encode, merge_rows
 from pgm.errors import ConvergenceWarning, DataError, ModelError, PGMError
 from pgm.features import (UNARY, Layout, compile_layout, feature_matrix, gibbs_sweep, gibbs_terms,
                           local_terms, pseudo_log_likelihood)
@@ -74,19 +74,8 @@ BATCH_ENTRIES = 2**23
 
 def _distinct(codes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merge identical rows, summing their weights; also return each row's distinct row."""
-    if codes.shape[0] == 0:
-        return codes, weights, np.zeros(0, dtype=np.int64)
-    radix = codes.max(axis=0).astype(np.int64) + 2
-    if np.sum(np.log2(radix)) < 62:  # one int64 key per row: much faster than a row-wise unique
-        key = np.zeros(codes.shape[0], dtype=np.int64)
-        for j in range(codes.shape[1]):
-            key = key * radix[j] + (codes[:, j] + 1)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        uniq = codes[first]
-    else:
-        uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    return uniq, np.bincount(inverse, weights=weights, minlength=len(uniq)), inverse
+    first, summed, inverse = merge_rows(codes, weights)
+    return codes[first], summed, inverse
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pgm.cpd.linear import GaussStats
 from pgm.encode import EncodedData
 from pgm.errors import DataWarning
 from pgm.graph import Graph
+from pgm.learn.stats import pool_stats
 from pgm.schema import DiscreteNode, GaussianNode
 
 
@@ -75,12 +76,9 @@ def complete_stats(graph: Graph, data: EncodedData, fams: dict[str, Family] | No
     fams = fams or families(graph)
     assign = {**data.codes, **data.values}
     gram = gram_stats(graph, fams, data)
-    pooled: dict[str, Stats] = {}
-    for key, members in graph.params.items():
-        for name in members:
-            stats = gram[name] if name in gram else family_stats(fams[name], assign, data.n_rows, data.weights)
-            pooled[key] = stats if key not in pooled else pooled[key] + stats
-    return pooled
+    return pool_stats(graph, ((name, gram[name] if name in gram else
+                                  family_stats(fams[name], assign, data.n_rows, data.weights))
+                                 for members in graph.params.values() for name in members))
 
 
 def _config_label(graph: Graph, fam: Family, config: int) -> str:
@@ -105,7 +103,7 @@ def fit_from_stats(graph: Graph, stats: dict[str, Stats], *, prior: dict | None 
             warnings.warn(f"{key}: {unseen.size} parent configuration{'s' if unseen.size > 1 else ''} never seen "
                           f"in the data ({shown}{more}); {'they get' if unseen.size > 1 else 'it gets'} {what}. "
                           "A prior (e.g. prior: {dirichlet: 1}) gives every configuration pseudo-counts.",
-                          DataWarning, stacklevel=4)
+                          DataWarning, stacklevel=5)
         cpds[key] = cpd
     return cpds
 

@@ -24,6 +24,7 @@ from pgm.cpd.table import TableCPD, TableStats
 from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
 from pgm.learn.mle import fit_from_stats
+from pgm.learn.stats import StatsSum, add_stats, pool_stats
 
 #: A latent node whose states give its children the same distributions to this (absolute)
 #: tolerance is "interchangeable": EM cannot separate its states from there.
@@ -33,16 +34,6 @@ SYMMETRY_TOL = 1e-6
 FEW_ITERATIONS = 5
 #: The start's floor on hidden table cells, as a fraction of the uniform probability.
 FLOOR = 1e-3
-
-
-@dataclass
-class StatsSum:
-    """Statistics keyed by name, summed over the parts of a data source with ``+``."""
-
-    stats: dict[str, Stats]
-
-    def __add__(self, other: "StatsSum") -> "StatsSum":
-        return StatsSum(_merge(self.stats, other.stats))
 
 
 def marginal_stats(source: Any, names: tuple[str, ...]) -> StatsSum:
@@ -278,7 +269,7 @@ def kmeanspp_start(graph: Graph, fams: dict[str, Family], source: Any, const: di
         return cpds
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        fitted = fit_from_stats(graph, _merge(const, _pool(graph, [es.stats])), warn_unseen=False, **opts)
+        fitted = fit_from_stats(graph, add_stats(const, pool_stats(graph, es.stats.items())), warn_unseen=False, **opts)
     return {**cpds, **fitted}
 
 
@@ -347,19 +338,3 @@ def _same_across(fam: Family, z: str, cpd: CPD) -> bool:
         if np.max(np.abs(a - a[:1]), initial=0.0) > SYMMETRY_TOL * scale:
             return False
     return True
-
-
-def _pool(graph: Graph, parts: list[dict[str, Stats]]) -> dict[str, Stats]:
-    pooled: dict[str, Stats] = {}
-    for part in parts:
-        for f, st in part.items():
-            key = graph[f].param
-            pooled[key] = st if key not in pooled else pooled[key] + st
-    return pooled
-
-
-def _merge(a: dict[str, Stats], b: dict[str, Stats]) -> dict[str, Stats]:
-    out = dict(a)
-    for key, st in b.items():
-        out[key] = st if key not in out else out[key] + st
-    return out

@@ -1,0 +1,86 @@
+"""The one directed fit: every data source (rows in memory, a file read in chunks, Dask
+partitions) goes through :func:`fit_directed`.
+
+A source supplies two things (:class:`Rows`): ``complete(strict)``, the complete-data statistics
+summed over its rows or None when some rows have missing cells, and ``em_source()``, a data source
+of :func:`pgm.learn.em.fit_em`.  The driver picks the learner (:func:`pgm.learn.choose`), runs the
+closed form on the summed statistics when every cell is observed, and EM otherwise.  The learners'
+defaults live in :mod:`pgm.learn.em` (EM) and here (complete data); their names in :mod:`pgm.learn`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pgm.cpd.family import CPD, Stats
+from pgm.encode import EncodedData
+from pgm.errors import PGMError
+from pgm.graph import Graph
+from pgm.learn import choose
+from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
+from pgm.learn.mle import complete_stats, fit_from_stats
+
+#: Complete data add nothing to covariance diagonals unless asked (EM: :data:`pgm.learn.em.REG_COVAR`).
+MLE_REG_COVAR = 0.0
+#: What a source that has read nothing yet knows about its rows (learner names and latent nodes are
+#: checked before reading; missing cells are found while reading).
+NO_ROWS = EncodedData(0, {}, {})
+
+
+@dataclass
+class Rows:
+    """A data source as the driver sees it.
+
+    complete : ``complete(strict)`` -> summed complete-data statistics, or None when some rows
+        have missing cells (``strict``, for learner="mle": raise a DataError naming them instead)
+    em_source : ``em_source()`` -> an EM data source (``observed_stats``, ``e_step``, ``map_sum``)
+    known : the rows already in memory (the learner is chosen from them), else :data:`NO_ROWS`
+    info : extra entries of the fitted model's ``info`` (e.g. ``chunk_rows``)
+    """
+
+    complete: Callable[[bool], dict[str, Stats] | None]
+    em_source: Callable[[], Any]
+    known: EncodedData = NO_ROWS
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def in_memory(graph: Graph, data: EncodedData) -> Rows:
+    """Encoded rows held in memory as a :class:`Rows` source."""
+    def complete(strict: bool) -> dict[str, Stats] | None:
+        return None if data.has_missing else complete_stats(graph, data)
+
+    return Rows(complete, lambda: prepare_rows(graph, data), data)
+
+
+@dataclass
+class DirectedFit:
+    """What a directed fit gives the fitted model: parameters, EM's history, and ``info``."""
+
+    cpds: dict[str, CPD]
+    history: list[float]
+    info: dict[str, Any]
+
+
+def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_iter: int | None = None,
+                 tol: float | None = None, n_init: int = 1, seed: int | None = 0, init: Any = "auto",
+                 prior: dict | None = None, reg_covar: float | None = None, penalty: float | None = None,
+                 callback: Callable[[int, float], None] | None = None, **options: Any) -> DirectedFit:
+    """Fit a directed model to ``rows``; the options are those of :func:`pgm.fit` (``init``: a string
+    or CPDs by parameter key, as :func:`pgm.learn.start.check_start` gives them)."""
+    chosen = choose(graph, rows.known, learner)
+    if options:
+        raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
+    if chosen == "mle":
+        stats = rows.complete(learner == "mle")
+        if stats is not None:
+            cpds = fit_from_stats(graph, stats, prior=prior,
+                                  reg_covar=MLE_REG_COVAR if reg_covar is None else reg_covar, penalty=penalty)
+            return DirectedFit(cpds, [], {"learner": "mle", **rows.info})
+        chosen = "em"
+    result = fit_em(graph, rows.em_source(), max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
+                    n_init=n_init, seed=seed, init=init, hard=chosen == "hard-em", prior=prior,
+                    reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
+    info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
+            "runs": result.all_runs, **rows.info}
+    return DirectedFit(result.cpds, result.history, info)
