@@ -18,7 +18,7 @@ from pgm.io.table import read_options
 from pgm.learn import choose
 from pgm.features import compile_layout
 from pgm.graph import Graph
-from pgm.learn.chain import SequenceSource, fit_sequence
+from pgm.learn.chain import SequenceSource, sequence_rows
 from pgm.learn.driver import fit_directed, in_memory
 from pgm.learn.loglinear import fit_loglinear
 from pgm.learn.start import check_start
@@ -230,14 +230,10 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
     if chosen == "mle" and source.has_hidden:
         raise PGMError(f"nodes {list(source.plan.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
                        "every cell observed: use learner='em'")
-    cpds, result = fit_sequence(graph, source, learner=chosen, prior=prior, reg_covar=reg_covar, penalty=penalty,
-                                max_iter=max_iter or 200, tol=1e-8 if tol is None else tol, n_init=n_init, seed=seed,
-                                init=init, callback=callback)
-    if result is None:
-        return FittedModel(spec, graph, cpds, [], {"learner": "mle"})
-    info = {"learner": "em", "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
-            "runs": result.all_runs}
-    return FittedModel(spec, graph, cpds, result.history, info)
+    fitted = fit_directed(graph, sequence_rows(graph, source), learner=chosen, max_iter=max_iter, tol=tol,
+                          n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar, penalty=penalty,
+                          callback=callback)
+    return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
 
 
 def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:

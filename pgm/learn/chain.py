@@ -17,8 +17,8 @@ from pgm.errors import DataError
 from pgm.graph import Graph
 from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan, random_stats
 from pgm.infer.enumerate import EStep
-from pgm.learn.em import EMResult, fit_em
-from pgm.learn.mle import fit_from_stats
+from pgm.learn.driver import Rows
+from pgm.learn.stats import pool_stats
 from pgm.sequence import SequenceData
 
 
@@ -63,16 +63,13 @@ class SequenceSource:
         return fn(self, *args)
 
 
-def fit_sequence(graph: Graph, source: SequenceSource, *, learner: str, prior: dict | None, reg_covar: float | None,
-                 penalty: float | None, **em: Any) -> tuple[dict[str, CPD], EMResult | None]:
-    """Fit a sequence model: by counting when no cell is hidden, else by EM."""
-    if not source.has_hidden and learner == "mle":
+def sequence_rows(graph: Graph, source: SequenceSource) -> Rows:
+    """Sequences as a source of the directed fit driver (:func:`pgm.learn.driver.fit_directed`):
+    counting when no cell is hidden, else EM over forward-backward."""
+    def complete(strict: bool) -> dict[str, Stats] | None:
+        if source.has_hidden:
+            return None
         stats = chain_stats(source.plan, np.ones((source.data.n_rows, 1)), np.ones((1, 1)), None)
-        pooled: dict[str, Stats] = {}
-        for f, st in stats.items():
-            key = graph[f].param
-            pooled[key] = st if key not in pooled else pooled[key] + st
-        return fit_from_stats(graph, pooled, prior=prior, reg_covar=reg_covar or 0.0, penalty=penalty), None
-    result = fit_em(graph, source, prior=prior, reg_covar=1e-6 if reg_covar is None else reg_covar,
-                    penalty=penalty, **em)
-    return result.cpds, result
+        return pool_stats(graph, stats.items())
+
+    return Rows(complete, lambda: source)
