@@ -236,7 +236,8 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
     return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
 
 
-def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None) -> float:
+def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None,
+          na_values: Any = None, sep: str | None = None) -> float:
     """Score a structure (or a fitted model) on ``data``, to compare declarations.
 
     Parameters
@@ -254,6 +255,7 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | 
     ess : the BDeu equivalent sample size (default 1, as bnlearn and pyAgrum; pgmpy's default is 10)
     weights : a data column of row weights (as in :func:`fit`): every score is that of the data with
         each row repeated ``w`` times (weighted counts; BIC's ``n`` is the sum of the weights)
+    na_values, sep : how data cells are read, as in :func:`fit`
 
     Examples
     --------
@@ -267,11 +269,11 @@ def score(model: Any, data: Any, kind: str, *, ess: float = 1.0, weights: str | 
     else:
         spec = _spec_of(model)
         if kind in ("bic", "aic"):
-            fitted = fit(spec, data, weights=weights)
+            fitted = fit(spec, data, weights=weights, na_values=na_values, sep=sep)
         else:
-            return structure_score(build(spec), data, kind, ess=ess, weights=weights)
+            return structure_score(build(spec), data, kind, ess=ess, weights=weights, na_values=na_values, sep=sep)
     if isinstance(fitted, FittedModel):
-        return fitted.score(data, kind, ess=ess, weights=weights)
+        return fitted.score(data, kind, ess=ess, weights=weights, na_values=na_values, sep=sep)
     if kind in ("bic", "aic"):
-        return float(getattr(fitted, kind)(data, weights=weights))
-    return structure_score(fitted.graph, data, kind, ess=ess, weights=weights)  # refuses an undirected graph
+        return float(getattr(fitted, kind)(data, weights=weights, na_values=na_values, sep=sep))
+    return structure_score(fitted.graph, data, kind, ess=ess, weights=weights, na_values=na_values, sep=sep)  # refuses an undirected graph

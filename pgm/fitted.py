@@ -142,10 +142,7 @@ class FittedModel(Answers):
             return self.bic(data, weights, na_values=na_values, sep=sep)
         if kind == "aic":
             return self.aic(data, weights, na_values=na_values, sep=sep)
-        if na_values is not None or sep is not None:
-            data = self.encode(data, weights, na_values=na_values, sep=sep)
-            weights = None
-        return structure_score(self.graph, data, kind, ess=ess, weights=weights)
+        return structure_score(self.graph, data, kind, ess=ess, weights=weights, na_values=na_values, sep=sep)
 
     # --------------------------------------------------------------- sequences
     def _chain(self, seq: SequenceData) -> ChainPlan:

@@ -30,6 +30,7 @@ from pgm.cpd.table import TableStats
 from pgm.encode import EncodedData, check_weights_name, encode
 from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
+from pgm.io.table import read_options
 from pgm.learn.mle import complete_stats
 
 #: The Bayesian (marginal likelihood) scores; ``"bic"`` and ``"aic"`` are the fitted model's criteria.
@@ -95,11 +96,12 @@ def _check_complete(data: EncodedData, kind: str) -> None:
 
 
 def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1.0,
-                  weights: str | None = None) -> dict[str, float]:
+                  weights: str | None = None, na_values: Any = None, sep: str | None = None) -> dict[str, float]:
     """The local score of every parameter set (a node, or a tie group with its plate copies pooled).
 
     ``data``: a DataFrame, a path, or :class:`pgm.encode.EncodedData` (its row weights weigh the counts);
-    ``weights``: the name of a column of row weights in a DataFrame or file.
+    ``weights``: the name of a column of row weights in a DataFrame or file; ``na_values``, ``sep``:
+    how cells are read (as in :func:`pgm.fit`).
     """
     check_kind(kind, ess)
     if kind not in BAYESIAN_SCORES:
@@ -113,7 +115,7 @@ def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1
     else:
         if weights is not None:
             check_weights_name(graph, weights)
-        enc = encode(graph, data, weights=weights)
+        enc = encode(graph, data, weights=weights, options=read_options(na_values, sep))
     _check_complete(enc, kind)
     out = {}
     for key, stats in complete_stats(graph, enc).items():
@@ -125,7 +127,8 @@ def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1
 
 
 def structure_score(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1.0,
-                    weights: str | None = None) -> float:
+                    weights: str | None = None, na_values: Any = None, sep: str | None = None) -> float:
     """log p(data | structure) under BDeu (equivalent sample size ``ess``) or K2 priors: natural log,
     higher is better.  Complete data, discrete nodes with table CPDs; see the module docstring."""
-    return float(sum(family_scores(graph, data, kind, ess=ess, weights=weights).values()))
+    return float(sum(family_scores(graph, data, kind, ess=ess, weights=weights, na_values=na_values,
+                                   sep=sep).values()))

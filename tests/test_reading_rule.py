@@ -357,3 +357,18 @@ def test_bif_with_a_none_state_converts_samples_and_fits_back_by_mle(tmp_path, c
     want = counts.to_numpy(float) / counts.to_numpy(float).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(fitted.cpds["DuctFlow"].probs, want, rtol=0, atol=1e-12)
     assert fitted.cpd("DuctFlow").to_numpy().max() > 0.3  # P(None | yes) is about 0.45, not 0
+
+
+def test_scores_take_na_values(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text(HEADER + "yes,on,yes,yes\nno,off,no,?\nyes,off,no,no\n")
+    with pytest.raises(DataError, match="line 3: '[?]'"):
+        pgm.score(SP, path, "bdeu")
+    complete = tmp_path / "c.csv"
+    complete.write_text(HEADER + "yes,on,yes,yes\nyes,off,no,no\n")
+    # with '?' missing the data are not complete, which BDeu needs: refused by name, not read as a label
+    with pytest.raises(DataError, match="complete"):
+        pgm.score(SP, path, "bdeu", na_values=["?"])
+    fitted = pgm.fit(SP, complete, prior={"dirichlet": 1})
+    assert fitted.score(path, "bic", na_values=["?"]) == pytest.approx(fitted.bic(path, na_values=["?"]))
+    assert np.isfinite(pgm.score(fitted, path, "aic", na_values=["?"]))
