@@ -27,7 +27,8 @@ def _summary(spec: ModelSpec) -> str:
     plates = f", {len(spec.plates)} plate{'s' if len(spec.plates) != 1 else ''}" if spec.plates else ""
     cliques = f", {len(spec.cliques)} cliques" if not spec.directed else ""
     fitted = ", fitted" if spec.params is not None else ""
-    return (f"{spec.name}: {spec.kind}, {len(spec.nodes)} nodes{extra}{cliques}{plates}, "
+    seq = (f", sequence (id {spec.sequence.id}, order {spec.sequence.order})" if spec.sequence is not None else "")
+    return (f"{spec.name}: {spec.kind}{seq}, {len(spec.nodes)} nodes{extra}{cliques}{plates}, "
             f"{spec.n_params()} free parameters{fitted}")
 
 
@@ -52,8 +53,12 @@ def describe(spec: ModelSpec) -> str:
             what = f"gaussian dim {node.dim}, {node.covariance} covariance"
         flags = [f for f, on in (("latent", node.latent), (f"plate {node.plate}", node.plate),
                                  (f"tie {node.tie}", node.tie)) if on]
-        given = f" | {', '.join(node.parents)}" if node.parents else ""
+        given = ", ".join(list(node.parents) + [f"{p}[t-1]" for p in node.prev])
+        given = f" | {given}" if given else ""
         out.append(f"  {name:<{width}}  {what}{given}" + (f"  [{'; '.join(flags)}]" if flags else ""))
+    if spec.sequence is not None:
+        out.append(f"one row per step: column {spec.sequence.id!r} names the sequence, {spec.sequence.order!r} "
+                   "orders its steps; p[t-1] is p at the previous step (nodes with one: a first-step CPD too)")
     if spec.cliques:
         out.append("cliques:")
         for clique in spec.cliques:

@@ -323,3 +323,29 @@ def test_sample_shape_and_frequencies():
     np.testing.assert_allclose(counts / counts.sum(axis=1, keepdims=True), REF["trans"], atol=0.03)
     with pytest.raises(pgm.DataError, match="length"):
         fitted.sample(3)
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_validate_show_fit_and_refusals(tmp_path, capsys):
+    from pgm.cli import main
+
+    model = tmp_path / "hmm.yaml"
+    model.write_text("name: hmm\nsequence: {id: seq, order: t}\nnodes:\n"
+                     "  h: {states: 3, latent: true, prev: [h]}\n  o: {states: 4, parents: [h]}\n")
+    assert main(["validate", str(model)]) == 0
+    assert "sequence (id seq, order t), 2 nodes, 1 latent, 17 free parameters" in capsys.readouterr().out
+    assert main(["show", str(model)]) == 0
+    shown = capsys.readouterr().out
+    assert "h  discrete 3 | h[t-1]  [latent]" in shown and "'seq' names the sequence" in shown
+    data = tmp_path / "d.csv"
+    discrete_data().sample(frac=1.0, random_state=2).to_csv(data, index=False)
+    out = tmp_path / "fit.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["fit", str(model), str(data), "-o", str(out), "--max-iter", "5"]) == 0
+    fitted = pgm.load(out)
+    assert fitted.log_likelihood(data) == pytest.approx(fitted.log_likelihood(discrete_data()), abs=1e-9)
+    assert main(["show", str(out)]) == 0
+    assert "h@first" in capsys.readouterr().out
+    assert main(["fit", str(model), str(data), "-o", str(tmp_path / "x.yaml"), "--chunk-rows", "50"]) == 2
+    assert "not supported for sequence models yet" in capsys.readouterr().err
