@@ -13,6 +13,15 @@ variables with no observed descendant in a row ("barren") are summed out
 exactly by dropping them, which also makes a row with every cell missing
 contribute log 1 = 0.  Everything is in log space, normalised with logsumexp
 (numpyro's ``sum_product`` idea, with numpy).
+
+A component can instead go through a calibrated clique tree, batched over rows:
+each family is then a per-row factor over its hidden members (an observed
+gaussian or logistic child of hidden parents is evidence on them, evaluated by
+the kind-agnostic ``family_log_prob``), and its statistics are weighted by the
+posterior over those members, which the calibrated tree gives.  Which path a
+component takes is decided by estimated cost (:func:`listing_cost`,
+:func:`tree_cost`) and memory; beyond :data:`ENUMERATE_LIMIT` joint states it is
+always the tree.
 """
 
 from __future__ import annotations
