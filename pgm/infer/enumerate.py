@@ -218,8 +218,9 @@ def _tree(graph, fams, vars_, involved, size):
         return build_clique_tree(_scopes(fams, vars_, involved), {v: graph[v].n_states for v in vars_})
     except TooWideError as exc:
         raise ModelError(f"the hidden nodes {list(vars_)} are connected through each other ({size:.3g} joint "
-                         f"states per row) and too wide for exact inference ({exc}); fewer latent nodes or "
-                         "missing cells would make this tractable") from None
+                         f"states per row) and too wide for exact inference ({str(exc).split('; use')[0]}); "
+                         "fewer latent nodes, fewer parents per node or fewer missing cells would make this "
+                         "tractable") from None
 
 
 def listing_cost(n_rows: int, size: int, kinds: list[str]) -> float:

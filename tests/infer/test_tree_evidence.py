@@ -256,3 +256,10 @@ def test_memory_bound_sends_a_large_listing_to_the_batched_tree(monkeypatch):
     assert [g.tree is None for g in plan.groups] == [False]
     np.testing.assert_allclose(batched.row_log_likelihood, listed.row_log_likelihood, rtol=0, atol=1e-10)
     assert_same_stats(listed.stats, batched.stats)
+
+
+def test_too_wide_a_component_is_refused_naming_its_nodes_and_size():
+    model = sbn(26, 2)
+    with pytest.raises(pgm.ModelError, match=r"'h0', 'h1'.*6\.71e\+07 joint states.*too wide") as err:
+        model.row_log_likelihood(observed(model, 5))
+    assert "learner='pcd'" not in str(err.value)  # the undirected learners' advice does not apply here
