@@ -8,8 +8,10 @@ the plate is shared by every copy.  Learners work on this graph only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 import networkx as nx
 
@@ -47,6 +49,34 @@ class Variable:
     def gaussian(self) -> bool:
         """Real-valued, ``dim`` columns."""
         return self.kind == "gaussian"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A variable with its parents: the unit every CPD is fitted and evaluated on."""
+
+    var: Variable
+    disc: tuple[str, ...]        # discrete parents, in declared order
+    cards: tuple[int, ...]
+    cont: tuple[str, ...]        # gaussian parents, in declared order
+    cont_dim: int
+
+    @property
+    def name(self) -> str:
+        return self.var.name
+
+    @property
+    def kind(self) -> str:
+        """The ``cpd:`` value of the variable: the key of its kind in the registry."""
+        return self.var.cpd
+
+    @property
+    def n_configs(self) -> int:
+        return math.prod(self.cards)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.var.name,) + self.var.parents
 
 
 @dataclass(frozen=True)
@@ -89,6 +119,34 @@ class Graph:
         if parent.endswith(PREV) and not child.endswith(PREV):
             return tuple(f"{c}[t-1]" for c in cols)
         return cols
+
+    @cached_property
+    def families(self) -> dict[str, Family]:
+        """Every variable's family, in topological order (computed once per graph)."""
+        out = {}
+        for name in self.order:
+            var = self.variables[name]
+            disc = tuple(p for p in var.parents if self.variables[p].discrete)
+            cont = tuple(p for p in var.parents if self.variables[p].gaussian)
+            out[name] = Family(var, disc, tuple(self.variables[p].n_states for p in disc), cont,
+                               sum(self.variables[p].dim for p in cont))
+        return out
+
+    @cached_property
+    def options(self) -> dict[str, dict[str, Any]]:
+        """Each parameter set's fit options as declared on its node (read once): ``prior`` (a mapping
+        or None) and ``penalty`` for a discrete node, ``covariance`` for a gaussian one."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, members in self.params.items():
+            decl = self.spec.nodes[self.variables[members[0]].decl]
+            declared: dict[str, Any] = {}
+            if isinstance(decl, DiscreteNode):
+                declared["prior"] = decl.prior.model_dump(exclude_none=True) if decl.prior else None
+                declared["penalty"] = decl.penalty
+            if isinstance(decl, GaussianNode):
+                declared["covariance"] = decl.covariance
+            out[key] = declared
+        return out
 
     @property
     def latent(self) -> tuple[str, ...]:

@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from pgm.cpd.family import Stats, families
+from pgm.cpd.family import Stats
 from pgm.encode import Columns, EncodedData, arrow_csv_options, check_total_weight, columns_of, encode, \
     merge_rows
 from pgm.errors import DataError, DataWarning, ModelError, PGMError
@@ -314,7 +314,6 @@ def _rows(start: int, n: int) -> str:
 # --------------------------------------------------------------------------- directed models
 def _complete_stats(graph: Graph, reader: ChunkReader, strict: bool) -> dict[str, Stats] | None:
     """Summed complete-data statistics, or None as soon as a chunk has missing cells."""
-    fams = families(graph)
     total: dict[str, Stats] = {}
     for start, chunk in reader.encoded():
         if chunk.has_missing:
@@ -324,7 +323,7 @@ def _complete_stats(graph: Graph, reader: ChunkReader, strict: bool) -> dict[str
                 except PGMError as exc:
                     raise type(exc)(f"{reader.path}: {_rows(start, chunk.n_rows)}: {exc}") from None
             return None
-        total = add_stats(total, complete_stats(graph, chunk, fams))
+        total = add_stats(total, complete_stats(graph, chunk))
     return total
 
 

@@ -23,44 +23,13 @@ import pandas as pd
 
 from pgm.cpd import config_index
 from pgm.errors import ModelError
-from pgm.graph import Graph, Variable
-
-
-@dataclass(frozen=True)
-class Family:
-    var: Variable
-    disc: tuple[str, ...]        # discrete parents, in declared order
-    cards: tuple[int, ...]
-    cont: tuple[str, ...]        # gaussian parents, in declared order
-    cont_dim: int
-
-    @property
-    def name(self) -> str:
-        return self.var.name
-
-    @property
-    def kind(self) -> str:
-        """The ``cpd:`` value of the variable: the key of its kind in the registry."""
-        return self.var.cpd
-
-    @property
-    def n_configs(self) -> int:
-        return int(np.prod(self.cards)) if self.cards else 1
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        return (self.var.name,) + self.var.parents
+from pgm.graph import Family, Graph
 
 
 def families(graph: Graph) -> dict[str, Family]:
-    out = {}
-    for name in graph.order:
-        var = graph[name]
-        disc = tuple(p for p in var.parents if graph[p].discrete)
-        cont = tuple(p for p in var.parents if graph[p].gaussian)
-        out[name] = Family(var, disc, tuple(graph[p].n_states for p in disc), cont,
-                           sum(graph[p].dim for p in cont))
-    return out
+    """Every variable's family (the graph computes them once: :attr:`pgm.graph.Graph.families`)."""
+    return graph.families
+
 
 
 #: A log-table with the names of its axes, in order (a factor, without depending on pgm.infer).

@@ -36,14 +36,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pgm.cpd.family import CPD, Stats, families
+from pgm.cpd.family import CPD, Stats
 from pgm.cpd.linear import GaussStats
 from pgm.cpd.table import TableCPD, prior_pseudo_counts
 from pgm.encode import EncodedData, compress_rows
 from pgm.errors import ConvergenceWarning, DataWarning
 from pgm.graph import Graph
 from pgm.infer.enumerate import EStep, e_step, make_plan, observed_stats
-from pgm.learn.mle import fit_from_stats, node_options
+from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import FEW_ITERATIONS, check_start, interchangeable, kmeanspp_start, marginal_stats, \
     mixture_of, random_start
 from pgm.learn.stats import add_stats, pool_stats
@@ -66,7 +66,7 @@ class EMResult:
     all_runs: list[list[float]] = field(default_factory=list)
 
 
-def _log_prior(graph: Graph, cpds: dict[str, CPD], prior: dict | None) -> float:
+def _log_prior(cpds: dict[str, CPD], options: dict[str, dict[str, Any]]) -> float:
     """sum of a[c, k] * log(theta[c, k]) over table cells (``a`` per cell, per state or one number).
 
     The M-step's ``(n + a)`` normalised maximises ``expected log L + this``: it is the log-density
@@ -75,8 +75,7 @@ def _log_prior(graph: Graph, cpds: dict[str, CPD], prior: dict | None) -> float:
     for key, cpd in cpds.items():
         if not isinstance(cpd, TableCPD):
             continue
-        opts = node_options(graph, key, prior, 0.0, None)
-        a = prior_pseudo_counts(opts.get("prior"), *cpd.probs.shape)
+        a = prior_pseudo_counts(options[key].get("prior"), *cpd.probs.shape)
         if np.any(a):
             total += float(np.sum(a * np.log(np.maximum(cpd.probs, 1e-300))))
     return total
@@ -93,7 +92,7 @@ class InMemory:
     def __init__(self, graph: Graph, data: EncodedData) -> None:
         self.graph = graph
         self.data = data
-        self.fams = families(graph)
+        self.fams = graph.families
         self.plan = make_plan(graph, self.fams, data)
 
     @property
@@ -142,11 +141,11 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
     ``n_iter = len(history) - 1`` updates.  It never decreases (soft EM).
     """
     source = InMemory(graph, data) if isinstance(data, EncodedData) else data
-    fams = families(graph)
     const = pool_stats(graph, source.observed_stats().items())
     opts = {"prior": prior, "reg_covar": reg_covar, "penalty": penalty}
+    options = fit_options(graph, prior, reg_covar, penalty)
     given = None if isinstance(init, str) else check_start(graph, init)
-    mixture = mixture_of(graph, fams) if init in ("auto", "kmeans++") else None
+    mixture = mixture_of(graph) if init in ("auto", "kmeans++") else None
     marginals: dict[str, Stats] | None = None
     best: EMResult | None = None
     best_stats: dict[str, Stats] = {}
@@ -160,16 +159,16 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
             if marginals is None:
                 names = tuple(n for n in graph.order if not graph[n].discrete and not graph[n].latent)
                 marginals = source.map_sum(marginal_stats, names).stats if names else {}
-            cpds = random_start(graph, fams, const, marginals, rng, **opts)
+            cpds = random_start(graph, const, marginals, rng, **opts)
             if mixture is not None:
-                cpds = kmeanspp_start(graph, fams, source, const, cpds, mixture, rng, **opts)
+                cpds = kmeanspp_start(graph, source, const, cpds, mixture, rng, **opts)
         history: list[float] = []
         converged = False
         stats: dict[str, Stats] = {}
         for it in range(max_iter + 1):  # evaluate the start, then up to max_iter updates each evaluated
             es = source.e_step(cpds, hard)
             stats = add_stats(const, pool_stats(graph, es.stats.items()))
-            value = es.log_likelihood + _log_prior(graph, cpds, prior)
+            value = es.log_likelihood + _log_prior(cpds, options)
             history.append(value)
             if callback is not None:
                 callback(it, value)
@@ -180,7 +179,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
                 break  # the parameters returned are the ones whose log-likelihood was recorded last
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)
-                cpds = {**cpds, **fit_from_stats(graph, stats, init=cpds, warn_unseen=False, **opts)}
+                cpds = {**cpds, **fit_from_stats(graph, stats, init=cpds, warn_unseen=False, options=options)}
         runs.append(history)
         result = EMResult(cpds, history, converged, len(history) - 1, base + run)
         if best is None or history[-1] > best.history[-1]:
@@ -193,7 +192,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
                       stacklevel=4)
     elif best.n_iter <= FEW_ITERATIONS:
-        stuck = interchangeable(graph, fams, best.cpds)
+        stuck = interchangeable(graph, best.cpds)
         if stuck:
             warnings.warn(f"EM stopped after {best.n_iter} iteration{'s' if best.n_iter != 1 else ''} at a stationary "
                           f"point: the states of latent node{'s' if len(stuck) > 1 else ''} {stuck} give their "
@@ -229,7 +228,7 @@ def _warn_collapsed(graph: Graph, pooled: dict[str, Stats], reg_covar: float) ->
     for key, st in pooled.items():
         if not isinstance(st, GaussStats):
             continue
-        fam = families(graph)[graph.params[key][0]]
+        fam = graph.families[graph.params[key][0]]
         p = fam.cont_dim
         seen = np.flatnonzero(st.weight > 0)
         if not seen.size:

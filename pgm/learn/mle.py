@@ -15,30 +15,33 @@ from typing import Any
 
 import numpy as np
 
-from pgm.cpd.family import CPD, Family, Stats, families, family_stats, fit_cpd
+from pgm.cpd.family import CPD, Family, Stats, family_stats, fit_cpd
 from pgm.cpd.linear import GaussStats
 from pgm.encode import EncodedData
 from pgm.errors import DataWarning
 from pgm.graph import Graph
 from pgm.learn.stats import pool_stats
-from pgm.schema import DiscreteNode, GaussianNode
 
 
-def node_options(graph: Graph, key: str, prior: dict | None, reg_covar: float,
-                 penalty: float | None) -> dict[str, Any]:
-    """Fit options of the parameter set ``key`` (node settings override the fit-wide defaults)."""
-    decl = graph.spec.nodes[graph[graph.params[key][0]].decl]
-    opts: dict[str, Any] = {"reg_covar": reg_covar}
-    if isinstance(decl, DiscreteNode):
-        opts["prior"] = decl.prior.model_dump(exclude_none=True) if decl.prior else prior
-        opts["penalty"] = decl.penalty if penalty is None else penalty
-    if isinstance(decl, GaussianNode):
-        opts["covariance"] = decl.covariance
-    return opts
+def fit_options(graph: Graph, prior: dict | None, reg_covar: float,
+                penalty: float | None) -> dict[str, dict[str, Any]]:
+    """Fit options of every parameter set, resolved once per fit: the node's declared options
+    (:attr:`pgm.graph.Graph.options`) override the fit-wide ``prior``; ``penalty`` overrides the node's."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, declared in graph.options.items():
+        opts: dict[str, Any] = {"reg_covar": reg_covar}
+        if "penalty" in declared:  # a discrete node
+            opts["prior"] = prior if declared["prior"] is None else declared["prior"]
+            opts["penalty"] = declared["penalty"] if penalty is None else penalty
+        if "covariance" in declared:
+            opts["covariance"] = declared["covariance"]
+        out[key] = opts
+    return out
 
 
-def gram_stats(graph: Graph, fams: dict[str, Family], data: EncodedData) -> dict[str, GaussStats]:
+def gram_stats(graph: Graph, data: EncodedData) -> dict[str, GaussStats]:
     """Statistics of every gaussian family without discrete parents, from one centred Gram matrix."""
+    fams = graph.families
     names = [n for n, f in fams.items() if f.kind == "linear" and not f.disc]
     if not names:
         return {}
@@ -71,11 +74,11 @@ def gram_stats(graph: Graph, fams: dict[str, Family], data: EncodedData) -> dict
     return out
 
 
-def complete_stats(graph: Graph, data: EncodedData, fams: dict[str, Family] | None = None) -> dict[str, Stats]:
+def complete_stats(graph: Graph, data: EncodedData) -> dict[str, Stats]:
     """Sufficient statistics of every parameter set (tie groups and plate copies pooled)."""
-    fams = fams or families(graph)
+    fams = graph.families
     assign = {**data.codes, **data.values}
-    gram = gram_stats(graph, fams, data)
+    gram = gram_stats(graph, data)
     return pool_stats(graph, ((name, gram[name] if name in gram else
                                   family_stats(fams[name], assign, data.n_rows, data.weights))
                                  for members in graph.params.values() for name in members))
@@ -88,14 +91,14 @@ def _config_label(graph: Graph, fam: Family, config: int) -> str:
 
 def fit_from_stats(graph: Graph, stats: dict[str, Stats], *, prior: dict | None = None, reg_covar: float = 0.0,
                    penalty: float | None = None, init: dict[str, CPD] | None = None,
-                   warn_unseen: bool = True) -> dict[str, CPD]:
-    """One ``from_stats`` per parameter set."""
-    fams = families(graph)
+                   warn_unseen: bool = True, options: dict[str, dict[str, Any]] | None = None) -> dict[str, CPD]:
+    """One ``from_stats`` per parameter set (``options``: :func:`fit_options` when already resolved)."""
+    fams = graph.families
+    options = options or fit_options(graph, prior, reg_covar, penalty)
     cpds: dict[str, CPD] = {}
     for key, st in stats.items():
         fam = fams[graph.params[key][0]]
-        opts = node_options(graph, key, prior, reg_covar, penalty)
-        cpd, unseen = fit_cpd(fam, st, init=(init or {}).get(key), **opts)
+        cpd, unseen = fit_cpd(fam, st, init=(init or {}).get(key), **options[key])
         if unseen.size and warn_unseen:
             shown = "; ".join(_config_label(graph, fam, int(c)) for c in unseen[:3])
             more = f" and {unseen.size - 3} more" if unseen.size > 3 else ""

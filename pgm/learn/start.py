@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pgm.cpd.family import CPD, Family, Stats, families
+from pgm.cpd.family import CPD, Family, Stats
 from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats
 from pgm.cpd.logistic import LogisticCPD
 from pgm.cpd.table import TableCPD, TableStats
@@ -113,7 +113,7 @@ def kmeanspp_candidate(source: Any, kids: tuple[str, ...], centres: np.ndarray, 
     return out
 
 
-def mixture_of(graph: Graph, fams: dict[str, Family]) -> tuple[str, tuple[str, ...]] | None:
+def mixture_of(graph: Graph) -> tuple[str, tuple[str, ...]] | None:
     """(z, its children) when the model is a mixture k-means++ can start: one discrete latent node
     z whose children are untied gaussian nodes with z as their only discrete parent."""
     latent = graph.latent
@@ -126,7 +126,7 @@ def mixture_of(graph: Graph, fams: dict[str, Family]) -> tuple[str, tuple[str, .
     for name in (z,) + kids:
         if graph.params[graph[name].param] != (name,):
             return None
-    if any(graph[c].discrete or fams[c].disc != (z,) for c in kids):
+    if any(graph[c].discrete or graph.families[c].disc != (z,) for c in kids):
         return None
     return z, kids
 
@@ -193,7 +193,7 @@ def _has_weight(st: Stats | None) -> bool:
     return bool(st.targets.sum() > 0)
 
 
-def random_start(graph: Graph, fams: dict[str, Family], const: dict[str, Stats], marginals: dict[str, Stats],
+def random_start(graph: Graph, const: dict[str, Stats], marginals: dict[str, Stats],
                  rng: np.random.Generator, *, prior: dict | None = None, reg_covar: float = 1e-6,
                  penalty: float | None = None) -> dict[str, CPD]:
     """Starting parameters: random for the hidden families, smoothed available-case for the others.
@@ -208,8 +208,8 @@ def random_start(graph: Graph, fams: dict[str, Family], const: dict[str, Stats],
     cpds: dict[str, CPD] = {}
     observed: dict[str, Stats] = {}
     for key, members in graph.params.items():
-        fam = fams[members[0]]
-        hidden = any(graph[m].latent for name in members for m in fams[name].members)
+        fam = graph.families[members[0]]
+        hidden = any(graph[m].latent for name in members for m in graph.families[name].members)
         st = const.get(key)
         if not hidden and _has_weight(st):
             if isinstance(st, TableStats):
@@ -243,7 +243,7 @@ def kmeanspp_centres(source: Any, kids: tuple[str, ...], k: int, rng: np.random.
     return np.array(centres)
 
 
-def kmeanspp_start(graph: Graph, fams: dict[str, Family], source: Any, const: dict[str, Stats],
+def kmeanspp_start(graph: Graph, source: Any, const: dict[str, Stats],
                    cpds: dict[str, CPD], mixture: tuple[str, tuple[str, ...]], rng: np.random.Generator,
                    **opts: Any) -> dict[str, CPD]:
     """The parameters fitted to each row's nearest k-means++ centre (scikit-learn's k-means++ start).
@@ -256,11 +256,11 @@ def kmeanspp_start(graph: Graph, fams: dict[str, Family], source: Any, const: di
     if centres is None:
         return cpds
     seeded = dict(cpds)
-    seeded[graph[z].param] = TableCPD(np.full((fams[z].n_configs, k), 1.0 / k))
+    seeded[graph[z].param] = TableCPD(np.full((graph.families[z].n_configs, k), 1.0 / k))
     col = 0
     for c in kids:
         d = graph[c].dim
-        seeded[graph[c].param] = LinearCPD(centres[:, col:col + d], np.zeros((k, d, fams[c].cont_dim)),
+        seeded[graph[c].param] = LinearCPD(centres[:, col:col + d], np.zeros((k, d, graph.families[c].cont_dim)),
                                            np.broadcast_to(np.eye(d), (k, d, d)).copy())
         col += d
     try:
@@ -279,7 +279,6 @@ def check_start(graph: Graph, cpds: Any) -> dict[str, CPD]:
            "file), or init='auto' / 'random'")
     if not isinstance(cpds, dict):
         raise PGMError(f"init must be 'auto', 'random', 'kmeans++' or a fitted model, got {type(cpds).__name__}")
-    fams = families(graph)
     missing = [k for k in graph.params if k not in cpds]
     extra = [k for k in cpds if k not in graph.params]
     if extra or missing:
@@ -287,7 +286,7 @@ def check_start(graph: Graph, cpds: Any) -> dict[str, CPD]:
                 ([f"no parameters for {missing[:5]}"] if missing else [])
         raise PGMError(f"init= does not match this model's graph: it has {' and '.join(parts)}; {fix}")
     for key in graph.params:
-        fam = fams[graph.params[key][0]]
+        fam = graph.families[graph.params[key][0]]
         cpd = cpds[key]
         c, d = fam.n_configs, fam.var.dim
         if fam.kind == "table":
@@ -310,7 +309,7 @@ def check_start(graph: Graph, cpds: Any) -> dict[str, CPD]:
     return dict(cpds)
 
 
-def interchangeable(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD]) -> list[str]:
+def interchangeable(graph: Graph, cpds: dict[str, CPD]) -> list[str]:
     """Latent nodes whose every state gives every child the same distribution (to SYMMETRY_TOL).
 
     From such parameters EM keeps the states identical forever: a stationary point where the latent
@@ -319,8 +318,8 @@ def interchangeable(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD])
     for z in graph.latent:
         if not graph[z].discrete or graph[z].n_states < 2:
             continue
-        kids = [c for c in graph.order if z in fams[c].disc]
-        if kids and all(_same_across(fams[c], z, cpds[graph[c].param]) for c in kids):
+        kids = [c for c in graph.order if z in graph.families[c].disc]
+        if kids and all(_same_across(graph.families[c], z, cpds[graph[c].param]) for c in kids):
             out.append(graph[z].decl)
     return sorted(set(out))
 
