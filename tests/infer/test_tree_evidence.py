@@ -263,3 +263,20 @@ def test_too_wide_a_component_is_refused_naming_its_nodes_and_size():
     with pytest.raises(pgm.ModelError, match=r"'h0', 'h1'.*6\.71e\+07 joint states.*too wide") as err:
         model.row_log_likelihood(observed(model, 5))
     assert "learner='pcd'" not in str(err.value)  # the undirected learners' advice does not apply here
+
+
+def test_row_weights_through_the_tree_equal_repeated_rows(monkeypatch):
+    from pgm.encode import encode
+    model = sbn(3, 4, hybrid=True)
+    df = observed(model, 60, missing=0.1)
+    w = np.random.default_rng(7).integers(1, 4, size=len(df))
+    monkeypatch.setattr(enumerate_, "STRATEGY", "tree")
+    fams = model._families()
+    out = []
+    for enc in (encode(model.graph, df, weights=w.astype(float)),
+                encode(model.graph, df.loc[df.index.repeat(w)].reset_index(drop=True))):
+        plan = enumerate_.make_plan(model.graph, fams, enc)
+        assert any(g.tree is not None for g in plan.groups)
+        out.append(enumerate_.e_step(model.graph, fams, model.cpds, enc, plan))
+    assert out[0].log_likelihood == pytest.approx(out[1].log_likelihood, rel=1e-12)
+    assert_same_stats(out[1].stats, out[0].stats)
