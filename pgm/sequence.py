@@ -10,6 +10,7 @@ together with slices and no per-sequence loop (:mod:`pgm.infer.chain`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from pgm.encode import EncodedData, as_frame, columns_of, encode
 from pgm.io.table import DEFAULT, ReadOptions
-from pgm.errors import DataError, PGMError
+from pgm.errors import DataError, DataWarning, PGMError
 from pgm.graph import Graph
 
 
@@ -161,9 +162,10 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
     if dup.size:
         pairs = [(frame.index[by_seq[d]], frame.index[by_seq[d + 1]]) for d in dup[:3]]
         shown = "; ".join(f"rows {a} and {b}" for a, b in pairs)
+        first = by_seq[dup[0]]
         raise DataError(f"{dup.size} duplicated ({seq.id}, {seq.order}) pair{'s' if dup.size > 1 else ''} ({shown}, "
-                        f"e.g. {seq.id}={ids.iloc[by_seq[dup[0]]]!r}, {seq.order}={frame[seq.order].iloc[by_seq[dup[0]]]!r});"
-                        " each step of a sequence must appear once")
+                        f"e.g. {seq.id}={ids.iloc[first]!r}, {seq.order}={frame[seq.order].iloc[first]!r}); "
+                        "each step of a sequence must appear once")
     counts = np.bincount(code, minlength=len(uniques))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     pos = np.arange(len(sc)) - starts[sc]
@@ -176,7 +178,9 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
     n_t = np.bincount(pos, minlength=int(lengths[0]))  # sequences still running at each step
     offsets = np.concatenate([[0], np.cumsum(n_t)])
     body = frame.iloc[rows].drop(columns=[seq.id, seq.order])
-    enc = encode(slice_graph(graph), body, absent=absent, options=options)
+    with warnings.catch_warnings():  # a step with every cell missing still moves its chain on: not uninformative
+        warnings.filterwarnings("ignore", message=r".*with every cell missing", category=DataWarning)
+        enc = encode(slice_graph(graph), body, absent=absent, options=options)
     return SequenceData(enc, offsets, lengths, np.asarray(uniques)[by_length], rows, frame.index, frame)
 
 

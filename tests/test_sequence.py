@@ -104,16 +104,24 @@ def test_viterbi_equals_hmmlearn_decode():
     assert got["h"].tolist() == REF["gaussian_decode"]
 
 
-def test_fits_reach_hmmlearns_best_of_several_starts():
+def test_gaussian_fit_reaches_hmmlearns_best_of_several_starts():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = pgm.fit(parse_spec(DISCRETE), discrete_data(), n_init=5, seed=0, tol=1e-10, max_iter=3000)
-        assert fitted.log_likelihood(discrete_data()) >= REF["discrete_best_fit"] - 1e-4
-        assert np.all(np.diff(fitted.history) >= -1e-8 * abs(fitted.history[-1]))
-        fitted = pgm.fit(parse_spec(GAUSSIAN), gaussian_data(), n_init=5, seed=0, tol=1e-10, max_iter=3000)
-        assert fitted.log_likelihood(gaussian_data()) >= REF["gaussian_best_fit"] - 1e-3
-        for run in fitted.info["runs"]:
-            assert np.all(np.diff(run) >= -1e-8 * abs(run[-1]))
+        fitted = pgm.fit(parse_spec(GAUSSIAN), gaussian_data(), n_init=3, seed=0, tol=1e-10, max_iter=3000)
+    assert fitted.log_likelihood(gaussian_data()) >= REF["gaussian_best_fit"] - 1e-6
+    for run in fitted.info["runs"]:
+        assert np.all(np.diff(run) >= -1e-8 * abs(run[-1]))
+
+
+@pytest.mark.slow
+def test_discrete_fit_reaches_hmmlearns_best_of_several_starts():
+    # the discrete HMM converges slowly (several hundred iterations per start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(parse_spec(DISCRETE), discrete_data(), n_init=2, seed=0, tol=1e-10, max_iter=3000)
+    assert fitted.log_likelihood(discrete_data()) >= REF["discrete_best_fit"] - 1e-4
+    for run in fitted.info["runs"]:
+        assert np.all(np.diff(run) >= -1e-8 * abs(run[-1]))
 
 
 # ------------------------------------------------------------------ a two-slice network against brute force
@@ -219,6 +227,7 @@ def test_two_slice_network_with_missing_cells_equals_brute_force():
     assert fitted.most_probable(shuffled).loc[data.index, "r"].tolist() == mp["r"].tolist()
 
 
+@pytest.mark.slow
 def test_two_slice_network_fits_by_em_monotonically():
     fitted, data = tbn_data(1)
     big = pd.concat([fitted.sample(60, seed=s, length=6) for s in range(2)], ignore_index=True)
@@ -227,7 +236,7 @@ def test_two_slice_network_fits_by_em_monotonically():
     big.loc[big.index % 7 == 0, "z"] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        refit = pgm.fit(parse_spec(TBN), big, max_iter=30, seed=1)
+        refit = pgm.fit(parse_spec(TBN), big, max_iter=15, seed=1)
     assert np.all(np.diff(refit.history) >= -1e-8 * abs(refit.history[-1]))
     assert refit.log_likelihood(big) == pytest.approx(refit.history[-1], rel=1e-10)
     assert set(refit.to_params()) == {"u", "g", "r@first", "r", "z@first", "z", "y@first", "y", "x"}
@@ -247,6 +256,25 @@ def test_lengths_order_and_timestamps_do_not_change_the_answer():
     post = fitted.posterior("h", shuffled)
     assert post.index.equals(shuffled.index)
     np.testing.assert_allclose(post.loc[data.index].to_numpy(), fitted.posterior("h", data).to_numpy(), atol=1e-12)
+
+
+def test_short_sequences_absent_columns_and_empty_steps():
+    fitted, data = discrete_true(), discrete_data()
+    first = data[data["t"] == 0]  # every sequence of length one: no transition at all
+    expected = np.log(np.array(REF["start"]) @ np.array(REF["emit"])[:, first["o"]]).sum()
+    assert fitted.log_likelihood(first) == pytest.approx(expected, abs=1e-12)
+    # a node whose column is absent is predicted at every step (its posterior is the predictive one)
+    post = fitted.posterior("o", data.drop(columns=["o"]))
+    predictive = np.array(REF["start"]) @ np.array(REF["emit"])
+    np.testing.assert_allclose(post.loc[first.index].to_numpy(), np.tile(predictive, (len(first), 1)), atol=1e-12)
+    # a step with every cell missing is not dropped: it still moves its chain on one step
+    blank = data.assign(o=data["o"].astype(float).where(data["t"] != 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ll = fitted.log_likelihood(blank)
+    log_emit = np.log(np.array(REF["emit"]))[:, REF["symbols"]].T
+    log_emit[data["t"].to_numpy() == 1] = 0.0
+    assert ll == pytest.approx(numpy_forward(log_emit, REF["lengths"], REF["start"], REF["trans"]), abs=1e-10)
 
 
 def test_data_errors_name_the_problem():

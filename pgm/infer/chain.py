@@ -164,6 +164,9 @@ def _assign(plan: ChainPlan, f: str) -> tuple[dict[str, np.ndarray], int, bool]:
 def _family_table(plan: ChainPlan, cpds: dict[str, CPD], f: str) -> np.ndarray:
     """log p(child | parents) of family ``f`` for each of its rows and hidden states: (n or 1, K or K*K)."""
     assign, n, _ = _assign(plan, f)
+    width = plan.n_states ** (2 if f in plan.trans else 1)
+    if n == 0:  # no sequence reaches a second step
+        return np.zeros((0, width))
     lp = family_log_prob(plan.fams[f], cpds[plan.graph[f].param], assign, n, plan.cache)
     lp = np.asarray(lp).reshape(n, -1)
     if f in plan.missing_child:
