@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, encode, merge_rows
 from pgm.errors import ModelError, PGMError
 from pgm.evidence import Answers, parse_evidence, query_nodes, query_series
 from pgm.features import UNARY, Layout, gibbs_sweep
@@ -37,7 +37,7 @@ from pgm.infer.elimination import (CliqueTree, TooWideError, build_clique_tree, 
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
 from pgm.io.yaml_text import fitted_data, save_fitted
-from pgm.learn.loglinear import BATCH_ENTRIES, LogLinear, LogLinearFit, Rows, _distinct, fit_loglinear
+from pgm.learn.loglinear import BATCH_ENTRIES, LogLinear, LogLinearFit, Rows, fit_loglinear
 from pgm.schema import ModelSpec
 
 #: Gibbs sampling defaults of :meth:`FittedMarkovNet.sample`.
@@ -215,7 +215,8 @@ class FittedMarkovNet(Answers):
         for j, v in enumerate(layout.variables):
             if v in enc.codes:
                 codes[:, j] = enc.codes[v]
-        codes, _, inverse = _distinct(codes, np.ones(len(codes)))
+        first, _, inverse = merge_rows(codes)
+        codes = codes[first]
         index = {v: i for i, v in enumerate(layout.variables)}
         decode = mode == "max" and set(nodes) == set(layout.variables)
         together = () if decode or len(nodes) == 1 else tuple(nodes)
