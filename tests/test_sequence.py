@@ -377,3 +377,39 @@ def test_cli_validate_show_fit_and_refusals(tmp_path, capsys):
     assert "h@first" in capsys.readouterr().out
     assert main(["fit", str(model), str(data), "-o", str(tmp_path / "x.yaml"), "--chunk-rows", "50"]) == 2
     assert "not supported for sequence models yet" in capsys.readouterr().err
+
+
+def test_logistic_transition_equals_the_unrolled_network():
+    """A logistic transition on a gaussian input: the sequence model against the same model unrolled
+    over three steps with ties and solved by pgm's non-temporal enumeration (another code path)."""
+    seq_spec = {"name": "lt", "sequence": {"id": "seq", "order": "t"},
+                "nodes": {"g": {"type": "gaussian"},
+                          "r": {"states": 2, "latent": True, "cpd": "logistic", "parents": ["g"], "prev": ["r"]},
+                          "y": {"type": "gaussian", "parents": ["r"]}}}
+    g = {"intercept": 0.2, "covariance": 1.3}
+    first = {"intercept": [0.0, 0.3], "coef": [[0.0], [1.1]]}
+    later = {"intercept": [0.0, -0.5], "coef": [[0.0, 0.0], [2.0, -0.8]]}
+    y = {"intercept": [-1.0, 1.5], "covariance": [0.7, 0.4]}
+    seq = _fitted(seq_spec, {"g": g, "r@first": {**first, "features": ["g"]},
+                             "r": {**later, "features": ["r[t-1]=1", "g"]}, "y": y})
+    nodes: dict = {}
+    for t in range(3):
+        nodes[f"g{t}"] = {"type": "gaussian", "tie": "gg"}
+        parents = [f"g{t}"] if t == 0 else [f"g{t}", f"r{t - 1}"]
+        nodes[f"r{t}"] = {"states": 2, "latent": True, "cpd": "logistic", "parents": parents,
+                          **({"tie": "rr"} if t else {})}
+        nodes[f"y{t}"] = {"type": "gaussian", "parents": [f"r{t}"], "tie": "yy"}
+    wide = _fitted({"name": "unrolled", "nodes": nodes},
+                   {"gg": g, "r0": {**first, "features": ["g0"]}, "rr": {**later, "features": ["r0=1", "g1"]},
+                    "yy": y})
+    data = seq.sample(40, seed=5, length=3).drop(columns=["r"])
+    table = data.pivot(index="seq", columns="t", values=["g", "y"])
+    table.columns = [f"{name}{t}" for name, t in table.columns]
+    assert seq.log_likelihood(data) == pytest.approx(wide.log_likelihood(table), abs=1e-9, rel=1e-12)
+    post = seq.posterior("r", data)
+    for t in range(3):
+        rows = data.index[data["t"] == t]
+        np.testing.assert_allclose(post.loc[rows].to_numpy(), wide.posterior(f"r{t}", table).to_numpy(), atol=1e-10)
+    path = seq.most_probable(data)["r"].to_numpy().reshape(40, 3)
+    best = wide.most_probable(table)[["r0", "r1", "r2"]].to_numpy()
+    np.testing.assert_array_equal(path, best)
