@@ -550,6 +550,9 @@ def draw(spec: ModelSpec, ax: Any = None) -> Any:
     r = lay.radius
     x0, y0, x1, y1 = lay.bounds()
     x0, y0, x1, y1 = x0 - _MARGIN, y0 - _MARGIN, x1 + _MARGIN, y1 + _MARGIN
+    prev = [(q, name) for name, node in spec.nodes.items() for q in getattr(node, "prev", [])]
+    if prev:  # room for the previous-step loops and their labels, right of the nodes
+        x1 += 1.6 * r
     title_w = 1.1 * _text_size(spec.name, 13)[0] + 2 * _MARGIN  # bold runs wider
     if x1 - x0 < title_w:
         grow = (title_w - (x1 - x0)) / 2
@@ -592,6 +595,27 @@ def draw(spec: ModelSpec, ax: Any = None) -> Any:
         ax.add_artist(FancyArrowPatch(
             path=MplPath(verts, codes), arrowstyle="-|>" if spec.directed else "-", mutation_scale=11,
             color=_INK, linewidth=1.1, zorder=1, gid=f"edge:{a}{'->' if spec.directed else '--'}{b}"))
+    # a sequence model: one step drawn, dashed arcs from the previous step labelled t-1
+    for a, b in prev:
+        (xa, ya), (xb, yb) = lay.pos[a], lay.pos[b]
+        if a == b:
+            c, s_ = math.cos(math.radians(35)), math.sin(math.radians(35))
+            verts = [(xa + r * c, ya + r * s_), (xa + 2.3 * r, ya + 1.4 * r), (xa + 2.3 * r, ya - 1.4 * r),
+                     (xa + r * c, ya - r * s_)]
+            path = MplPath(verts, [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4])
+            ax.add_artist(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=11, color=_INK, linewidth=1.1,
+                                          linestyle="--", zorder=1, gid=f"prev:{a}->{b}"))
+            lx, ly = xa + 1.95 * r, ya
+        else:
+            dx, dy = xb - xa, yb - ya
+            d = math.hypot(dx, dy) or 1.0
+            ax.add_artist(FancyArrowPatch(
+                (xa + r * dx / d, ya + r * dy / d), (xb - r * dx / d, yb - r * dy / d), arrowstyle="-|>",
+                mutation_scale=11, color=_INK, linewidth=1.1, linestyle="--", connectionstyle="arc3,rad=-0.4",
+                zorder=1, gid=f"prev:{a}->{b}"))
+            lx, ly = (xa + xb) / 2 - 0.2 * dy + 0.05, (ya + yb) / 2 + 0.2 * dx
+        ax.text(lx, ly, "t-1", ha="left", va="center", fontsize=_PLATE_FONT, color=_INK, zorder=3,
+                parse_math=False, bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none"))
     return fig
 
 

@@ -413,3 +413,16 @@ def test_logistic_transition_equals_the_unrolled_network():
     path = seq.most_probable(data)["r"].to_numpy().reshape(40, 3)
     best = wide.most_probable(table)[["r0", "r1", "r2"]].to_numpy()
     np.testing.assert_array_equal(path, best)
+
+
+def test_drawing_shows_one_step_with_dashed_arcs_from_the_previous_step():
+    pytest.importorskip("matplotlib")
+    from pgm.draw import draw
+
+    spec = parse_spec({"name": "r", "sequence": {"id": "s", "order": "t"},
+                       "nodes": {"u": {"states": 2}, "r": {"states": 2, "latent": True, "parents": ["u"],
+                                                           "prev": ["r", "u"]}}})
+    fig = draw(spec)
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children() if a.get_gid()}
+    assert {"node:u", "node:r", "edge:u->r", "prev:r->r", "prev:u->r"} <= gids
+    assert sum(t.get_text() == "t-1" for ax in fig.axes for t in ax.texts) == 2
