@@ -104,6 +104,9 @@ def family_scores(graph: Graph, data: Any, kind: str = "bdeu", *, ess: float = 1
     how cells are read (as in :func:`pgm.fit`).
     """
     check_kind(kind, ess)
+    if graph.sequence:
+        raise PGMError(f"{kind.upper()} scores of sequence models are not available yet; score a fitted sequence "
+                       "model with bic or aic")
     if kind not in BAYESIAN_SCORES:
         raise PGMError(f"family_scores computes {' and '.join(BAYESIAN_SCORES)}; {kind!r} is a criterion of a "
                        "fitted model (fitted.bic(data), fitted.aic(data))")

@@ -426,3 +426,20 @@ def test_drawing_shows_one_step_with_dashed_arcs_from_the_previous_step():
     gids = {a.get_gid() for ax in fig.axes for a in ax.get_children() if a.get_gid()}
     assert {"node:u", "node:r", "edge:u->r", "prev:r->r", "prev:u->r"} <= gids
     assert sum(t.get_text() == "t-1" for ax in fig.axes for t in ax.texts) == 2
+
+
+def test_priors_ties_and_scores():
+    data = discrete_data().assign(h=np.array(REF["discrete_decode"]))
+    spec = {**DISCRETE, "nodes": {"h": {"states": 3, "prev": ["h"], "prior": {"dirichlet": [1, 2, 3]}},
+                                  "o": {"states": 4, "parents": ["h"]}}}
+    fitted = pgm.fit(parse_spec(spec), data)
+    h = data["h"].to_numpy()
+    starts = np.cumsum([0] + REF["lengths"][:-1])
+    first = np.bincount(h[starts], minlength=3) + np.array([1, 2, 3])
+    np.testing.assert_allclose(fitted.cpd("h@first").to_numpy().ravel(), first / first.sum(), atol=1e-12)
+    with pytest.raises(pgm.ModelError, match="has `prev:`"):
+        parse_spec({**DISCRETE, "nodes": {"h": {"states": 3, "prev": ["h"], "prior": {"dirichlet": [[1, 1, 1]] * 3}},
+                                          "o": {"states": 4, "parents": ["h"]}}})
+    with pytest.raises(pgm.PGMError, match="not available yet"):
+        pgm.score(parse_spec(spec), data, "bdeu")
+    assert fitted.bic(data) == pytest.approx(-2 * fitted.log_likelihood(data) + fitted.n_params * np.log(len(data)))

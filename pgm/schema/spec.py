@@ -258,6 +258,10 @@ def _prior_shape_problem(spec: ModelSpec, name: str, node: DiscreteNode) -> tupl
              "(see docs/format.md#per-state-priors)")
     if not isinstance(value, list):
         return None
+    if node.prev and isinstance(value[0], list):
+        return (), (f"{name!r} has `prev:`, so two CPDs (first step and later steps) with different parent "
+                    "configurations; a table of pseudo-counts per configuration is not available for it yet: give "
+                    "one pseudo-count per state or one number")
     if not isinstance(value[0], list):
         if len(value) != k:
             return (), f"{len(value)} pseudo-count{'s' if len(value) > 1 else ''} given, but {states}; {forms}"
