@@ -175,12 +175,12 @@ def brute_force(params: dict, data: pd.DataFrame):
     for _, rows in data.groupby("seq", sort=False):
         rows = rows.sort_values("t")
         n = len(rows)
+        cells = list(rows.itertuples())  # plain tuples: the loop below runs 12^n times
         scores, paths = [], []
         for path in itertools.product(range(len(states)), repeat=n):
             lp = 0.0
-            for t, idx in enumerate(rows.index):
+            for t, row in enumerate(cells):
                 u, r, z = states[path[t]]
-                row = rows.loc[idx]
                 if (not np.isnan(row.u) and u != row.u) or (not np.isnan(row.z) and z != row.z):
                     lp = -np.inf
                     break
@@ -443,3 +443,22 @@ def test_priors_ties_and_scores():
     with pytest.raises(pgm.PGMError, match="not available yet"):
         pgm.score(parse_spec(spec), data, "bdeu")
     assert fitted.bic(data) == pytest.approx(-2 * fitted.log_likelihood(data) + fitted.n_params * np.log(len(data)))
+
+
+def test_refusals_of_the_learner():
+    data = discrete_data()
+    with pytest.raises(pgm.PGMError, match="hard-em"):
+        pgm.fit(parse_spec(DISCRETE), data, learner="hard-em")
+    with pytest.raises(pgm.PGMError, match="learner='mle' needs every cell observed"):
+        pgm.fit(parse_spec(DISCRETE), data, learner="mle")
+    wide = {"name": "w", "sequence": {"id": "seq", "order": "t"},
+            "nodes": {**{f"z{i}": {"states": 2, "latent": True, "prev": [f"z{i}"]} for i in range(13)},
+                      "o": {"states": 4, "parents": ["z0"]}}}
+    with pytest.raises(pgm.ModelError, match="8.19e\\+03 joint states, more than 4096"):
+        pgm.fit(parse_spec(wide), data)
+    # a fitted model as the start: EM from the true parameters only climbs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(parse_spec(DISCRETE), data, init=discrete_true(), max_iter=3)
+    assert fitted.history[0] == pytest.approx(REF["discrete_score"], abs=1e-8)
+    assert np.all(np.diff(fitted.history) >= 0)
