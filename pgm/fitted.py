@@ -27,6 +27,7 @@ from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, margin
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
+from pgm.learn.variational import elbo as mean_field_elbo
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 from pgm.scoring import check_kind, structure_score
@@ -125,6 +126,17 @@ class FittedModel(Answers):
                           zero_ok=True).row_log_likelihood
             warn_impossible(enc.index, np.flatnonzero(np.isneginf(rows)))
         return total
+
+    def elbo(self, data: Any, weights: str | None = None, *, na_values: Any = None, sep: str | None = None) -> float:
+        """The mean-field evidence lower bound of the rows under these parameters (learner='variational'):
+        ``sum_i w_i ELBO_i <= log_likelihood``, with each row's fully factorised q over its hidden
+        discrete cells optimised by coordinate ascent (logistic nodes with many hidden parents under
+        the Jaakkola-Jordan bound).  It needs no exact inference, so it also works where
+        :meth:`log_likelihood` is refused as too wide."""
+        if self.graph.sequence:
+            raise PGMError("elbo() is for models without a sequence: use log_likelihood() (exact forward algorithm)")
+        enc = self.encode(data, weights, na_values=na_values, sep=sep)
+        return float(mean_field_elbo(self.graph, self.cpds, enc))
 
     def score(self, data: Any, kind: str, *, ess: float = 1.0, weights: str | None = None,
               na_values: Any = None, sep: str | None = None) -> float:

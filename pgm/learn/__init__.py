@@ -4,7 +4,7 @@
 facts                     learner
 ========================  ==========================================
 undirected graph          ``"lbfgs"`` (log-linear, exact gradient)
-latent nodes or NaN       ``"em"``
+latent nodes or NaN       ``"em"``; ``"variational"`` when exact inference is over budget
 every node observed       ``"mle"`` (closed form / convex per family)
 ========================  ==========================================
 """
@@ -17,7 +17,7 @@ from pgm.encode import EncodedData
 from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
 
-DIRECTED_LEARNERS = ("mle", "em", "hard-em")
+DIRECTED_LEARNERS = ("mle", "em", "hard-em", "variational")
 UNDIRECTED_LEARNERS = ("lbfgs", "gradient", "coordinate", "pcd", "pseudo")
 
 

@@ -20,6 +20,7 @@ from pgm.graph import Graph
 from pgm.learn import choose
 from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
 from pgm.learn.mle import complete_stats, fit_from_stats
+from pgm.learn.variational import fit_variational
 
 #: Complete data add nothing to covariance diagonals unless asked (EM: :data:`pgm.learn.em.REG_COVAR`).
 MLE_REG_COVAR = 0.0
@@ -78,6 +79,17 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
                                   reg_covar=MLE_REG_COVAR if reg_covar is None else reg_covar, penalty=penalty)
             return DirectedFit(cpds, [], {"learner": "mle", **rows.info})
         chosen = "em"
+    if chosen == "variational":
+        if rows.known is NO_ROWS:
+            raise PGMError("learner='variational' needs the rows in memory (not a file read in chunks or Dask "
+                           "partitions)")
+        result = fit_variational(graph, rows.known, max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
+                                 n_init=n_init, seed=seed, init=init, prior=prior,
+                                 reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty,
+                                 callback=callback)
+        return DirectedFit(result.cpds, result.history, {"learner": "variational", "converged": result.converged,
+                                                         "n_iter": result.n_iter, "seed": result.seed,
+                                                         "runs": result.all_runs, **rows.info})
     result = fit_em(graph, rows.em_source(), max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
                     n_init=n_init, seed=seed, init=init, hard=chosen == "hard-em", prior=prior,
                     reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty, callback=callback)

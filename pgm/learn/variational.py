@@ -1,0 +1,473 @@
+r"""Variational EM with a fully factorised (mean-field) posterior over hidden discrete cells.
+
+Every row's log-likelihood is bounded below by the evidence lower bound (ELBO)
+
+    log p(x) >= E_q[log p(x, z)] + H(q),     q(z) = prod_i q_i(z_i)   (one categorical per hidden cell)
+
+with equality when the posterior factorises.  Variational EM (Jordan et al. 1999; Koller &
+Friedman 19.2; Bishop 10) raises the bound by coordinate ascent:
+
+* E-step: sweeps over the hidden nodes; each ``q_i`` (rows x states) is set to
+  ``softmax(sum over the families f containing i of E_{q_-i}[log p_f])``, which maximises the
+  bound in ``q_i`` with the others fixed.  A family whose hidden members have few joint states
+  (at most :data:`SCOPE_LIMIT`: tables, gaussian children of discrete hidden parents, any kind)
+  has its log-probability evaluated as a per-row table over those states (the kind-agnostic
+  ``family_log_prob``), and its expectations are exact contractions with the ``q``'s.  A binary
+  ``cpd: logistic`` node with more hidden parents uses the Jaakkola-Jordan (2000) bound
+  ``log sigma(t) >= log sigma(xi) + (t - xi) / 2 - lambda(xi) (t^2 - xi^2)``,
+  ``lambda(xi) = tanh(xi / 2) / (4 xi)``, with one ``xi`` per row and node (set to its optimum
+  ``sqrt(E[t^2])`` before and after each sweep), which is quadratic in the logit, so that its
+  expectation under the product of ``q``'s needs only the means and variances of the parents'
+  indicators: the bound stays a true lower bound (as for sigmoid belief networks, Saul, Jaakkola
+  & Jordan 1996).  All updates are matrix products over rows; the Python loop is over nodes.
+* M-step: the families evaluated exactly go through the same ``from_stats`` as EM, weighted by
+  the product of their hidden members' ``q``'s; a bounded logistic family maximises the bound,
+  a quadratic in its weights, in closed form (one linear solve, its L2 ``penalty`` included).
+
+``q`` is carried from one iteration to the next, so every step raises the same objective: the
+ELBO (plus the tables' log-prior and minus the logistic penalties, as EM's history) recorded in
+``history`` never decreases.  Missing discrete cells are hidden cells like latent nodes (their
+``q`` is one-hot where observed); gaussian nodes must be observed.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+import warnings
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+from scipy import linalg
+from scipy.special import log_expit
+
+from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
+from pgm.cpd.logistic import LogisticCPD
+from pgm.encode import EncodedData
+from pgm.errors import ConvergenceWarning, DataError, ModelError
+from pgm.graph import Graph
+from pgm.learn.em import _log_prior
+from pgm.learn.mle import fit_from_stats, fit_options
+from pgm.learn.start import check_start, marginal_stats, random_start
+from pgm.learn.stats import pool_stats
+
+#: A family whose hidden members have at most this many joint states is evaluated exactly
+#: (a per-row table over them); a binary logistic family beyond it uses the Jaakkola-Jordan bound.
+SCOPE_LIMIT = 1024
+#: Coordinate-ascent sweeps over the hidden nodes per E-step (and the most for :func:`elbo`).
+E_SWEEPS = 5
+ELBO_SWEEPS = 500
+#: Floor of log-probabilities in expectations (a state of probability 0 gets q = 0, not NaN).
+LOG_FLOOR = -1e30
+
+
+@dataclass
+class Layout:
+    """Which cells are hidden, and how each family enters the bound (depends on the data only)."""
+
+    hidden: dict[str, np.ndarray]                  # discrete node -> (n,) bool: hidden in that row
+    exact: dict[str, tuple[str, ...]]              # family -> its hidden members (evaluated as tables)
+    bounded: tuple[str, ...]                       # binary logistic families under the JJ bound
+    assign: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # exact family -> its assignment grid
+
+
+def _hidden_cells(graph: Graph, data: EncodedData) -> dict[str, np.ndarray]:
+    out = {}
+    for name in graph.order:
+        var = graph[name]
+        if var.latent or not data.observed(name):
+            mask = np.ones(data.n_rows, dtype=bool)
+        elif name in data.missing:
+            mask = np.asarray(data.missing[name], dtype=bool)
+        else:
+            continue
+        if not mask.any():
+            continue
+        if not var.discrete:
+            raise DataError(f"gaussian node {var.decl!r} is hidden (latent or missing cells); learner='variational' "
+                            "handles hidden discrete nodes only: use learner='em', or fill those cells")
+        out[name] = mask
+    return out
+
+
+def make_layout(graph: Graph, data: EncodedData) -> Layout:
+    """The layout of ``data``: hidden cells, and each family's treatment (exact table or bound)."""
+    hidden = _hidden_cells(graph, data)
+    exact: dict[str, tuple[str, ...]] = {}
+    bounded = []
+    for f, fam in graph.families.items():
+        members = tuple(m for m in fam.members if m in hidden)
+        size = math.prod(graph[m].n_states for m in members)
+        if size <= SCOPE_LIMIT:
+            exact[f] = members
+        elif fam.kind == "logistic" and fam.var.n_states == 2:
+            bounded.append(f)
+        else:
+            raise ModelError(f"{fam.var.decl}: its hidden members {[graph[m].decl for m in members][:8]} have "
+                             f"{size:.3g} joint states, more than learner='variational' evaluates per row "
+                             f"({SCOPE_LIMIT}); a binary node with many hidden parents can be `cpd: logistic` "
+                             "(bounded), or give it fewer hidden parents")
+    for key, members in graph.params.items():
+        kinds = {m in bounded for m in members}
+        if len(kinds) > 1:
+            raise ModelError(f"{key}: its tied nodes {list(members)} have different numbers of hidden parents; "
+                             "learner='variational' needs them all bounded or all exact")
+    layout = Layout(hidden, exact, tuple(bounded))
+    for f, members in exact.items():
+        layout.assign[f] = _grid(graph, graph.families[f], members, data)
+    return layout
+
+
+def _grid(graph: Graph, fam: Family, members: tuple[str, ...], data: EncodedData) -> dict[str, np.ndarray]:
+    """Assignment of a family: its hidden members over their joint states (axis 1), the rest from data."""
+    cards = [graph[m].n_states for m in members]
+    joint = np.indices(cards).reshape(len(cards), -1) if members else np.zeros((0, 1), dtype=np.int64)
+    assign: dict[str, np.ndarray] = {}
+    for m in fam.members:
+        if m in members:
+            assign[m] = joint[members.index(m)][None, :]
+        elif m in data.codes:
+            assign[m] = data.codes[m][:, None]
+        else:
+            assign[m] = data.values[m]
+    return assign
+
+
+class _State:
+    """q of every hidden node, and the bounded families' running sums, for one set of parameters."""
+
+    def __init__(self, graph: Graph, layout: Layout, data: EncodedData, q: dict[str, np.ndarray] | None,
+                 rng: np.random.Generator | None) -> None:
+        self.graph, self.layout, self.data = graph, layout, data
+        n = data.n_rows
+        self.w = np.ones(n) if data.weights is None else data.weights
+        self.q: dict[str, np.ndarray] = {}
+        for v, mask in layout.hidden.items():
+            k = graph[v].n_states
+            if q is not None and v in q:
+                self.q[v] = q[v]
+                continue
+            qv = np.full((n, k), 1.0 / k) if rng is None else rng.dirichlet(np.ones(k) * 5.0, size=n)
+            if not mask.all():  # observed cells: one-hot
+                codes = data.codes[v]
+                qv[~mask] = 0.0
+                qv[np.flatnonzero(~mask), codes[~mask]] = 1.0
+            self.q[v] = qv
+        self.onehot: dict[str, np.ndarray] = {}
+
+    def dist(self, v: str) -> np.ndarray:
+        """q of a hidden node, or the one-hot of an observed one."""
+        if v in self.q:
+            return self.q[v]
+        if v not in self.onehot:
+            k = self.graph[v].n_states
+            self.onehot[v] = np.eye(k)[self.data.codes[v]]
+        return self.onehot[v]
+
+
+def _contract(table: np.ndarray, qs: list[np.ndarray], skip: int | None = None) -> np.ndarray:
+    """sum over joint states of table[n, s1..sm] * prod_{j != skip} q_j[n, s_j]: (n,) or (n, k_skip)."""
+    letters = string.ascii_letters[1:len(qs) + 1]
+    ops = [table] + [q for j, q in enumerate(qs) if j != skip]
+    subs = ["a" + letters] + ["a" + letters[j] for j in range(len(qs)) if j != skip]
+    out = "a" + (letters[skip] if skip is not None else "")
+    return np.einsum(",".join(subs) + "->" + out, *ops, optimize=True)
+
+
+class _Bound:
+    """The Jaakkola-Jordan bound of the binary logistic families with many hidden parents, stacked:
+    column j of every (n, F) array is family ``names[j]``."""
+
+    def __init__(self, graph: Graph, names: tuple[str, ...], cpds: dict[str, CPD], st: _State) -> None:
+        self.names = names
+        fams = [graph.families[f] for f in names]
+        n = st.data.n_rows
+        self.b = np.array([cpds[graph[f].param].intercept[1] for f in names])
+        # per discrete parent: the families it feeds, and their weight blocks (|F_p|, k_p - 1)
+        self.blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        cols: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.cont = np.zeros((n, len(names)))
+        for j, (f, fam) in enumerate(zip(names, fams)):
+            coef = cpds[graph[f].param].coef[1]
+            at = 0
+            for p, k in zip(fam.disc, fam.cards):
+                cols.setdefault(p, []).append((j, coef[at:at + k - 1]))
+                at += k - 1
+            for p in fam.cont:
+                d = graph[p].dim
+                self.cont[:, j] = st.data.values[p] @ coef[at:at + d]
+                at += d
+        for p, items in cols.items():
+            idx = np.array([j for j, _ in items])
+            if np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):  # a slice: views, not copies
+                idx = slice(int(idx[0]), int(idx[0]) + len(idx))
+            self.blocks[p] = (idx, np.array([c for _, c in items]))
+        self.child = {f: j for j, f in enumerate(names)}
+        self.refresh(st)
+
+    def refresh(self, st: _State) -> None:
+        """Means and variances of the logits from the current q, and the optimal xi."""
+        n = st.data.n_rows
+        mean = np.broadcast_to(self.b, (n, len(self.names))) + self.cont
+        var = np.zeros_like(mean)
+        for p, (idx, wp) in self.blocks.items():
+            qp = st.dist(p)[:, 1:]
+            m = qp @ wp.T
+            mean[:, idx] += m  # a node is a parent of a family once: idx has no repeats
+            if p in st.q:
+                v = qp @ (wp ** 2).T - m ** 2
+                var[:, idx] += v
+        self.mean, self.var = mean, np.maximum(var, 0.0)
+        self.sbar = np.stack([2.0 * st.dist(f)[:, 1] - 1.0 for f in self.names], axis=1)
+        xi = np.sqrt(self.mean ** 2 + self.var)
+        self.xi = xi
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.lam = np.where(xi > 1e-6, np.tanh(xi / 2) / (4 * np.where(xi > 1e-6, xi, 1.0)), 0.125)
+
+    def value(self) -> np.ndarray:
+        """The bound per row (summed over the families) at the current xi."""
+        second = self.mean ** 2 + self.var
+        terms = (log_expit(self.xi) + (self.sbar * self.mean - self.xi) / 2 - self.lam * (second - self.xi ** 2))
+        return terms.sum(axis=1)
+
+    def parent_logits(self, p: str, qp: np.ndarray) -> np.ndarray:
+        """The bound's contribution to log q_p (n, k), with the other parents' q fixed."""
+        idx, wp = self.blocks[p]
+        m = qp[:, 1:] @ wp.T                          # (n, |F_p|): this parent's part of the mean
+        rest = self.mean[:, idx] - m
+        lam, sbar = self.lam[:, idx], self.sbar[:, idx]
+        out = np.zeros((len(qp), qp.shape[1]))
+        out[:, 1:] = (sbar / 2) @ wp - 2 * (lam * rest) @ wp - lam @ (wp ** 2)
+        return out
+
+    def parent_update(self, p: str, old: np.ndarray, new: np.ndarray, hidden_parent: bool) -> None:
+        idx, wp = self.blocks[p]
+        self.mean[:, idx] += (new[:, 1:] - old[:, 1:]) @ wp.T
+        if hidden_parent:
+            mo, mn = old[:, 1:] @ wp.T, new[:, 1:] @ wp.T
+            self.var[:, idx] += (new[:, 1:] - old[:, 1:]) @ (wp ** 2).T - mn ** 2 + mo ** 2
+            np.maximum(self.var, 0.0, out=self.var)
+
+
+def _sweep_order(graph: Graph, layout: Layout) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Each hidden node with the exact families it belongs to (and its position among their hidden members)."""
+    out = []
+    for v in graph.order:
+        if v not in layout.hidden:
+            continue
+        fams = [(f, members.index(v)) for f, members in layout.exact.items() if v in members]
+        out.append((v, fams))
+    return out
+
+
+def _tables(graph: Graph, layout: Layout, cpds: dict[str, CPD], data: EncodedData) -> dict[str, np.ndarray]:
+    """log p of each exact family per row over its hidden members' joint states: (n, k1, ..., km)."""
+    out = {}
+    n = data.n_rows
+    for f, members in layout.exact.items():
+        lp = family_log_prob(graph.families[f], cpds[graph[f].param], layout.assign[f], n)
+        lp = np.broadcast_to(lp, (n, lp.shape[1] if lp.ndim > 1 else 1))
+        out[f] = np.maximum(lp.reshape((n,) + tuple(graph[m].n_states for m in members)), LOG_FLOOR)
+    return out
+
+
+def _elbo(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None) -> float:
+    rows = np.zeros(st.data.n_rows)
+    for f, members in st.layout.exact.items():
+        rows += _contract(tables[f], [st.q[m] for m in members]) if members else tables[f].reshape(-1)
+    if bound is not None:
+        rows += bound.value()
+    for v, qv in st.q.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rows -= np.where(qv > 0, qv * np.log(qv), 0.0).sum(axis=1)
+    return float(st.w @ rows)
+
+
+def _e_step(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None, order, sweeps: int,
+            tol: float = 0.0) -> None:
+    """Coordinate ascent on the q's (and xi) for fixed parameters."""
+    for _ in range(sweeps):
+        change = 0.0
+        for v, fams in order:
+            old = st.q[v]
+            logits = np.zeros_like(old)
+            for f, pos in fams:
+                members = st.layout.exact[f]
+                logits += _contract(tables[f], [st.q[m] for m in members], skip=pos)
+            if bound is not None:
+                if v in bound.blocks:
+                    logits += bound.parent_logits(v, old)
+                if v in bound.child:
+                    j = bound.child[v]
+                    logits[:, 1] += bound.mean[:, j] / 2
+                    logits[:, 0] -= bound.mean[:, j] / 2
+            new = np.exp(logits - logits.max(axis=1, keepdims=True))
+            new /= new.sum(axis=1, keepdims=True)
+            mask = st.layout.hidden[v]
+            if not mask.all():
+                new = np.where(mask[:, None], new, old)
+            st.q[v] = new
+            if bound is not None:
+                if v in bound.blocks:
+                    bound.parent_update(v, old, new, True)
+                if v in bound.child:
+                    bound.sbar[:, bound.child[v]] = 2.0 * new[:, 1] - 1.0
+            change = max(change, float(np.max(np.abs(new - old))) if new.size else 0.0)
+        if bound is not None:
+            bound.refresh(st)
+        if change <= tol:
+            break
+
+
+def _m_step(graph: Graph, st: _State, bound: _Bound | None, cpds: dict[str, CPD],
+            options: dict[str, dict[str, Any]]) -> dict[str, CPD]:
+    """Expected statistics of the exact families through ``from_stats``; bounded families in closed form."""
+    n = st.data.n_rows
+    parts = []
+    for f, members in st.layout.exact.items():
+        if members:
+            weight = st.q[members[0]]
+            for m in members[1:]:
+                weight = (weight[:, :, None] * st.q[m][:, None, :]).reshape(n, -1)
+            weight = weight * st.w[:, None]
+        else:
+            weight = st.w[:, None]
+        parts.append((f, family_stats(graph.families[f], st.layout.assign[f], n, weight)))
+    stats = pool_stats(graph, parts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        out = fit_from_stats(graph, stats, init=cpds, warn_unseen=False, options=options) if stats else {}
+    if bound is not None:
+        out.update(_bounded_m_step(graph, st, bound, options))
+    return {key: out.get(key, cpds[key]) for key in graph.params}
+
+
+def _bounded_m_step(graph: Graph, st: _State, bound: _Bound, options: dict[str, dict[str, Any]]) -> dict[str, CPD]:
+    """Maximise sum_rows sbar/2 E[a] - lambda E[a^2] over (intercept, coef): (2A + penalty) theta = b."""
+    A: dict[str, np.ndarray] = {}
+    B: dict[str, np.ndarray] = {}
+    for j, f in enumerate(bound.names):
+        fam = graph.families[f]
+        lam = bound.lam[:, j] * st.w
+        half = bound.sbar[:, j] * st.w / 2
+        blocks = [np.ones((st.data.n_rows, 1))]
+        hidden = []
+        at = 1
+        for p, k in zip(fam.disc, fam.cards):
+            qp = st.dist(p)[:, 1:]
+            blocks.append(qp)
+            if p in st.q:
+                hidden.append((at, qp))
+            at += k - 1
+        blocks.extend(st.data.values[p] for p in fam.cont)
+        phi = np.hstack(blocks)
+        a = phi.T @ (phi * lam[:, None])
+        for at, qp in hidden:  # E[phi_p phi_p^T] = diag(q_p): add diag(q) - q q^T
+            k1 = qp.shape[1]
+            lq = qp * lam[:, None]
+            a[at:at + k1, at:at + k1] += np.diag(lq.sum(axis=0)) - lq.T @ qp
+        key = graph[f].param
+        A[key] = a if key not in A else A[key] + a
+        B[key] = phi.T @ half if key not in B else B[key] + phi.T @ half
+    out: dict[str, CPD] = {}
+    for key, a in A.items():
+        pen = float(options[key].get("penalty") or 0.0)
+        m = 2 * a + np.diag(np.r_[0.0, np.full(len(a) - 1, pen)]) + 1e-10 * np.eye(len(a))
+        try:
+            theta = linalg.solve(m, B[key], assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            theta = np.linalg.lstsq(m, B[key], rcond=None)[0]
+        q = len(theta) - 1
+        out[key] = LogisticCPD(np.array([0.0, theta[0]]), np.vstack([np.zeros(q), theta[1:]]))
+    return out
+
+
+def _penalties(graph: Graph, cpds: dict[str, CPD], options: dict[str, dict[str, Any]], bounded: tuple[str, ...]) -> float:
+    keys = {graph[f].param for f in bounded}
+    return sum(0.5 * float(options[k].get("penalty") or 0.0) * float(np.sum(cpds[k].coef ** 2)) for k in keys)
+
+
+@dataclass
+class VariationalResult:
+    cpds: dict[str, CPD]
+    history: list[float]
+    converged: bool
+    n_iter: int
+    seed: int
+    all_runs: list[list[float]] = field(default_factory=list)
+
+
+def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float = 1e-8, n_init: int = 1,
+                    seed: int | None = 0, init: Any = "auto", prior: dict | None = None, reg_covar: float = 1e-6,
+                    penalty: float | None = None, callback: Callable[[int, float], None] | None = None,
+                    trace: Callable[[int, float, dict[str, CPD]], None] | None = None) -> VariationalResult:
+    """Variational EM (mean-field) from ``n_init`` starts; keeps the run with the highest ELBO.
+
+    ``history[i]`` is the ELBO (plus the tables' log-prior, minus logistic penalties) of the
+    parameters after ``i`` updates, each with its optimised q; it never decreases.  ``trace``
+    (tests, benchmarks) is called as ``trace(i, elbo, cpds)``."""
+    layout = make_layout(graph, data)
+    options = fit_options(graph, prior, reg_covar, penalty)
+    opts = {"prior": prior, "reg_covar": reg_covar, "penalty": penalty}
+    given = None if isinstance(init, str) else check_start(graph, init)
+    order = _sweep_order(graph, layout)
+    const = {}
+    if given is None:
+        assign = {**data.codes, **data.values}
+        fams = graph.families
+        complete = [(f, family_stats(fams[f], assign, data.n_rows, data.weights)) for f, members in layout.exact.items()
+                    if not members and all(m in assign for m in fams[f].members)]
+        const = pool_stats(graph, complete)
+        names = tuple(n for n in graph.order if not graph[n].discrete)
+        marginals = marginal_stats(SimpleNamespace(data=data), names).stats if names else {}
+    best: VariationalResult | None = None
+    runs = []
+    base = 0 if seed is None else int(seed)
+    for run in range(max(1, n_init)):
+        rng = np.random.default_rng(None if seed is None else base + run)
+        cpds = dict(given) if given is not None else random_start(graph, const, marginals, rng, **opts)
+        st = _State(graph, layout, data, None, rng)
+        history: list[float] = []
+        converged = False
+        for it in range(max_iter + 1):
+            tables = _tables(graph, layout, cpds, data)
+            bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
+            _e_step(st, tables, bound, order, E_SWEEPS)
+            value = (_elbo(st, tables, bound) + _log_prior(cpds, options)
+                     - _penalties(graph, cpds, options, layout.bounded))
+            if not np.isfinite(value):
+                raise DataError("the variational bound is -inf: some row has probability 0 under every state the "
+                                "mean-field q allows; check the data against the model's states")
+            history.append(value)
+            if callback is not None:
+                callback(it, value)
+            if trace is not None:
+                trace(it, value, cpds)
+            if it and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+                converged = True
+                break
+            if it == max_iter:
+                break
+            cpds = _m_step(graph, st, bound, cpds, options)
+        result = VariationalResult(cpds, history, converged, len(history) - 1, base + run, [])
+        runs.append(history)
+        if best is None or history[-1] > best.history[-1]:
+            best = result
+    assert best is not None
+    best.all_runs = runs
+    return best
+
+
+def elbo(graph: Graph, cpds: dict[str, CPD], data: EncodedData, *, per_row: bool = False,
+         tol: float = 1e-10) -> float | np.ndarray:
+    """The mean-field ELBO of ``data`` under fixed parameters (q optimised by coordinate ascent
+    until no q moves by more than ``tol``, at most :data:`ELBO_SWEEPS` sweeps): a lower bound on
+    ``log p(data)``."""
+    layout = make_layout(graph, data)
+    st = _State(graph, layout, data, None, None)
+    tables = _tables(graph, layout, cpds, data)
+    bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
+    _e_step(st, tables, bound, _sweep_order(graph, layout), ELBO_SWEEPS, tol)
+    return _elbo(st, tables, bound)
