@@ -36,9 +36,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pgm.cpd.family import CPD, Stats
+from pgm.cpd.family import CPD, Stats, kind_of
 from pgm.cpd.linear import GaussStats
-from pgm.cpd.table import TableCPD, prior_pseudo_counts
 from pgm.encode import EncodedData, compress_rows
 from pgm.errors import ConvergenceWarning, DataWarning
 from pgm.graph import Graph
@@ -66,18 +65,16 @@ class EMResult:
     all_runs: list[list[float]] = field(default_factory=list)
 
 
-def _log_prior(cpds: dict[str, CPD], options: dict[str, dict[str, Any]]) -> float:
-    """sum of a[c, k] * log(theta[c, k]) over table cells (``a`` per cell, per state or one number).
+def _log_prior(graph: Graph, cpds: dict[str, CPD], options: dict[str, dict[str, Any]]) -> float:
+    """sum of a[c, k] * log(theta[c, k]) over table cells (``a`` per cell, per state or one number),
+    and each other kind's own log-prior (:meth:`pgm.cpd.base.CPDKind.log_prior`).
 
     The M-step's ``(n + a)`` normalised maximises ``expected log L + this``: it is the log-density
     of Dirichlet(a + 1) up to a constant, so ``history`` (log-likelihood plus this) never decreases."""
     total = 0.0
     for key, cpd in cpds.items():
-        if not isinstance(cpd, TableCPD):
-            continue
-        a = prior_pseudo_counts(options[key].get("prior"), *cpd.probs.shape)
-        if np.any(a):
-            total += float(np.sum(a * np.log(np.maximum(cpd.probs, 1e-300))))
+        fam = graph.families[graph.params[key][0]]
+        total += kind_of(fam).log_prior(fam, cpd, options[key].get("prior"))
     return total
 
 
@@ -168,7 +165,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
         for it in range(max_iter + 1):  # evaluate the start, then up to max_iter updates each evaluated
             es = source.e_step(cpds, hard)
             stats = add_stats(const, pool_stats(graph, es.stats.items()))
-            value = es.log_likelihood + _log_prior(cpds, options)
+            value = es.log_likelihood + _log_prior(graph, cpds, options)
             history.append(value)
             if callback is not None:
                 callback(it, value)
