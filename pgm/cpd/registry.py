@@ -14,12 +14,13 @@ import numpy as np
 from pgm.cpd.base import CPDKind, Family
 from pgm.cpd.linear import LINEAR, GaussStats, LinearCPD
 from pgm.cpd.logistic import LOGISTIC, LogisticCPD, LogisticStats
+from pgm.cpd.noisy_or import NOISY_OR, NoisyOrCPD
 from pgm.cpd.table import TABLE, TableCPD, TableStats
 
-CPD = Union[TableCPD, LinearCPD, LogisticCPD]
+CPD = Union[TableCPD, LinearCPD, LogisticCPD, NoisyOrCPD]
 Stats = Union[TableStats, GaussStats, LogisticStats]
 
-KINDS: dict[str, CPDKind] = {kind.name: kind for kind in (TABLE, LOGISTIC, LINEAR)}
+KINDS: dict[str, CPDKind] = {kind.name: kind for kind in (TABLE, LOGISTIC, LINEAR, NOISY_OR)}
 
 
 def kind_of(fam: Family) -> CPDKind:

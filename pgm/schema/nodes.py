@@ -116,7 +116,7 @@ class DiscreteNode(_Strict):
     prev: list[Name] = []
     latent: bool = False
     plate: Name | None = None
-    cpd: Literal["table", "logistic"] = "table"
+    cpd: Literal["table", "logistic", "noisy-or"] = "table"
     tie: Name | None = None
     prior: Prior | None = None
     penalty: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0

@@ -165,6 +165,8 @@ def _node_params(spec: ModelSpec, node: Node, first: bool = False) -> int:
         k = node.n_states
         if node.cpd == "table":
             return (k - 1) * n_configs
+        if node.cpd == "noisy-or":  # a leak and one probability per parent
+            return 1 + len(parents)
         n_feat = 1 + sum(spec.nodes[p].n_states - 1 for p in disc) + sum(spec.nodes[p].dim for p in cont)
         return (max(k, 2) - 1) * n_feat
     d = node.dim
@@ -275,6 +277,24 @@ def _prior_shape_problem(spec: ModelSpec, name: str, node: DiscreteNode) -> tupl
     return None
 
 
+def _noisy_or_problems(spec: ModelSpec, name: str, node: DiscreteNode) -> list[tuple[Path, str]]:
+    """A noisy-or node and each of its parents must be binary and discrete (first state = off)."""
+    out: list[tuple[Path, str]] = []
+    if node.states is not None and node.n_states != 2:
+        out.append((("nodes", name, "states"), f"a noisy-or node has 2 states (off first, then on); {name!r} has "
+                    f"{node.n_states}: list two states, e.g. [off, on], or use `cpd: table`"))
+    for where, i, parent in [("parents", i, p) for i, p in enumerate(node.parents)] + \
+            [("prev", i, p) for i, p in enumerate(node.prev)]:
+        pnode = spec.nodes.get(parent)
+        if isinstance(pnode, GaussianNode):
+            out.append((("nodes", name, where, i), f"a noisy-or node takes binary discrete parents; {parent!r} "
+                        "is gaussian: make it discrete with 2 states, or use `cpd: logistic` on this node"))
+        elif isinstance(pnode, DiscreteNode) and pnode.states is not None and pnode.n_states != 2:
+            out.append((("nodes", name, where, i), f"a noisy-or node takes binary parents (first state = off); "
+                        f"{parent!r} has {pnode.n_states} states: give it 2, or use `cpd: table` on this node"))
+    return out
+
+
 def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
     """Every cross-field problem of a declaration, as ``(field path, message)`` pairs."""
     problems: list[tuple[Path, str]] = []
@@ -323,6 +343,8 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
                     add(path, f"parent {parent!r} sits in plate {pnode.plate!r} but {name!r} sits in {where}; "
                         f"a child must be in its parents' plate (put {name!r} in plate {pnode.plate!r})")
             seen.add(parent)
+        if isinstance(node, DiscreteNode) and node.cpd == "noisy-or":
+            problems.extend(_noisy_or_problems(spec, name, node))
         seen = set()
         for i, parent in enumerate(node.prev):
             path = base + ("prev", i)
