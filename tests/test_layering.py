@@ -87,9 +87,10 @@ def test_imports_point_one_way():
     assert not found, "right-to-left imports:\n" + "\n".join(found)
 
 
-#: Inside pgm/cpd: the package's helpers, then the shared base, then the kinds (each one module that
-#: imports no other kind), then the registry that maps `cpd:` values to kinds, then the facade.
-CPD_LAYERS = [{"pgm.cpd"}, {"pgm.cpd.base"}, {"pgm.cpd.table", "pgm.cpd.linear", "pgm.cpd.logistic",
+#: Inside pgm/cpd: the package's helpers, then the shared base, then the counts that discrete kinds share,
+#: then the kinds (each one module that imports no other kind), then the registry that maps `cpd:` values
+#: to kinds, then the facade.
+CPD_LAYERS = [{"pgm.cpd"}, {"pgm.cpd.base"}, {"pgm.cpd.counts"}, {"pgm.cpd.table", "pgm.cpd.linear", "pgm.cpd.logistic",
               "pgm.cpd.noisy_or"}, {"pgm.cpd.registry"}, {"pgm.cpd.family"}]
 
 

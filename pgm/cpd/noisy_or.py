@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from pgm.cpd.base import Family, ScopedTable, all_configs, floats, read_array
-from pgm.cpd.table import TableStats, family_table_stats, prior_pseudo_counts
+from pgm.cpd.counts import TableStats, family_table_stats, prior_pseudo_counts
 from pgm.errors import DataWarning, ModelError
 from pgm.graph import Graph
 
