@@ -16,7 +16,7 @@ kind and never ask which kind it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ def families(graph: Graph) -> dict[str, Family]:
 
 #: A log-table with the names of its axes, in order (a factor, without depending on pgm.infer).
 ScopedTable = tuple[tuple[str, ...], np.ndarray]
+#: ``moments(names, dim) -> (mean, covariance)`` of the observed values of gaussian nodes.
+Moments = Callable[[tuple[str, ...], int], tuple[np.ndarray, np.ndarray]]
 
 
 class CPDKind(Protocol):
@@ -82,6 +84,17 @@ class CPDKind(Protocol):
     def n_params(self, graph: Graph, fam: Family) -> int:
         """Free parameters."""
 
+    def random_start(self, graph: Graph, fam: Family, moments: Moments, rng: np.random.Generator,
+                     reg_covar: float) -> Any:
+        """Random parameters for EM's start of a hidden family; ``moments(names, dim)`` gives the mean
+        and covariance of the observed values of gaussian nodes (pooled over ``names``)."""
+
+    def init_shapes(self, fam: Family) -> tuple[type, dict[str, tuple[int, ...]]]:
+        """The CPD class and the shapes of its arrays, to check parameters given as EM's start."""
+
+    def same_across(self, fam: Family, axis: int, cpd: Any, tol: float) -> bool:
+        """Whether the distribution is the same (to ``tol``) for every state of discrete parent ``axis``."""
+
 
 # --------------------------------------------------------------- assignments
 
@@ -120,6 +133,17 @@ def config_labels(graph: Graph, fam: Family) -> pd.Index | None:
         return pd.MultiIndex.from_product([list(graph[p].labels) for p in fam.disc],
                                           names=[graph.shown(fam.name, p) for p in fam.disc])
     return None
+
+
+def same_along(arrays: list[np.ndarray], fam: Family, axis: int, tol: float) -> bool:
+    """Whether arrays with a leading configuration axis are the same (to ``tol`` times their scale)
+    for every state of discrete parent ``axis``."""
+    for a in arrays:
+        a = np.moveaxis(np.asarray(a).reshape(fam.cards + a.shape[1:]), axis, 0)
+        scale = max(1.0, float(np.max(np.abs(a), initial=0.0)))
+        if np.max(np.abs(a - a[:1]), initial=0.0) > tol * scale:
+            return False
+    return True
 
 
 def lead(fam: Family) -> tuple[int, ...]:

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from pgm.cpd.base import Family, ScopedTable, config_labels, configs, continuous, floats, lead, read_array
+from pgm.cpd.base import (Family, Moments, ScopedTable, config_labels, configs, continuous, floats, lead, read_array,
+                          same_along)
 from pgm.errors import DataWarning, ModelError
 from pgm.graph import Graph
 
@@ -456,6 +457,28 @@ class LinearKind:
         cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1, "tied": 0}[covariance]
         total = fam.n_configs * (d * (1 + fam.cont_dim) + cov)
         return total + (d * (d + 1) // 2 if covariance == "tied" else 0)
+
+    def random_start(self, graph: Graph, fam: Family, moments: Moments, rng: np.random.Generator,
+                     reg_covar: float) -> LinearCPD:
+        """Means drawn around the data mean with the data's covariance, no slopes, the data's covariance."""
+        d = fam.var.dim
+        mean, cov = moments(graph.params[fam.var.param], d)
+        cov = cov + reg_covar * np.eye(d)
+        c = fam.n_configs
+        intercept = mean + rng.standard_normal((c, d)) @ np.linalg.cholesky(cov).T
+        kind = graph.spec.nodes[fam.var.decl].covariance
+        if kind == "diag":
+            cov = np.diag(np.diag(cov))
+        elif kind == "spherical":
+            cov = np.trace(cov) / d * np.eye(d)
+        return LinearCPD(intercept, np.zeros((c, d, fam.cont_dim)), np.broadcast_to(cov, (c, d, d)).copy(), kind)
+
+    def init_shapes(self, fam: Family) -> tuple[type, dict[str, tuple[int, ...]]]:
+        c, d = fam.n_configs, fam.var.dim
+        return LinearCPD, {"intercept": (c, d), "coef": (c, d, fam.cont_dim), "cov": (c, d, d)}
+
+    def same_across(self, fam: Family, axis: int, cpd: LinearCPD, tol: float) -> bool:
+        return same_along([cpd.intercept, cpd.coef, cpd.cov], fam, axis, tol)
 
 
 LINEAR = LinearKind()

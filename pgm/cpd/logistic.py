@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import linalg, optimize
 from scipy.special import logsumexp
 
-from pgm.cpd.base import Family, ScopedTable, all_configs, batch_shape, floats, read_array
+from pgm.cpd.base import Family, Moments, ScopedTable, all_configs, batch_shape, floats, read_array
 from pgm.errors import ConvergenceWarning, ModelError
 from pgm.graph import Graph
 
@@ -310,6 +310,29 @@ class LogisticKind:
     def n_params(self, graph: Graph, fam: Family) -> int:
         n_feat = 1 + sum(k - 1 for k in fam.cards) + fam.cont_dim
         return (max(fam.var.n_states, 2) - 1) * n_feat
+
+    def random_start(self, graph: Graph, fam: Family, moments: Moments, rng: np.random.Generator,
+                     reg_covar: float) -> LogisticCPD:
+        """Standard normal weights (a continuous parent's divided by its spread), row 0 the reference."""
+        k = fam.var.n_states
+        scale = [np.ones(n - 1) for n in fam.cards]
+        for p in fam.cont:
+            _, cov = moments((p,), graph[p].dim)
+            scale.append(1.0 / np.sqrt(np.diag(cov)))
+        scale = np.concatenate(scale) if scale else np.zeros(0)
+        coef = rng.standard_normal((k, len(scale))) * scale
+        intercept = rng.standard_normal(k)
+        coef[0], intercept[0] = 0.0, 0.0
+        return LogisticCPD(intercept, coef)
+
+    def init_shapes(self, fam: Family) -> tuple[type, dict[str, tuple[int, ...]]]:
+        q = sum(n - 1 for n in fam.cards) + fam.cont_dim
+        return LogisticCPD, {"intercept": (fam.var.n_states,), "coef": (fam.var.n_states, q)}
+
+    def same_across(self, fam: Family, axis: int, cpd: LogisticCPD, tol: float) -> bool:
+        """The weights of the parent's indicators are zero."""
+        start = sum(n - 1 for n in fam.cards[:axis])
+        return bool(np.all(np.abs(cpd.coef[:, start:start + fam.cards[axis] - 1]) <= tol))
 
 
 LOGISTIC = LogisticKind()

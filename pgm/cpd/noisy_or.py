@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgm.cpd.base import Family, ScopedTable, all_configs, floats, read_array
+from pgm.cpd.base import Family, Moments, ScopedTable, all_configs, floats, read_array
 from pgm.cpd.counts import TableStats, family_table_stats, prior_pseudo_counts
 from pgm.errors import DataWarning, ModelError
 from pgm.graph import Graph
@@ -227,6 +227,18 @@ class NoisyOrKind:
 
     def n_params(self, graph: Graph, fam: Family) -> int:
         return len(fam.disc) + 1
+
+    def random_start(self, graph: Graph, fam: Family, moments: Moments, rng: np.random.Generator,
+                     reg_covar: float) -> NoisyOrCPD:
+        """A leak uniform in [0.05, 0.3) and each p_i uniform in [0.2, 0.8): every row has P(on) in (0, 1)."""
+        return NoisyOrCPD(rng.uniform(0.05, 0.3), rng.uniform(0.2, 0.8, len(fam.disc)))
+
+    def init_shapes(self, fam: Family) -> tuple[type, dict[str, tuple[int, ...]]]:
+        return NoisyOrCPD, {"leak": (), "p": (len(fam.disc),)}
+
+    def same_across(self, fam: Family, axis: int, cpd: NoisyOrCPD, tol: float) -> bool:
+        """The parent never turns the node on."""
+        return bool(cpd.p[axis] <= tol)
 
 
 NOISY_OR = NoisyOrKind()

@@ -14,10 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgm.cpd.base import Family, ScopedTable, config_labels, configs, floats, lead, read_array
+from pgm.cpd.base import Family, Moments, ScopedTable, config_labels, configs, floats, lead, read_array, same_along
 from pgm.cpd.counts import TableStats, family_table_stats, prior_pseudo_counts, table_stats
 from pgm.errors import ModelError
 from pgm.graph import Graph
+
+#: EM's random start floors hidden table cells at this fraction of the uniform probability.
+START_FLOOR = 1e-3
 
 __all__ = ["TABLE", "TableCPD", "TableKind", "TableStats", "dirichlet_log_prior", "family_table_stats",
            "prior_pseudo_counts", "table_from_stats", "table_stats"]
@@ -143,6 +146,19 @@ class TableKind:
 
     def n_params(self, graph: Graph, fam: Family) -> int:
         return (fam.var.n_states - 1) * fam.n_configs
+
+    def random_start(self, graph: Graph, fam: Family, moments: Moments, rng: np.random.Generator,
+                     reg_covar: float) -> TableCPD:
+        """Dirichlet(1) rows, floored at START_FLOOR / n_states so that no cell is zero."""
+        k = fam.var.n_states
+        probs = rng.dirichlet(np.ones(k), size=fam.n_configs)
+        return TableCPD((1.0 - START_FLOOR) * probs + START_FLOOR / k)
+
+    def init_shapes(self, fam: Family) -> tuple[type, dict[str, tuple[int, ...]]]:
+        return TableCPD, {"probs": (fam.n_configs, fam.var.n_states)}
+
+    def same_across(self, fam: Family, axis: int, cpd: TableCPD, tol: float) -> bool:
+        return same_along([cpd.probs], fam, axis, tol)
 
 
 TABLE = TableKind()

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from pgm.cpd.family import CPD, Family, Stats
+from pgm.cpd.family import CPD, Family, Stats, kind_of
 from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats
-from pgm.cpd.logistic import LogisticCPD
 from pgm.cpd.table import TableCPD, TableStats
 from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
@@ -32,8 +31,6 @@ SYMMETRY_TOL = 1e-6
 #: A run that converges within this many updates at interchangeable latent states was started at
 #: (or next to) a stationary point, and is reported.
 FEW_ITERATIONS = 5
-#: The start's floor on hidden table cells, as a fraction of the uniform probability.
-FLOOR = 1e-3
 
 
 def marginal_stats(source: Any, names: tuple[str, ...]) -> StatsSum:
@@ -131,12 +128,6 @@ def mixture_of(graph: Graph) -> tuple[str, tuple[str, ...]] | None:
     return z, kids
 
 
-def _random_table(rng: np.random.Generator, n_configs: int, n_states: int) -> TableCPD:
-    """Dirichlet(1) rows, floored at FLOOR / n_states so that no cell is zero."""
-    probs = rng.dirichlet(np.ones(n_states), size=n_configs)
-    return TableCPD((1.0 - FLOOR) * probs + FLOOR / n_states)
-
-
 def _data_moments(graph: Graph, members: tuple[str, ...], marginals: dict[str, Stats],
                   dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the observed values of ``members`` pooled (zero and identity without any)."""
@@ -150,37 +141,6 @@ def _data_moments(graph: Graph, members: tuple[str, ...], marginals: dict[str, S
     cov = total.scatter[0] / total.weight[0]
     scale = float(np.trace(cov)) / dim
     return total.mean[0], cov + 1e-6 * (scale if scale > 0 else 1.0) * np.eye(dim)
-
-
-def _random_linear(graph: Graph, fam: Family, members: tuple[str, ...], marginals: dict[str, Stats],
-                   rng: np.random.Generator, reg_covar: float) -> LinearCPD:
-    """Means drawn around the data mean with the data's covariance, no slopes, the data's covariance."""
-    d = fam.var.dim
-    mean, cov = _data_moments(graph, members, marginals, d)
-    cov = cov + reg_covar * np.eye(d)
-    c = fam.n_configs
-    intercept = mean + rng.standard_normal((c, d)) @ np.linalg.cholesky(cov).T
-    kind = graph.spec.nodes[fam.var.decl].covariance
-    if kind == "diag":
-        cov = np.diag(np.diag(cov))
-    elif kind == "spherical":
-        cov = np.trace(cov) / d * np.eye(d)
-    return LinearCPD(intercept, np.zeros((c, d, fam.cont_dim)), np.broadcast_to(cov, (c, d, d)).copy(), kind)
-
-
-def _random_logistic(graph: Graph, fam: Family, marginals: dict[str, Stats],
-                     rng: np.random.Generator) -> LogisticCPD:
-    """Standard normal weights (a continuous parent's divided by its spread), row 0 the reference."""
-    k = fam.var.n_states
-    scale = [np.ones(n - 1) for n in fam.cards]
-    for p in fam.cont:
-        _, cov = _data_moments(graph, (p,), marginals, graph[p].dim)
-        scale.append(1.0 / np.sqrt(np.diag(cov)))
-    scale = np.concatenate(scale) if scale else np.zeros(0)
-    coef = rng.standard_normal((k, len(scale))) * scale
-    intercept = rng.standard_normal(k)
-    coef[0], intercept[0] = 0.0, 0.0
-    return LogisticCPD(intercept, coef)
 
 
 def _has_weight(st: Stats | None) -> bool:
@@ -207,6 +167,7 @@ def random_start(graph: Graph, const: dict[str, Stats], marginals: dict[str, Sta
     statistics summed over every row, and ``rng``: not on how the rows are split into chunks."""
     cpds: dict[str, CPD] = {}
     observed: dict[str, Stats] = {}
+    moments = lambda names, dim: _data_moments(graph, names, marginals, dim)  # noqa: E731
     for key, members in graph.params.items():
         fam = graph.families[members[0]]
         hidden = any(graph[m].latent for name in members for m in graph.families[name].members)
@@ -215,12 +176,8 @@ def random_start(graph: Graph, const: dict[str, Stats], marginals: dict[str, Sta
             if isinstance(st, TableStats):
                 st = TableStats(st.counts + 0.5 + rng.random(st.counts.shape))
             observed[key] = st
-        elif fam.kind == "table":
-            cpds[key] = _random_table(rng, fam.n_configs, fam.var.n_states)
-        elif fam.kind == "linear":
-            cpds[key] = _random_linear(graph, fam, members, marginals, rng, reg_covar)
         else:
-            cpds[key] = _random_logistic(graph, fam, marginals, rng)
+            cpds[key] = kind_of(fam).random_start(graph, fam, moments, rng, reg_covar)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -288,14 +245,7 @@ def check_start(graph: Graph, cpds: Any) -> dict[str, CPD]:
     for key in graph.params:
         fam = graph.families[graph.params[key][0]]
         cpd = cpds[key]
-        c, d = fam.n_configs, fam.var.dim
-        if fam.kind == "table":
-            want, shapes = TableCPD, {"probs": (c, fam.var.n_states)}
-        elif fam.kind == "linear":
-            want, shapes = LinearCPD, {"intercept": (c, d), "coef": (c, d, fam.cont_dim), "cov": (c, d, d)}
-        else:
-            q = sum(n - 1 for n in fam.cards) + fam.cont_dim
-            want, shapes = LogisticCPD, {"intercept": (fam.var.n_states,), "coef": (fam.var.n_states, q)}
+        want, shapes = kind_of(fam).init_shapes(fam)
         if not isinstance(cpd, want):
             raise PGMError(f"init[{key!r}] is a {type(cpd).__name__}; this model needs a {want.__name__} there "
                            f"(shapes {shapes}); {fix}")
@@ -326,14 +276,4 @@ def interchangeable(graph: Graph, cpds: dict[str, CPD]) -> list[str]:
 
 def _same_across(fam: Family, z: str, cpd: CPD) -> bool:
     """Whether ``cpd`` is the same for every state of the discrete parent ``z``."""
-    axis = fam.disc.index(z)
-    if isinstance(cpd, LogisticCPD):
-        start = sum(n - 1 for n in fam.cards[:axis])
-        return bool(np.all(np.abs(cpd.coef[:, start:start + fam.cards[axis] - 1]) <= SYMMETRY_TOL))
-    arrays = [cpd.probs] if isinstance(cpd, TableCPD) else [cpd.intercept, cpd.coef, cpd.cov]
-    for a in arrays:
-        a = np.moveaxis(np.asarray(a).reshape(fam.cards + a.shape[1:]), axis, 0)
-        scale = max(1.0, float(np.max(np.abs(a), initial=0.0)))
-        if np.max(np.abs(a - a[:1]), initial=0.0) > SYMMETRY_TOL * scale:
-            return False
-    return True
+    return kind_of(fam).same_across(fam, fam.disc.index(z), cpd, SYMMETRY_TOL)
