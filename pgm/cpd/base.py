@@ -31,7 +31,6 @@ def families(graph: Graph) -> dict[str, Family]:
     return graph.families
 
 
-
 #: A log-table with the names of its axes, in order (a factor, without depending on pgm.infer).
 ScopedTable = tuple[tuple[str, ...], np.ndarray]
 #: ``moments(names, dim) -> (mean, covariance)`` of the observed values of gaussian nodes.
