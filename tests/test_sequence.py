@@ -462,3 +462,40 @@ def test_refusals_of_the_learner():
         fitted = pgm.fit(parse_spec(DISCRETE), data, init=discrete_true(), max_iter=3)
     assert fitted.history[0] == pytest.approx(REF["discrete_score"], abs=1e-8)
     assert np.all(np.diff(fitted.history) >= 0)
+
+
+def test_autoregressive_gaussian_equals_the_unrolled_network():
+    """y from the previous y (a gaussian prev: parent) and a hidden regime: the sequence model against
+    the network unrolled over four steps with ties."""
+    seq_spec = {"name": "ar", "sequence": {"id": "seq", "order": "t"},
+                "nodes": {"r": {"states": 2, "latent": True, "prev": ["r"]},
+                          "y": {"type": "gaussian", "parents": ["r"], "prev": ["y"]}}}
+    r0, rr = {"table": [0.3, 0.7]}, {"table": [[0.85, 0.15], [0.25, 0.75]]}
+    y0 = {"intercept": [-1.0, 2.0], "covariance": [0.5, 1.5]}
+    yy = {"intercept": [0.5, -0.3], "coef": [[0.8], [-0.4]], "covariance": [0.3, 0.9]}
+    seq = _fitted(seq_spec, {"r@first": r0, "r": rr, "y@first": y0, "y": yy})
+    nodes: dict = {}
+    for t in range(4):
+        nodes[f"r{t}"] = {"states": 2, "latent": True, **({"parents": [f"r{t - 1}"], "tie": "rr"} if t else {})}
+        nodes[f"y{t}"] = {"type": "gaussian", "parents": [f"r{t}"] + ([f"y{t - 1}"] if t else []),
+                          **({"tie": "yy"} if t else {})}
+    wide = _fitted({"name": "unrolled", "nodes": nodes}, {"r0": r0, "rr": rr, "y0": y0, "yy": yy})
+    data = seq.sample(30, seed=2, length=4).drop(columns=["r"])
+    table = data.pivot(index="seq", columns="t", values="y")
+    table.columns = [f"y{t}" for t in table.columns]
+    assert seq.log_likelihood(data) == pytest.approx(wide.log_likelihood(table), abs=1e-9, rel=1e-12)
+    post = seq.posterior("r", data)
+    for t in range(4):
+        np.testing.assert_allclose(post[data["t"] == t].to_numpy(), wide.posterior(f"r{t}", table).to_numpy(),
+                                   atol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = pgm.fit(parse_spec(seq_spec), data, max_iter=20, seed=0)
+    assert np.all(np.diff(refit.history) >= -1e-9 * abs(refit.history[-1]))
+    assert refit.cpd("y").columns[1] == "y[t-1]"  # the regressor is named as the previous step's y
+    holes = data.assign(y=data["y"].where(~((data["seq"] == 0) & (data["t"] == 1))))
+    with pytest.raises(pgm.DataError, match="gaussian node 'y' is missing in rows \\[1\\].*at the next step"):
+        seq.log_likelihood(holes)
+    last = data.assign(y=data["y"].where(data["t"] != 3))  # nothing depends on the last step's y
+    expected = wide.log_likelihood(table.assign(y3=np.nan))
+    assert seq.log_likelihood(last) == pytest.approx(expected, abs=1e-9, rel=1e-12)

@@ -312,20 +312,6 @@ def chain_stats(plan: ChainPlan, gamma: np.ndarray, xi_shared: np.ndarray,
     return out
 
 
-def random_stats(plan: ChainPlan, rng: np.random.Generator) -> dict[str, Stats]:
-    """Statistics of random posteriors (a Dirichlet draw per row, consecutive steps independent):
-    a start that breaks the symmetry of the hidden states."""
-    k = plan.n_states
-    gamma = rng.dirichlet(np.ones(k), size=plan.data.n_rows) if k > 1 else np.ones((plan.data.n_rows, 1))
-    if plan.mask is not None:
-        gamma = gamma * np.exp(plan.mask)
-        gamma /= gamma.sum(axis=1, keepdims=True)
-    before, after = gamma[plan.prev_rows], gamma[plan.n0:]
-    per_row = any(_assign(plan, f)[2] for f in plan.trans)
-    xi_rows = before[:, :, None] * after[:, None, :] if per_row else None
-    return chain_stats(plan, gamma, before.T @ after, xi_rows)
-
-
 def viterbi(plan: ChainPlan, cpds: dict[str, CPD]) -> tuple[np.ndarray, np.ndarray]:
     """The most probable joint hidden path of every sequence.
 

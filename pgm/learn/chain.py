@@ -3,7 +3,9 @@
 :class:`SequenceSource` is a data source for :func:`pgm.learn.em.fit_em` (the same loop, start
 rules, priors, ties and convergence checks as every directed model): its E-step is
 forward-backward (:mod:`pgm.infer.chain`) and its statistics are the posterior-weighted
-complete-data statistics of each family, so the M-step is the kinds' ``from_stats``.
+complete-data statistics of each family, so the M-step is the kinds' ``from_stats``.  The start is
+EM's own (:func:`pgm.learn.start.random_start`: random parameters for the families with a latent
+member, from the two-slice graph and the moments of the gaussian columns in ``data``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from pgm.cpd.family import CPD, Stats
 from pgm.errors import DataError
 from pgm.graph import Graph
-from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan, random_stats
+from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan
 from pgm.infer.enumerate import EStep
 from pgm.learn.driver import Rows
 from pgm.learn.stats import pool_stats
@@ -55,9 +57,6 @@ class SequenceSource:
         sm = forward_backward(self.plan, cpds)
         refuse_impossible_sequences(self.sequences, sm.sequence_log_likelihood, "EM")
         return EStep(sm.log_likelihood, chain_stats(self.plan, sm.gamma, sm.xi_shared, sm.xi_rows))
-
-    def initial_stats(self, rng: np.random.Generator, init: Any) -> dict[str, Stats]:
-        return random_stats(self.plan, rng)
 
     def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(self, *args)
