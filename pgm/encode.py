@@ -45,6 +45,8 @@ class EncodedData:
     weights : float array of shape (n_rows,) or None
         a weight per row (``None`` means 1 each); distinct-row compression uses it.
     index : pandas Index of the original rows (for error messages and outputs).
+    lines : for rows read from a CSV file, a :class:`pgm.io.table.Lines` naming their lines in
+        messages (see :func:`row_labels`); None otherwise.
     """
 
     n_rows: int
@@ -53,6 +55,7 @@ class EncodedData:
     weights: np.ndarray | None = None
     index: Any = None
     missing: dict[str, np.ndarray] = field(default_factory=dict)
+    lines: Any = None
 
     def observed(self, name: str) -> bool:
         return name in self.codes or name in self.values
@@ -70,7 +73,8 @@ class EncodedData:
         missing = {k: v for k, v in missing.items() if v.any()}
         n = len(next(iter(codes.values()))) if codes else (len(next(iter(values.values()))) if values else 0)
         index = None if self.index is None else self.index[rows]
-        return EncodedData(n, codes, values, weights, index, missing)
+        lines = None if self.lines is None else self.lines[rows]
+        return EncodedData(n, codes, values, weights, index, missing, lines)
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,14 @@ def _row_labels(index: Any, rows: Any) -> tuple[str, list[Any]]:
     if isinstance(index, Lines):
         return "line", index.labels(rows)
     return "row", ([index[r] for r in rows] if index is not None else rows)
+
+
+def row_labels(data: EncodedData, rows: Any) -> str:
+    """How a message names rows of encoded data: ``lines [5, 9] of f.csv`` for rows read from a CSV
+    file, else ``rows [3, 7]`` (their index labels, or positions)."""
+    word, labels = _row_labels(data.lines if data.lines is not None else data.index, rows)
+    labels = [v.item() if isinstance(v, np.generic) else v for v in labels]
+    return f"{word}s {labels}" + (f" of {data.lines.path}" if data.lines is not None else "")
 
 
 def _show_rows(index: Any, rows: np.ndarray, values: Any, limit: int = 5) -> str:
@@ -558,7 +570,8 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: s
         with np.errstate(over="ignore"):  # an overflowing total is refused here
             total = float(weights.sum())
         check_total_weight(total, weight_col, f"the {len(frame)} rows", part)
-    data = EncodedData(len(frame), codes, values, weights, frame.index, missing)
+    data = EncodedData(len(frame), codes, values, weights, frame.index, missing,
+                       index if isinstance(index, Lines) else None)
     if weights is not None and not weights.all():  # a row of weight 0 is no row: drop it
         data = data.take(np.flatnonzero(weights))
     return data

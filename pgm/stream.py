@@ -321,6 +321,8 @@ def _complete_stats(graph: Graph, reader: ChunkReader, strict: bool) -> dict[str
                 try:
                     choose(graph, chunk, "mle")
                 except PGMError as exc:
+                    if chunk.lines is not None:  # CSV rows: the message names the file's lines already
+                        raise
                     raise type(exc)(f"{reader.path}: {_rows(start, chunk.n_rows)}: {exc}") from None
             return None
         total = add_stats(total, complete_stats(graph, chunk))

@@ -372,3 +372,17 @@ def test_scores_take_na_values(tmp_path):
     fitted = pgm.fit(SP, complete, prior={"dirichlet": 1})
     assert fitted.score(path, "bic", na_values=["?"]) == pytest.approx(fitted.bic(path, na_values=["?"]))
     assert np.isfinite(pgm.score(fitted, path, "aic", na_values=["?"]))
+
+
+def test_mle_on_missing_cells_names_the_lines(tmp_path, monkeypatch):
+    path = tmp_path / "m.csv"
+    path.write_text(HEADER + "yes,on,yes,yes\n\nno,,no,no\nyes,off,no,no\nno,,no,no\n")
+    # (streamed, the first chunk with missing cells is named: line 4 only)
+    expected = r"column 'sprinkler': [12] rows?, first lines \[4(, 6)?\] of .*m.csv\); learner='mle' needs complete"
+    for kwargs in ({}, {"chunk_rows": 2}):
+        with pytest.raises(DataError, match=expected):
+            pgm.fit(SP, path, learner="mle", **kwargs)
+    with monkeypatch.context() as m:
+        no_pyarrow(m)
+        with pytest.raises(DataError, match=expected):
+            pgm.fit(SP, path, learner="mle")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgm.encode import EncodedData
+from pgm.encode import EncodedData, row_labels
 from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
 
@@ -41,9 +41,8 @@ def choose(graph: Graph, data: EncodedData, learner: str | None = None) -> str:
     if learner == "mle" and data.has_missing:
         cols = sorted(data.missing)[:5]
         rows = np.flatnonzero(data.missing[cols[0]])
-        shown = [data.index[r] if data.index is not None else int(r) for r in rows[:5]]
-        shown = [v.item() if isinstance(v, np.generic) else v for v in shown]
-        raise DataError(f"columns {cols} have missing cells (NaN; column {cols[0]!r}: {len(rows)} "
-                        f"row{'s' if len(rows) > 1 else ''}, first {shown}); learner='mle' needs complete data: "
+        raise DataError(f"columns {cols} have missing cells (column {cols[0]!r}: {len(rows)} "
+                        f"row{'s' if len(rows) > 1 else ''}, first {row_labels(data, rows[:5])}); learner='mle' "
+                        "needs complete data: "
                         "use learner='em' (the default for missing data) or drop those rows")
     return learner
