@@ -435,7 +435,7 @@ def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol
             tables = _tables(graph, layout, cpds, data)
             bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
             _e_step(st, tables, bound, order, E_SWEEPS)
-            value = (_elbo(st, tables, bound) + _log_prior(cpds, options)
+            value = (_elbo(st, tables, bound) + _log_prior(graph, cpds, options)
                      - _penalties(graph, cpds, options, layout.bounded))
             if not np.isfinite(value):
                 raise DataError("the variational bound is -inf: some row has probability 0 under every state the "
