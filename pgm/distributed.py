@@ -45,6 +45,7 @@ from pgm.encode import EncodedData, check_total_weight, encode
 from pgm.errors import DataError, PGMError
 from pgm.graph import Graph, build
 from pgm.infer.enumerate import EStep
+from pgm.infer.posterior import Posterior
 from pgm.learn import choose
 from pgm.learn.driver import Rows
 from pgm.learn.em import InMemory, prepare_rows
@@ -243,11 +244,11 @@ def _observed(part: Part) -> Partial:
     return Partial(0.0, part.source.observed_stats() if part.source is not None else {})
 
 
-def _e_step(part: Part, cpds: dict, hard: bool, start: int) -> Partial:
+def _e_step(part: Part, cpds: dict, rule: Posterior, start: int) -> Partial:
     if part.source is None:
         return Partial(0.0, {})
     try:
-        es = part.source.e_step(cpds, hard)
+        es = part.source.e_step(cpds, rule)
     except PGMError as exc:
         raise type(exc)(f"rows {start}..{start + part.n_rows - 1}: {exc}") from None
     return Partial(es.log_likelihood, es.stats)
@@ -382,12 +383,12 @@ class DaskSource:
                           "the observed statistics")
         return total.stats
 
-    def e_step(self, cpds: dict, hard: bool = False) -> EStep:
+    def e_step(self, cpds: dict, rule: Posterior = Posterior.EXACT) -> EStep:
         delayed = _dask().delayed
 
         def build(parts: list[Any]) -> Any:
             params = _broadcast(cpds)
-            return tree_sum([delayed(_e_step, pure=False)(p, params, hard, s) for p, s in zip(parts, self.starts)])
+            return tree_sum([delayed(_e_step, pure=False)(p, params, rule, s) for p, s in zip(parts, self.starts)])
 
         total = self._run(build, "an E-step")
         return EStep(total.log_likelihood, total.stats)

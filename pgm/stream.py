@@ -54,6 +54,7 @@ from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
 from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header
 from pgm.infer.enumerate import EStep
+from pgm.infer.posterior import Posterior
 from pgm.learn import choose
 from pgm.learn.driver import Rows
 from pgm.learn.em import InMemory, prepare_rows
@@ -354,11 +355,11 @@ class FileSource:
             total = add_stats(total, part.observed_stats())
         return total
 
-    def e_step(self, cpds: dict, hard: bool = False) -> EStep:
+    def e_step(self, cpds: dict, rule: Posterior = Posterior.EXACT) -> EStep:
         log_likelihood, stats = 0.0, {}
         for start, n, part in self._parts():
             try:
-                es = part.e_step(cpds, hard)
+                es = part.e_step(cpds, rule)
             except PGMError as exc:
                 raise type(exc)(f"{self.reader.path}: {_rows(start, n)}: {exc}") from None
             log_likelihood += es.log_likelihood

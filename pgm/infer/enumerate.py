@@ -39,6 +39,7 @@ from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.elimination import CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode
 from pgm.infer.flat import build_flat, flat_e_step, table_cells
+from pgm.infer.posterior import Posterior
 
 #: Components with more joint states than this are never listed state by state: their
 #: posterior marginals come from a calibrated clique tree (batched over rows) instead.
@@ -556,13 +557,14 @@ def observed_stats(graph: Graph, fams: dict[str, Family], data: EncodedData, pla
 
 
 def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData, plan: Plan,
-           *, stats: bool = True, hard: bool = False, per_row: bool = False, zero_ok: bool = False) -> EStep:
+           *, stats: bool = True, rule: Posterior = Posterior.EXACT, per_row: bool = False,
+           zero_ok: bool = False) -> EStep:
     """Log-likelihood and posterior-weighted statistics of the hidden part of every group.
 
-    With ``hard=True`` each row's posterior is replaced by the indicator of its most
-    probable joint state (classification EM); the log-likelihood is still the marginal one.
-    Hard EM lists the joint states, so a group that could be listed but goes through the
-    clique tree for speed is listed instead.
+    ``rule`` weights the statistics (:class:`pgm.infer.posterior.Posterior`): with ``HARD`` each
+    row's posterior is replaced by the indicator of its most probable joint state (classification
+    EM); the log-likelihood is still the marginal one.  Hard EM lists the joint states, so a
+    group that could be listed but goes through the clique tree for speed is listed instead.
     A row of probability zero raises a DataError (a learner cannot go on from it); with
     ``zero_ok`` (scoring, ``stats=False``) its log-likelihood is ``-inf`` instead.
     """
@@ -586,12 +588,12 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
     for group in plan.groups:
         if group.tree is None:
             continue
-        if hard:
+        if rule is not Posterior.EXACT:
             if not group.joint.shape[1]:
-                raise ModelError(f"hard EM needs each row's hidden nodes to be listed state by state; the nodes "
-                                 f"{list(group.variables)} have more than {ENUMERATE_LIMIT} joint states "
+                raise ModelError(f"{rule.value} EM needs each row's hidden nodes to be listed state by state; "
+                                 f"the nodes {list(group.variables)} have more than {ENUMERATE_LIMIT} joint states "
                                  "(use learner='em')")
-            lse, part = _list_step(group, graph, fams, cpds, data, stats, hard)
+            lse, part = _list_step(group, graph, fams, cpds, data, stats, rule)
         else:
             lse, part = _tree_step(group, graph, fams, cpds, data, stats)
         total += count(group, lse)
@@ -600,20 +602,20 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         plan.flat = build_flat(graph, fams, data, listed, lambda g: group_assign(graph, data, g, fams))
         plan.flat_checked = True
     if plan.flat is not None:  # every hidden family is a table: all listed groups in one pass
-        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, hard=hard, zero_ok=zero_ok)
+        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, rule=rule, zero_ok=zero_ok)
         if per_row:
             rows_ll += np.bincount(plan.flat.seg_rows, weights=lse, minlength=data.n_rows)
         add(part)
         return EStep(total + hidden, out, rows_ll)
     for group in listed:
-        lse, part = _list_step(group, graph, fams, cpds, data, stats, hard)
+        lse, part = _list_step(group, graph, fams, cpds, data, stats, rule)
         total += count(group, lse)
         add(part)
     return EStep(total, out, rows_ll)
 
 
 def _list_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData,
-               stats: bool, hard: bool) -> tuple[np.ndarray, dict[str, Stats]]:
+               stats: bool, rule: Posterior) -> tuple[np.ndarray, dict[str, Stats]]:
     """log p(observed part) per row and expected statistics, by listing the group's joint states."""
     assign = group_assign(graph, data, group, fams)
     lj = log_joint(group, assign, fams, cpds, graph)
@@ -627,7 +629,7 @@ def _list_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[s
     out: dict[str, Stats] = {}
     if not stats or not np.all(np.isfinite(lse)):
         return lse, out
-    if hard:
+    if rule is Posterior.HARD:
         q = np.zeros_like(lj)
         q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
     else:

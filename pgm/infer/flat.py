@@ -24,6 +24,7 @@ from pgm.cpd.table import TableCPD, TableStats
 from pgm.encode import EncodedData
 from pgm.errors import DataError
 from pgm.graph import Graph
+from pgm.infer.posterior import Posterior
 
 #: Above this many completed rows the grouped path is used instead (memory).
 MAX_PAIRS = 40_000_000
@@ -95,7 +96,8 @@ def build_flat(graph: Graph, fams: dict[str, Family], data: EncodedData, groups:
 
 
 def flat_e_step(flat: Flat, graph: Graph, cpds: dict[str, CPD], *, stats: bool = True,
-                hard: bool = False, zero_ok: bool = False) -> tuple[float, dict[str, TableStats], np.ndarray]:
+                rule: Posterior = Posterior.EXACT,
+                zero_ok: bool = False) -> tuple[float, dict[str, TableStats], np.ndarray]:
     """Log-likelihood of the hidden parts, expected counts, and each segment's log-sum-exp.
 
     A segment of probability zero raises a DataError, or (``zero_ok``, scoring without
@@ -124,7 +126,7 @@ def flat_e_step(flat: Flat, graph: Graph, cpds: dict[str, CPD], *, stats: bool =
     out: dict[str, TableStats] = {}
     if not stats:
         return total, out, lse
-    if hard:
+    if rule is Posterior.HARD:
         best = np.flatnonzero(lj == top[flat.seg_of_pair])
         first = best[np.r_[True, flat.seg_of_pair[best][1:] != flat.seg_of_pair[best][:-1]]]
         q = np.zeros(flat.n_pairs)

@@ -16,9 +16,12 @@ import numpy as np
 from pgm.encode import EncodedData, row_labels
 from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
+from pgm.infer.posterior import Posterior
 
 DIRECTED_LEARNERS = ("mle", "em", "hard-em", "variational")
 UNDIRECTED_LEARNERS = ("lbfgs", "gradient", "coordinate", "pcd", "pseudo")
+#: The posterior rule of each EM learner's E-step.
+POSTERIOR_RULES = {rule.learner: rule for rule in Posterior}
 
 
 def choose(graph: Graph, data: EncodedData, learner: str | None = None) -> str:

@@ -19,6 +19,7 @@ from pgm.errors import DataError
 from pgm.graph import Graph
 from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan
 from pgm.infer.enumerate import EStep
+from pgm.infer.posterior import Posterior
 from pgm.learn.driver import Rows
 from pgm.learn.stats import pool_stats
 from pgm.sequence import SequenceData
@@ -51,9 +52,9 @@ class SequenceSource:
         """Every family's statistics come from the E-step (they are weighted by the posteriors)."""
         return {}
 
-    def e_step(self, cpds: dict[str, CPD], hard: bool = False) -> EStep:
-        if hard:
-            raise DataError("hard EM is not available for sequence models yet; use learner='em'")
+    def e_step(self, cpds: dict[str, CPD], rule: Posterior = Posterior.EXACT) -> EStep:
+        if rule is not Posterior.EXACT:
+            raise DataError(f"{rule.value} EM is not available for sequence models yet; use learner='em'")
         sm = forward_backward(self.plan, cpds)
         refuse_impossible_sequences(self.sequences, sm.sequence_log_likelihood, "EM")
         return EStep(sm.log_likelihood, chain_stats(self.plan, sm.gamma, sm.xi_shared, sm.xi_rows))

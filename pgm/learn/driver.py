@@ -17,7 +17,7 @@ from pgm.cpd.family import CPD, Stats
 from pgm.encode import EncodedData
 from pgm.errors import PGMError
 from pgm.graph import Graph
-from pgm.learn import choose
+from pgm.learn import POSTERIOR_RULES, choose
 from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
 from pgm.learn.mle import complete_stats, fit_from_stats
 from pgm.learn.variational import fit_variational
@@ -91,7 +91,7 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
                                                          "n_iter": result.n_iter, "seed": result.seed,
                                                          "runs": result.all_runs, **rows.info})
     result = fit_em(graph, rows.em_source(), max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
-                    n_init=n_init, seed=seed, init=init, hard=chosen == "hard-em", prior=prior,
+                    n_init=n_init, seed=seed, init=init, rule=POSTERIOR_RULES[chosen], prior=prior,
                     reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
     info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
             "runs": result.all_runs, **rows.info}

@@ -24,8 +24,9 @@ all rows and from draws that depend only on the seed, so a streamed or distribut
 the in-memory fit starts.  Random posteriors, the usual alternative, give exactly uniform tables
 through the clique tree (a stationary point) and near-uniform ones over many joint states.
 
-``hard=True`` replaces q by the indicator of the most probable joint state (classification
-EM): on a Gaussian mixture with a shared spherical covariance this is k-means.
+``rule=Posterior.HARD`` replaces q by the indicator of the most probable joint state (classification
+EM): on a Gaussian mixture with a shared spherical covariance this is k-means
+(:mod:`pgm.infer.posterior`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pgm.encode import EncodedData, compress_rows
 from pgm.errors import ConvergenceWarning, DataWarning
 from pgm.graph import Graph
 from pgm.infer.enumerate import EStep, e_step, make_plan, observed_stats
+from pgm.infer.posterior import Posterior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import FEW_ITERATIONS, check_start, interchangeable, kmeanspp_start, marginal_stats, \
     mixture_of, random_start
@@ -100,8 +102,8 @@ class InMemory:
         """Statistics of the families fully observed in each row (constant across iterations)."""
         return observed_stats(self.graph, self.fams, self.data, self.plan)
 
-    def e_step(self, cpds: dict[str, CPD], hard: bool = False) -> EStep:
-        return e_step(self.graph, self.fams, cpds, self.data, self.plan, hard=hard)
+    def e_step(self, cpds: dict[str, CPD], rule: Posterior = Posterior.EXACT) -> EStep:
+        return e_step(self.graph, self.fams, cpds, self.data, self.plan, rule=rule)
 
     def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(self, *args)
@@ -115,7 +117,7 @@ def prepare_rows(graph: Graph, data: EncodedData) -> InMemory:
 
 
 def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TOL, n_init: int = 1,
-           seed: int | None = 0, init: Any = "auto", hard: bool = False, prior: dict | None = None,
+           seed: int | None = 0, init: Any = "auto", rule: Posterior = Posterior.EXACT, prior: dict | None = None,
            reg_covar: float = REG_COVAR, penalty: float | None = None,
            callback: Callable[[int, float], None] | None = None) -> EMResult:
     """Run EM ``n_init`` times from different seeds and keep the best log-likelihood.
@@ -128,7 +130,8 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
     tol : stop when the log-likelihood changes by less than ``tol * |log-likelihood|``
     init : "auto" (k-means++ for a mixture of gaussians, else :func:`random_start`), "random"
         (:func:`random_start`), "kmeans++", or a mapping of parameter key -> CPD to start from
-    hard : classification EM (each row takes its most probable hidden state)
+    rule : the E-step's posterior rule (``Posterior.HARD``: classification EM, each row takes its
+        most probable hidden state)
     reg_covar : added to covariance diagonals (as scikit-learn's GaussianMixture)
 
     Returns
@@ -163,7 +166,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
         converged = False
         stats: dict[str, Stats] = {}
         for it in range(max_iter + 1):  # evaluate the start, then up to max_iter updates each evaluated
-            es = source.e_step(cpds, hard)
+            es = source.e_step(cpds, rule)
             stats = add_stats(const, pool_stats(graph, es.stats.items()))
             value = es.log_likelihood + _log_prior(graph, cpds, options)
             history.append(value)

@@ -22,6 +22,7 @@ from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats
 from pgm.cpd.table import TableCPD, TableStats
 from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
+from pgm.infer.posterior import Posterior
 from pgm.learn.mle import fit_from_stats
 from pgm.learn.stats import StatsSum, add_stats, pool_stats
 
@@ -221,7 +222,7 @@ def kmeanspp_start(graph: Graph, source: Any, const: dict[str, Stats],
                                            np.broadcast_to(np.eye(d), (k, d, d)).copy())
         col += d
     try:
-        es = source.e_step(seeded, True)
+        es = source.e_step(seeded, Posterior.HARD)
     except ModelError:  # hidden components too large to list: keep the random start
         return cpds
     with warnings.catch_warnings():

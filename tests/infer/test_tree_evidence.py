@@ -17,6 +17,7 @@ import pgm.infer.enumerate as enumerate_
 from pgm.cpd.linear import LinearCPD
 from pgm.cpd.logistic import LogisticCPD, compress
 from pgm.cpd.table import TableCPD
+from pgm.infer.posterior import Posterior
 from pgm.fitted import FittedModel
 from pgm.graph import build
 from pgm.schema import parse_spec
@@ -196,8 +197,8 @@ def test_gaussian_hmm_t50_equals_the_forward_algorithm():
 def test_hard_em_lists_a_group_the_tree_would_take(monkeypatch):
     model = hmm(5, gaussian=False)
     df = observed(model, 100)
-    _, listed = run(model, df, "list", monkeypatch, hard=True)
-    plan, tree = run(model, df, "tree", monkeypatch, hard=True)
+    _, listed = run(model, df, "list", monkeypatch, rule=Posterior.HARD)
+    plan, tree = run(model, df, "tree", monkeypatch, rule=Posterior.HARD)
     assert plan.groups[0].tree is not None
     assert tree.log_likelihood == pytest.approx(listed.log_likelihood, rel=1e-13)
     assert_same_stats(listed.stats, tree.stats)
