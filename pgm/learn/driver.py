@@ -20,7 +20,7 @@ from pgm.graph import Graph
 from pgm.learn import POSTERIOR_RULES, choose
 from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
 from pgm.learn.mle import complete_stats, fit_from_stats
-from pgm.learn.variational import fit_variational
+from pgm.learn.variational import exact_estimate, fit_variational, make_layout
 
 #: Complete data add nothing to covariance diagonals unless asked (EM: :data:`pgm.learn.em.REG_COVAR`).
 MLE_REG_COVAR = 0.0
@@ -70,6 +70,9 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
     """Fit a directed model to ``rows``; the options are those of :func:`pgm.fit` (``init``: a string
     or CPDs by parameter key, as :func:`pgm.learn.start.check_start` gives them)."""
     chosen = choose(graph, rows.known, learner)
+    extra: dict[str, Any] = {}
+    if chosen in ("em", "hard-em") and rows.known is not NO_ROWS and not graph.sequence:
+        chosen, extra = _exact_or_variational(graph, rows.known, chosen, learner is None)
     if options:
         raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
     if chosen == "mle":
@@ -89,10 +92,33 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
                                  callback=callback)
         return DirectedFit(result.cpds, result.history, {"learner": "variational", "converged": result.converged,
                                                          "n_iter": result.n_iter, "seed": result.seed,
-                                                         "runs": result.all_runs, **rows.info})
+                                                         "runs": result.all_runs, **extra, **rows.info})
     result = fit_em(graph, rows.em_source(), max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
                     n_init=n_init, seed=seed, init=init, rule=POSTERIOR_RULES[chosen], prior=prior,
                     reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
     info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
             "runs": result.all_runs, **rows.info}
     return DirectedFit(result.cpds, result.history, info)
+
+
+def _exact_or_variational(graph: Graph, data: EncodedData, chosen: str, automatic: bool) -> tuple[str, dict[str, Any]]:
+    """EM, or learner="variational" when exact inference is over budget (see docs/learners.md):
+    chosen automatically when no learner is named; a named "em" that cannot run is refused."""
+    est = exact_estimate(graph, data)
+    if est is None or not est.over_budget:
+        return chosen, {}
+    note = f"exact inference would need {est.describe()}"
+    if automatic:
+        try:
+            make_layout(graph, data)
+        except PGMError as exc:
+            if est.feasible:
+                return chosen, {}
+            raise PGMError(f"{note}, beyond the clique tree's limits, and learner='variational' does not apply: "
+                           f"{exc}") from None
+        return "variational", {"learner_reason": note}
+    if not est.feasible:
+        raise PGMError(f"learner={chosen!r} needs exact inference, and {note}, beyond the clique tree's limits "
+                       f"(nodes {list(est.nodes)[:6]}{'...' if len(est.nodes) > 6 else ''}); use learner='variational' "
+                       "(mean-field bound; the default when no learner is named), or fewer latent nodes or parents")
+    return chosen, {}

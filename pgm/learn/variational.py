@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable
 
+import networkx as nx
 import numpy as np
 from scipy import linalg
 from scipy.special import log_expit
@@ -48,6 +49,8 @@ from pgm.cpd.logistic import LogisticCPD
 from pgm.encode import EncodedData
 from pgm.errors import ConvergenceWarning, DataError, ModelError
 from pgm.graph import Graph
+from pgm.infer.elimination import TooWideError, build_clique_tree
+from pgm.infer.enumerate import ENUMERATE_LIMIT, listing_cost, tree_cost
 from pgm.learn.em import _log_prior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
@@ -59,6 +62,10 @@ SCOPE_LIMIT = 1024
 #: Coordinate-ascent sweeps over the hidden nodes per E-step (and the most for :func:`elbo`).
 E_SWEEPS = 5
 ELBO_SWEEPS = 500
+#: When no learner is named, a model whose exact E-step is estimated above this many cost units
+#: per iteration (:func:`pgm.infer.enumerate.tree_cost`'s units, roughly a few nanoseconds each) or
+#: beyond the clique tree's memory limits is fitted with learner="variational".
+EXACT_COST_BUDGET = 1e10
 #: Floor of log-probabilities in expectations (a state of probability 0 gets q = 0, not NaN).
 LOG_FLOOR = -1e30
 
@@ -471,3 +478,66 @@ def elbo(graph: Graph, cpds: dict[str, CPD], data: EncodedData, *, per_row: bool
     bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
     _e_step(st, tables, bound, _sweep_order(graph, layout), ELBO_SWEEPS, tol)
     return _elbo(st, tables, bound)
+
+
+@dataclass
+class ExactEstimate:
+    """What exact inference (EM's E-step) would need on some rows: the widest hidden component."""
+
+    cost: float                 # per EM iteration, in pgm.infer.enumerate's cost units
+    row_bytes: float            # float64 tables of one row of the widest component (listing or clique tree)
+    states: float               # joint states of the widest component
+    nodes: tuple[str, ...]      # its nodes
+    feasible: bool              # within the clique tree's limits (MAX_TABLE_ENTRIES, MAX_TOTAL_ENTRIES)
+
+    @property
+    def over_budget(self) -> bool:
+        return not self.feasible or self.cost > EXACT_COST_BUDGET
+
+    def describe(self) -> str:
+        """E.g. ``~8.8e+03 GB per row (40 hidden nodes with 1.1e+12 joint states)``."""
+        gb = self.row_bytes / 2**30
+        size = f"~{gb:.2g} GB per row" if gb >= 0.01 else f"~{self.row_bytes / 2**20:.2g} MB per row"
+        return (f"{size} and ~{self.cost:.2g} operations per iteration ({len(self.nodes)} hidden nodes "
+                f"connected through each other, {self.states:.3g} joint states)")
+
+
+def exact_estimate(graph: Graph, data: EncodedData) -> ExactEstimate | None:
+    """Estimated cost of exact inference over the hidden discrete nodes of ``data`` (None without
+    any): components of the moral graph over the nodes hidden in some row, each listed or put
+    through a clique tree as :mod:`pgm.infer.enumerate` would (its :func:`listing_cost` and
+    :func:`tree_cost`); a component beyond the tree's limits is estimated with the same tree built
+    without limits.  Conservative: it treats a node hidden in any row as hidden in every row."""
+    hidden = [n for n in graph.order if graph[n].discrete and (graph[n].latent or not data.observed(n)
+                                                               or n in data.missing)]
+    if not hidden:
+        return None
+    moral = graph.moral_graph().subgraph(hidden)
+    n = data.n_rows
+    total, widest, every = 0.0, None, True
+    for comp in nx.connected_components(moral):
+        vars_ = tuple(v for v in graph.order if v in comp)
+        cards = {v: graph[v].n_states for v in vars_}
+        size = float(math.prod(cards.values()))
+        fams = [f for f, fam in graph.families.items() if any(m in comp for m in fam.members)]
+        scopes = list(dict.fromkeys(tuple(m for m in graph.families[f].members if m in comp) for f in fams))
+        kinds = [graph.families[f].kind for f in fams]
+        feasible = True
+        if size <= ENUMERATE_LIMIT:
+            cost, row = listing_cost(n, int(size), kinds), size * 8.0 * 2
+        else:
+            try:
+                tree = build_clique_tree(scopes, cards)
+            except TooWideError:
+                feasible = False
+                tree = build_clique_tree(scopes, cards, max_table=2**400, max_total=2**400)
+            sizes = [math.prod(cards[m] for m in s) for s in scopes]
+            cost = tree_cost(n, tree, sizes)
+            row = 8.0 * (3 * float(tree.total_entries) + float(sum(sizes)))
+        total += cost
+        every = every and feasible
+        here = ExactEstimate(cost, row, size, vars_, feasible)
+        if widest is None or (row, not feasible) > (widest.row_bytes, not widest.feasible):
+            widest = here
+    assert widest is not None
+    return ExactEstimate(total, widest.row_bytes, widest.states, widest.nodes, every)

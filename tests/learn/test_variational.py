@@ -146,3 +146,44 @@ def test_sigmoid_belief_network_16_hidden_on_digits():
     assert h[-1] <= exact
     assert exact > independent + 0.15 * abs(independent)  # clearly better than independent pixels
     print(f"SBN 16: ELBO {h[-1]:.1f}, exact {exact:.1f} (gap {exact - h[-1]:.1f}), independent {independent:.1f}")
+
+
+# --------------------------------------------------------------------------- the automatic choice
+def test_40_hidden_units_fit_without_naming_a_learner():
+    x = _digits(120)
+    spec, _ = _sbn(40)
+    df = pd.DataFrame(x, columns=[f"p{j}" for j in range(64)])
+    fitted = pgm.fit(spec, df, max_iter=4)
+    assert fitted.info["learner"] == "variational"
+    assert "exact inference would need" in fitted.info["learner_reason"]
+    assert "GB per row" in fitted.info["learner_reason"]
+    assert np.all(np.diff(fitted.history) > 0)
+    with pytest.raises(pgm.PGMError, match=r"learner='em' needs exact inference.*GB per row.*learner='variational'"):
+        pgm.fit(spec, df, learner="em")
+
+
+def test_small_latent_models_keep_exact_em():
+    spec, graph = _graph(COUPLED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(spec, _data({"a": 2, "b": 3, "c": 2, "d": 3}), max_iter=3)
+    assert fitted.info["learner"] == "em"
+    assert "learner_reason" not in fitted.info
+
+
+def test_cli_fit_says_which_learner_it_chose(tmp_path, capsys):
+    import yaml
+
+    from pgm.cli import main
+
+    spec, _ = _sbn(30)
+    path = tmp_path / "sbn.yaml"
+    path.write_text(yaml.safe_dump(spec.model_dump(exclude_none=True, by_alias=True), sort_keys=False))
+    csv = tmp_path / "digits.csv"
+    pd.DataFrame(_digits(60), columns=[f"p{j}" for j in range(64)]).to_csv(csv, index=False)
+    code = main(["fit", str(path), str(csv), "--max-iter", "2", "-o", str(tmp_path / "out.yaml")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("learner:")]
+    assert len(lines) == 1 and lines[0].startswith("learner: variational (exact inference would need ~"), out
+    assert "ELBO" in out
