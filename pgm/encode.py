@@ -168,6 +168,16 @@ def _read_csv(path: Path, columns: Columns | None, options: ReadOptions,
     return frame
 
 
+def existing_file(path: str | Path) -> Path:
+    """``path`` as a Path; a DataError when there is no such file or it is a directory."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file (.csv or .parquet)")
+    return path
+
+
 def read_table(path: str | Path, columns: Columns | None = None, options: ReadOptions = DEFAULT,
                numbers: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame by the reading rule of :mod:`pgm.io.table`.
@@ -175,11 +185,7 @@ def read_table(path: str | Path, columns: Columns | None = None, options: ReadOp
     ``columns`` says which columns hold labels (read as text: ``None``, ``NA``, ``TRUE``, ``007`` stay
     as written) and which hold numbers (and ``numbers``: more columns of numbers, a weights column).
     pyarrow reads faster when installed; the result is the same."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file; check the path")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file (.csv or .parquet)")
+    path = existing_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

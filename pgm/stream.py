@@ -49,7 +49,7 @@ import pandas as pd
 
 from pgm.cpd.family import Stats
 from pgm.encode import Columns, EncodedData, arrow_csv_options, check_total_weight, columns_of, encode, \
-    merge_rows
+    existing_file, merge_rows
 from pgm.errors import DataError, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
 from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header
@@ -84,11 +84,7 @@ def _pyarrow() -> Any:
 
 def file_kind(path: str | Path) -> str:
     """"parquet" or "csv", from the file name; a DataError for a missing file or another type."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file; check the path")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file (.csv or .parquet)")
+    path = existing_file(path)
     suffix = path.suffix.lower()
     if suffix in _PARQUET:
         return "parquet"

@@ -82,22 +82,18 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
                                   reg_covar=MLE_REG_COVAR if reg_covar is None else reg_covar, penalty=penalty)
             return DirectedFit(cpds, [], {"learner": "mle", **rows.info})
         chosen = "em"
+    iterative = {"max_iter": max_iter or MAX_ITER, "tol": TOL if tol is None else tol, "n_init": n_init,
+                 "seed": seed, "init": init, "prior": prior, "reg_covar": REG_COVAR if reg_covar is None else reg_covar,
+                 "penalty": penalty, "callback": callback}
     if chosen == "variational":
         if rows.known is NO_ROWS:
             raise PGMError("learner='variational' needs the rows in memory (not a file read in chunks or Dask "
                            "partitions)")
-        result = fit_variational(graph, rows.known, max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
-                                 n_init=n_init, seed=seed, init=init, prior=prior,
-                                 reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty,
-                                 callback=callback)
-        return DirectedFit(result.cpds, result.history, {"learner": "variational", "converged": result.converged,
-                                                         "n_iter": result.n_iter, "seed": result.seed,
-                                                         "runs": result.all_runs, **extra, **rows.info})
-    result = fit_em(graph, rows.em_source(), max_iter=max_iter or MAX_ITER, tol=TOL if tol is None else tol,
-                    n_init=n_init, seed=seed, init=init, rule=POSTERIOR_RULES[chosen], prior=prior,
-                    reg_covar=REG_COVAR if reg_covar is None else reg_covar, penalty=penalty, callback=callback)
+        result = fit_variational(graph, rows.known, **iterative)
+    else:
+        result = fit_em(graph, rows.em_source(), rule=POSTERIOR_RULES[chosen], **iterative)
     info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
-            "runs": result.all_runs, **rows.info}
+            "runs": result.all_runs, **extra, **rows.info}
     return DirectedFit(result.cpds, result.history, info)
 
 

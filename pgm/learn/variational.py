@@ -51,7 +51,7 @@ from pgm.errors import ConvergenceWarning, DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.elimination import TooWideError, build_clique_tree
 from pgm.infer.enumerate import ENUMERATE_LIMIT, listing_cost, tree_cost
-from pgm.learn.em import _log_prior
+from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
 from pgm.learn.stats import pool_stats
@@ -396,18 +396,12 @@ def _penalties(graph: Graph, cpds: dict[str, CPD], options: dict[str, dict[str, 
     return sum(0.5 * float(options[k].get("penalty") or 0.0) * float(np.sum(cpds[k].coef ** 2)) for k in keys)
 
 
-@dataclass
-class VariationalResult:
-    cpds: dict[str, CPD]
-    history: list[float]
-    converged: bool
-    n_iter: int
-    seed: int
-    all_runs: list[list[float]] = field(default_factory=list)
+#: A variational fit gives what an EM fit gives (its history is the ELBO).
+VariationalResult = EMResult
 
 
-def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = 200, tol: float = 1e-8, n_init: int = 1,
-                    seed: int | None = 0, init: Any = "auto", prior: dict | None = None, reg_covar: float = 1e-6,
+def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = MAX_ITER, tol: float = TOL, n_init: int = 1,
+                    seed: int | None = 0, init: Any = "auto", prior: dict | None = None, reg_covar: float = REG_COVAR,
                     penalty: float | None = None, callback: Callable[[int, float], None] | None = None,
                     trace: Callable[[int, float, dict[str, CPD]], None] | None = None) -> VariationalResult:
     """Variational EM (mean-field) from ``n_init`` starts; keeps the run with the highest ELBO.
