@@ -277,19 +277,17 @@ def numbers(cells: Any, options: ReadOptions = DEFAULT) -> tuple[np.ndarray, np.
     is NaN; spaces around a number are allowed and underscores are not, as in pyarrow's CSV
     reader, so that every reader agrees."""
     series = pd.Series(np.asarray(cells, dtype=object), dtype=object)
-    missing = series.isna().to_numpy().copy()
-    is_text = series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-    texts = series[is_text].astype(str)
-    if len(texts):
-        missing[is_text] |= texts.isin(list(options.missing_texts)).to_numpy()
+    missing = (series.isna() | series.isin(list(options.missing_texts))).to_numpy()
     values = pd.to_numeric(series.where(~missing, None), errors="coerce").to_numpy(dtype=np.float64,
                                                                                    na_value=np.nan).copy()
     bad = np.isnan(values) & ~missing
-    if len(texts):
-        odd = texts.str.contains("_", regex=False).to_numpy()  # Python's float() takes 1_000; pyarrow does not
-        nan_text = texts.str.strip().str.lstrip("+-").str.lower().eq("nan").to_numpy()
-        where = np.flatnonzero(is_text)
-        values[where[odd]] = np.nan
-        bad[where[odd]] = True
-        bad[where[nan_text & ~odd]] = False
+    try:
+        text = series.str  # string methods; cells that are not text give NaN
+    except AttributeError:  # no text cell at all
+        return values, bad
+    # Python's float() takes 1_000, pyarrow does not; the text nan is a float NaN (missing)
+    odd = text.contains("_", regex=False).fillna(False).to_numpy(dtype=bool)
+    nan_text = text.fullmatch(r"\s*[+-]?nan\s*", case=False).fillna(False).to_numpy(dtype=bool)
+    values[odd] = np.nan
+    bad = (bad | odd) & ~(nan_text & ~odd)
     return values, bad
