@@ -45,7 +45,7 @@ def gram_stats(graph: Graph, data: EncodedData) -> dict[str, GaussStats]:
     names = [n for n, f in fams.items() if f.kind == "linear" and not f.disc]
     if not names:
         return {}
-    cols = [n for n in graph.order if not graph[n].discrete and n in data.values]
+    cols = [n for n in graph.order if graph[n].gaussian and n in data.values]
     offset, start = {}, 0
     for n in cols:
         offset[n] = start
