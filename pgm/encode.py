@@ -549,13 +549,7 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: s
         else:
             arr = encode_gaussian(frame, var, index, options)
             values[var.name] = arr
-            miss = np.isnan(arr).any(axis=1)
-            partial = miss & ~np.isnan(arr).all(axis=1)
-            if partial.any():
-                rows = np.flatnonzero(partial)
-                raise DataError(f"columns {list(var.columns)}: some but not all components of the gaussian node "
-                                f"{var.decl!r} are missing ({_show_rows(index, rows, arr.tolist())}); leave all of "
-                                "them empty or fill them")
+            miss = np.isnan(arr).any(axis=1)  # some or all components (EM conditions on the observed ones)
         if miss.any():
             missing[var.name] = miss
     if observed_vars and len(missing) == len(observed_vars):

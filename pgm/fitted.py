@@ -241,62 +241,31 @@ class FittedModel(Answers):
         return row_lp, out
 
     def _gaussian(self, node: str, enc: EncodedData) -> tuple[np.ndarray, np.ndarray]:
-        """Conditional mean (n, d) and covariance (n, d, d) of a gaussian node given each row's other
-        cells: per configuration of its discrete parents the regression on its continuous parents,
-        mixed over the posterior of the configurations (law of total variance)."""
-        if self.graph.sequence:
-            raise ModelError(f"the posterior of the gaussian node {node!r} of a sequence model is not available "
-                             "yet; ask for a discrete node")
+        """Posterior mean (n, d) and covariance (n, d, d) of a gaussian node given each row's other
+        cells: exact Gaussian conditioning on everything observed (parents, children, the observed
+        components of partly missing vectors), mixed over the posterior of the hidden discrete
+        configurations (law of total variance); see :mod:`pgm.infer.gaussian`.  An observed cell is
+        its own answer (covariance 0)."""
         fams = self._families()
-        fam = fams[node]
-        var = fam.var
-        cpd = self.cpds[var.param]
-        n = enc.n_rows
-        cont = []
-        for p in fam.cont:
-            block = enc.values.get(p)
-            if block is None or np.isnan(block).any():
-                rows = np.arange(n) if block is None else np.flatnonzero(np.isnan(block).any(axis=1))
-                raise DataError(f"predicting the gaussian node {node!r} needs its gaussian parent {p!r} observed; "
-                                f"it is missing in {row_names(enc.index, rows)} (fill those cells or drop the rows)")
-            cont.append(block)
-        x = np.hstack(cont) if cont else np.zeros((n, 0))
-        unknown = np.isnan(enc.values[node]).any(axis=1) if node in enc.values else np.ones(n, dtype=bool)
-        for child in (c for c in self.graph.order if node in self.graph[c].parents):
-            seen = (~enc.missing[child] if child in enc.missing else np.ones(n, dtype=bool)) \
-                if enc.observed(child) else np.zeros(n, dtype=bool)
-            if (seen & unknown).any():
-                raise DataError(f"predicting the gaussian node {node!r} where its child {child!r} is observed "
-                                f"({row_names(enc.index, np.flatnonzero(seen & unknown))}) needs gaussian inference, "
-                                f"which pgm does not do; leave {child!r} out of the data (its column absent or empty) "
-                                "to predict from the other nodes")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            plan, row_lp, parts = hidden_parts(self.graph, fams, self.cpds, enc, fam.disc, "sum")
-        refuse_impossible(enc.index, row_lp, f"posterior({node!r})")
-        q = np.ones((n,) + fam.cards)
-        for i, p in enumerate(fam.disc):
-            seen = np.flatnonzero(~plan.hidden[:, plan.names.index(p)])
-            if seen.size:
-                onehot = np.ones((n, fam.cards[i]))
-                onehot[seen] = 0.0
-                onehot[seen, enc.codes[p][seen]] = 1.0
-                shape = [n] + [1] * len(fam.cards)
-                shape[1 + i] = fam.cards[i]
-                q *= onehot.reshape(shape)
-        for part in parts:
-            axes = sorted(range(len(part.nodes)), key=lambda j: fam.disc.index(part.nodes[j]))
-            table = np.exp(np.transpose(part.table, [0] + [1 + j for j in axes]))
-            shape = [len(part.rows)] + [fam.cards[i] if p in part.nodes else 1 for i, p in enumerate(fam.disc)]
-            q[part.rows] *= table.reshape(shape)
-        q = q.reshape(n, -1)
-        mu = cpd.intercept[None] + np.einsum("cdp,np->ncd", cpd.coef, x)          # (n, C, d)
-        mean = np.einsum("nc,ncd->nd", q, mu)
-        diff = mu - mean[:, None, :]
-        cov = np.einsum("nc,cde->nde", q, cpd.cov) + np.einsum("nc,ncd,nce->nde", q, diff, diff)
-        if node in enc.values:  # an observed cell is its own answer
+        var = self.graph[node]
+        n, d = enc.n_rows, var.dim
+        plan = make_plan(self.graph, fams, enc, keep=(node,))
+        _, row_lp = observed_log_prob(self.graph, fams, self.cpds, enc, plan, per_row=True)
+        mean = np.zeros((n, d))
+        cov = np.zeros((n, d, d))
+        if node in enc.values:
             seen = ~np.isnan(enc.values[node]).any(axis=1)
             mean[seen] = enc.values[node][seen]
-            cov[seen] = 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for group in plan.groups:
+                if not group.gauss:
+                    continue
+                res = gaussian_group(self.graph, fams, self.cpds, enc, group, stats=False,
+                                     nodes=(node,) if node in group.variables else ())
+                row_lp[group.rows] += res.lse
+                if node in group.variables:
+                    mean[group.rows], cov[group.rows] = res.moments[node]
+        refuse_impossible(enc.index, row_lp, f"posterior({node!r})")
         return mean, cov
 
     def _fill_gaussian(self, node: str, codes: dict[str, np.ndarray], values: dict[str, np.ndarray],

@@ -251,6 +251,13 @@ def linear_from_stats(stats: GaussStats, n_parents: int, covariance: str = "full
     return LinearCPD(intercept, coef, cov, covariance), unseen
 
 
+def standard_cpd(fam: Family, covariance: str = "full") -> LinearCPD:
+    """N(0, I) in every discrete-parent configuration (a standard latent gaussian, never fitted)."""
+    C, d = fam.n_configs, fam.var.dim
+    return LinearCPD(np.zeros((C, d)), np.zeros((C, d, fam.cont_dim)), np.broadcast_to(np.eye(d), (C, d, d)).copy(),
+                     covariance)
+
+
 @dataclass(frozen=True)
 class Moments:
     """Data-side products for mixtures, computed once per fit: ``z - shift`` and the
@@ -452,6 +459,8 @@ class LinearKind:
         return pd.DataFrame(rows, index=idx, columns=cols)
 
     def n_params(self, graph: Graph, fam: Family) -> int:
+        if graph.spec.is_standard(fam.var.decl):  # fixed at N(0, I)
+            return 0
         d = fam.var.dim
         covariance = graph.spec.nodes[fam.var.decl].covariance
         cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1, "tied": 0}[covariance]
@@ -460,18 +469,28 @@ class LinearKind:
 
     def random_start(self, graph: Graph, fam: Family, moments: Moments, rng: np.random.Generator,
                      reg_covar: float) -> LinearCPD:
-        """Means drawn around the data mean with the data's covariance, no slopes, the data's covariance."""
+        """Means drawn around the data mean with the data's covariance, the data's covariance, no slopes
+        on observed parents; on a latent gaussian parent random loadings of the data's scale (a zero
+        loading is a fixed point of EM: the parent's posterior would never depend on the data)."""
         d = fam.var.dim
         mean, cov = moments(graph.params[fam.var.param], d)
         cov = cov + reg_covar * np.eye(d)
         c = fam.n_configs
         intercept = mean + rng.standard_normal((c, d)) @ np.linalg.cholesky(cov).T
+        coef = np.zeros((c, d, fam.cont_dim))
+        width = sum(graph[p].dim for p in fam.cont if graph[p].latent)
+        col = 0
+        for p in fam.cont:
+            k = graph[p].dim
+            if graph[p].latent:  # unit-variance parents (standard by default): W W' about the data's variances
+                coef[:, :, col:col + k] = rng.standard_normal((c, d, k)) * np.sqrt(np.diag(cov))[:, None] / np.sqrt(width)
+            col += k
         kind = graph.spec.nodes[fam.var.decl].covariance
         if kind == "diag":
             cov = np.diag(np.diag(cov))
         elif kind == "spherical":
             cov = np.trace(cov) / d * np.eye(d)
-        return LinearCPD(intercept, np.zeros((c, d, fam.cont_dim)), np.broadcast_to(cov, (c, d, d)).copy(), kind)
+        return LinearCPD(intercept, coef, np.broadcast_to(cov, (c, d, d)).copy(), kind)
 
     def init_shapes(self, fam: Family) -> tuple[type, dict[str, tuple[int, ...]]]:
         c, d = fam.n_configs, fam.var.dim

@@ -40,6 +40,7 @@ from pgm.graph import Graph
 from pgm.infer.elimination import CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode
 from pgm.infer.flat import build_flat, flat_e_step, table_cells
 from pgm.infer.posterior import Posterior
+from pgm.infer.gaussian import gaussian_group, joint_states
 
 #: Components with more joint states than this are never listed state by state: their
 #: posterior marginals come from a calibrated clique tree (batched over rows) instead.
@@ -71,6 +72,7 @@ class Group:
     all_rows: bool = False                 # the group holds every row (no copies needed)
     cache: dict = field(default_factory=dict)  # data products reused across EM iterations
     tree: Any = None                       # a clique tree when the joint space is too large to list
+    gauss: bool = False                    # holds continuous hidden variables (pgm.infer.gaussian)
 
 
 @dataclass
@@ -95,31 +97,26 @@ def make_plan(graph: Graph, fams: dict[str, Family], data: EncodedData, keep: tu
     col = {n: i for i, n in enumerate(names)}
     n, v = data.n_rows, len(names)
     hidden = np.zeros((n, v), dtype=bool)
+    partial = np.zeros((n, v), dtype=bool)   # a gaussian vector with some components observed
     for name in names:
         var = graph[name]
         if var.latent or not data.observed(name):
             hidden[:, col[name]] = True
         elif name in data.missing:
             hidden[:, col[name]] = data.missing[name]
+            if var.gaussian and var.dim > 1:
+                partial[:, col[name]] = data.missing[name] & ~np.isnan(data.values[name]).all(axis=1)
     children = {name: [c for c in names if name in graph[c].parents] for name in names}
     dropped = np.zeros_like(hidden)
     for name in reversed(names):  # barren: hidden, and every child barren too
         if name in keep:
             continue
         i = col[name]
-        d = hidden[:, i].copy()
+        d = hidden[:, i] & ~partial[:, i]
         for c in children[name]:
             d &= dropped[:, col[c]]
         dropped[:, i] = d
     active = hidden & ~dropped
-    for name in names:
-        if not graph[name].discrete and active[:, col[name]].any():
-            rows = np.flatnonzero(active[:, col[name]])[:3]
-            rows = [data.index[r] if data.index is not None else r for r in rows]  # row labels, plain values
-            rows = [r.item() if isinstance(r, np.generic) else r for r in rows]
-            raise DataError(f"gaussian node {graph[name].decl!r} is missing in rows {rows} while a child "
-                            "depends on it; continuous values can only be missing where no observed node depends "
-                            "on them (drop those rows, or fill the cells)")
     observed_rows = {}
     for f, fam in fams.items():
         idx = [col[m] for m in fam.members]
@@ -178,7 +175,8 @@ def _components(graph, fams, active, dropped, names, col) -> list[Group]:
 
 
 def _group(graph, fams, vars_, rows, dropped, col) -> Group:
-    cards = [graph[v].n_states for v in vars_]
+    gauss = any(graph[v].gaussian for v in vars_)
+    cards = [graph[v].n_states for v in vars_ if graph[v].discrete]
     size = math.prod(cards)
     involved = []
     drop = {}
@@ -193,6 +191,8 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
             drop[f] = d
     involved = tuple(involved)
     all_rows = len(rows) == dropped.shape[0]
+    if gauss:  # continuous hidden variables: gaussian conditioning per configuration of the discrete ones
+        return Group(vars_, rows, involved, joint_states(graph, vars_), drop, all_rows, gauss=True)
     if size > ENUMERATE_LIMIT:
         tree = _tree(graph, fams, vars_, involved, size)
     else:
@@ -584,8 +584,16 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         w = None if data.weights is None else data.weights[group.rows]
         return float(lse.sum() if w is None else w @ lse)
 
-    listed = [g for g in plan.groups if g.tree is None]
+    listed = [g for g in plan.groups if g.tree is None and not g.gauss]
     for group in plan.groups:
+        if group.gauss:  # continuous hidden variables (pgm.infer.gaussian)
+            res = gaussian_group(graph, fams, cpds, data, group, stats=stats, hard=rule is Posterior.HARD,
+                                 per_row=per_row)
+            if res.lse is not None:
+                count(group, res.lse)
+            total += res.total
+            add(res.stats)
+            continue
         if group.tree is None:
             continue
         if rule is not Posterior.EXACT:
@@ -699,8 +707,25 @@ def hidden_parts(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], da
     _, row_lp = observed_log_prob(graph, fams, cpds, data, plan, per_row=True)
     parts: list[Part] = []
     for group in plan.groups:
-        inside = tuple(v for v in group.variables if v in nodes)
+        inside = tuple(v for v in group.variables if v in nodes and graph[v].discrete)
         every = len(inside) == len(group.variables)
+        if group.gauss:  # continuous hidden variables: the discrete part's posterior q over its joint states
+            res = gaussian_group(graph, fams, cpds, data, group, stats=False)
+            row_lp[group.rows] += res.lse
+            if inside:
+                disc = tuple(v for v in group.variables if graph[v].discrete)
+                cards = tuple(graph[v].n_states for v in disc)
+                with np.errstate(divide="ignore"):
+                    full = np.log(res.q).reshape((len(res.q),) + cards)
+                drop = tuple(1 + i for i, v in enumerate(disc) if v not in inside)
+                table = logsumexp(full, axis=drop) if drop else full
+                if mode == "max":
+                    flat = table.reshape(len(table), -1).argmax(axis=1)
+                    parts.append(Part(group.rows, inside, codes=np.stack(np.unravel_index(flat, table.shape[1:]),
+                                                                         axis=1)))
+                else:
+                    parts.append(Part(group.rows, inside, table=table))
+            continue
         if group.tree is not None:
             evs = [_evidence(group, f, fams[f], graph, data) for f in group.families]
             tree = group.tree if len(inside) <= 1 or (mode == "max" and every) else _tree_over(group, graph, inside)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pgm.cpd.family import CPD, Family, Stats, family_stats, fit_cpd
-from pgm.cpd.linear import GaussStats
+from pgm.cpd.linear import GaussStats, standard_cpd
 from pgm.encode import EncodedData
 from pgm.errors import DataWarning
 from pgm.graph import Graph
@@ -96,7 +96,13 @@ def fit_from_stats(graph: Graph, stats: dict[str, Stats], *, prior: dict | None 
     fams = graph.families
     options = options or fit_options(graph, prior, reg_covar, penalty)
     cpds: dict[str, CPD] = {}
+    for key in graph.params:  # a standard latent gaussian stays N(0, I): nothing to fit
+        if graph.spec.is_standard(graph[graph.params[key][0]].decl):
+            cpds[key] = standard_cpd(fams[graph.params[key][0]], graph.spec.nodes[graph[graph.params[key][0]].decl]
+                                     .covariance)
     for key, st in stats.items():
+        if key in cpds:
+            continue
         fam = fams[graph.params[key][0]]
         cpd, unseen = fit_cpd(fam, st, init=(init or {}).get(key), **options[key])
         if unseen.size and warn_unseen:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pgm.cpd.family import CPD, Family, Stats, kind_of
-from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats
+from pgm.cpd.linear import GaussStats, LinearCPD, gauss_stats, standard_cpd
 from pgm.cpd.table import TableCPD, TableStats
 from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
@@ -173,7 +173,9 @@ def random_start(graph: Graph, const: dict[str, Stats], marginals: dict[str, Sta
         fam = graph.families[members[0]]
         hidden = any(graph[m].latent for name in members for m in graph.families[name].members)
         st = const.get(key)
-        if not hidden and _has_weight(st):
+        if graph.spec.is_standard(fam.var.decl):  # fixed at N(0, I)
+            cpds[key] = standard_cpd(fam, graph.spec.nodes[fam.var.decl].covariance)
+        elif not hidden and _has_weight(st):
             if isinstance(st, TableStats):
                 st = TableStats(st.counts + 0.5 + rng.random(st.counts.shape))
             observed[key] = st

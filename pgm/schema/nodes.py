@@ -173,6 +173,7 @@ class GaussianNode(_Strict):
     cpd: Literal["linear"] = "linear"
     covariance: Literal["full", "diag", "spherical", "tied"] = "full"
     tie: Name | None = None
+    standard: bool | None = None
     description: str | None = None
 
     @model_validator(mode="after")

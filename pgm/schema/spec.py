@@ -95,6 +95,16 @@ class ModelSpec(BaseModel):
     def latent_nodes(self) -> list[str]:
         return [n for n, v in self.nodes.items() if v.latent]
 
+    def is_standard(self, name: str) -> bool:
+        """A latent gaussian fixed at N(0, I) and never fitted: ``standard: true``, or by default a
+        latent gaussian without gaussian parents (the factor-analysis / PPCA convention)."""
+        node = self.nodes[name]
+        if not isinstance(node, GaussianNode) or not node.latent:
+            return False
+        if node.standard is not None:
+            return node.standard
+        return not any(isinstance(self.nodes[p], GaussianNode) for p in node.parents if p in self.nodes)
+
     def plate_size(self, name: str) -> int | None:
         plate = self.nodes[name].plate
         return None if plate is None else self.plates[plate].size
@@ -308,9 +318,21 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
                 add(base + ("latent",), "a latent node needs a state count; add `states: K` (e.g. states: 3)")
             else:
                 add(base, "a discrete node needs `states`: a list of labels ([yes, no]) or a count (3)")
-        if isinstance(node, GaussianNode) and node.latent:
-            add(base + ("latent",), "latent nodes must be discrete with a state count; "
-                "declare `states: K` instead of `type: gaussian`")
+        if isinstance(node, GaussianNode) and node.standard:
+            if not node.latent:
+                add(base + ("standard",), "`standard: true` fixes a latent gaussian at N(0, I); this node is "
+                    "observed: remove `standard` or add `latent: true`")
+            elif any(p in spec.nodes and isinstance(spec.nodes[p], GaussianNode) for p in node.parents):
+                add(base + ("standard",), "`standard: true` fixes the node at N(0, I), which leaves no place "
+                    "for its gaussian parents; remove `standard` (or the gaussian parents)")
+        if isinstance(node, DiscreteNode):
+            hidden = [p for p in node.parents if p in spec.nodes and isinstance(spec.nodes[p], GaussianNode)
+                      and spec.nodes[p].latent]
+            if hidden:
+                add(base + ("parents",), f"the discrete node {name!r} has the latent gaussian parent "
+                    f"{hidden[0]!r}: a discrete node with a hidden continuous parent has no exact inference "
+                    "(the posterior is no longer a finite mixture of gaussians); make the parent observed, "
+                    "or the node gaussian (see docs/format.md#latent-gaussian-nodes)")
         if node.plate is not None and node.plate not in spec.plates:
             hint = _suggest(node.plate, list(spec.plates))
             where = f"declared plates: {sorted(spec.plates)}" if spec.plates else "declare it under top-level `plates:`"
