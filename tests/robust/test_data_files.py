@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 import pgm
+from pgm.schema.load import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
@@ -132,13 +133,14 @@ def test_columns_of_the_wrong_kind(mixed, column, dtype_values, fragments):
 
 
 def test_a_missing_gaussian_parent_names_its_rows_by_label():
-    spec = pgm.load(MODELS / "linear_gaussian.yaml")
+    """A gaussian parent missing under a gaussian child is conditioned on (EM); under a discrete
+    (logistic) child it has no exact inference, and the refusal names the rows by their labels."""
+    spec = parse_spec({"name": "mixed-child", "nodes": {"rainfall": {"type": "gaussian"},
+                                                      "wet": {"states": 2, "parents": ["rainfall"], "cpd": "logistic"}}})
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"soil": ["poor", "rich"] * 3, **{c: rng.normal(size=6) for c in
-                                                          ["rainfall", "temperature", "growth", "yield", "price"]}},
-                         index=list("abcdef"))
+    frame = pd.DataFrame({"rainfall": rng.normal(size=6), "wet": [0, 1] * 3}, index=list("abcdef"))
     frame.loc["c", "rainfall"] = np.nan
-    refused(spec, frame, "gaussian node 'rainfall' is missing in rows ['c'] while a child depends on it")
+    refused(spec, frame, "gaussian node 'rainfall' is hidden (missing) in rows ['c'] while its discrete child 'wet'")
 
 
 def test_mixed_types_in_one_csv_column(mixed, tmp_path):
