@@ -21,10 +21,11 @@ from pgm.encode import EncodedData, as_frame, encode
 from pgm.errors import DataError, ModelError, PGMError
 from pgm.graph import PREV, Graph, build, prev_name
 from pgm.infer.elimination import variable_elimination
-from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, row_names,
+from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible,
                           typed_column, warn_impossible)
 from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
-from pgm.infer.enumerate import e_step, hidden_parts, make_plan
+from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
+from pgm.infer.gaussian import gaussian_group
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
 from pgm.learn.variational import elbo as mean_field_elbo
@@ -246,6 +247,9 @@ class FittedModel(Answers):
         components of partly missing vectors), mixed over the posterior of the hidden discrete
         configurations (law of total variance); see :mod:`pgm.infer.gaussian`.  An observed cell is
         its own answer (covariance 0)."""
+        if self.graph.sequence:
+            raise ModelError(f"the posterior of the gaussian node {node!r} of a sequence model is not available "
+                             "yet; ask for a discrete node")
         fams = self._families()
         var = self.graph[node]
         n, d = enc.n_rows, var.dim

@@ -104,6 +104,12 @@ def make_chain_plan(graph: Graph, data: SequenceData) -> ChainPlan:
             miss = np.ones(len(rows), dtype=bool) if block_values is None else np.isnan(block_values[rows]).any(axis=1)
             if not miss.any():
                 continue
+            partly = miss & ~np.isnan(block_values[rows]).all(axis=1) if block_values is not None else miss & False
+            if partly.any():  # the chain's gaussian families are per-row evidence: all components or none
+                bad = data.index[data.rows[rows[np.flatnonzero(partly)[:3]]]]
+                raise DataError(f"some but not all components of the gaussian node {base!r} are missing in rows "
+                                f"{list(bad)}; sequence models take a gaussian vector whole or not at all (fill "
+                                "or empty the other components)")
             if m == f:
                 missing_child[f] = miss
             else:

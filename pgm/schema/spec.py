@@ -389,6 +389,10 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
         if spec.plates:
             add(("plates",), "plates inside the steps of a sequence model are not supported yet; "
                 "declare the copies as separate nodes")
+        for name, node in spec.nodes.items():
+            if isinstance(node, GaussianNode) and node.latent:
+                add(("nodes", name, "latent"), "latent gaussian nodes in a sequence model (linear dynamical "
+                    "systems) are not available yet; use a discrete hidden state (`states: K`)")
         for name in spec.nodes:
             if "@" in name:
                 add(("nodes", name), f"node name {name!r} contains '@', which names the first-step CPD "

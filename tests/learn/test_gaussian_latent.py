@@ -52,7 +52,7 @@ def test_ppca_equals_the_closed_form():
     assert cpd.cov[0, 0, 0] == pytest.approx(sigma2, rel=1e-6)
     np.testing.assert_allclose(W @ W.T + cpd.cov[0], C, atol=1e-6)
     assert fitted.log_likelihood(_frame(x)) == pytest.approx(ll, abs=1e-6)
-    np.testing.assert_allclose(cpd.intercept[0], x.mean(axis=0), atol=1e-8)
+    np.testing.assert_allclose(cpd.intercept[0], x.mean(axis=0), atol=1e-5)   # the MLE of b is the data mean
 
 
 def test_factor_analysis_reaches_sklearn_on_wine():
