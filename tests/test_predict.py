@@ -184,13 +184,17 @@ def test_gaussian_prediction_is_ols_per_configuration():
     np.testing.assert_allclose(post["variance"].to_numpy(), spread, rtol=1e-10)
 
 
-def test_gaussian_prediction_from_an_observed_child_is_refused():
+def test_gaussian_prediction_from_an_observed_child_conditions_on_it():
+    """x ~ N(0, 1), y | x ~ N(1 + 2x, 0.5): x | y ~ N(4 (y - 1) / 9, 1 / 9) (Gaussian conditioning;
+    this was refused before latent gaussian inference)."""
     model = FittedModel.from_spec(parse_spec({"name": "chain", "nodes": {
         "x": {"type": "gaussian"}, "y": {"type": "gaussian", "parents": ["x"]}},
         "params": {"x": {"intercept": 0.0, "covariance": 1.0}, "y": {"intercept": 1.0, "coef": [2.0],
                                                                     "covariance": 0.5}}}))
-    with pytest.raises(DataError, match="where its child 'y' is observed \\(row 0, row 1\\)"):
-        model.predict("x", pd.DataFrame({"y": [0.5, 1.0]}))
+    y = np.array([0.5, 1.0])
+    np.testing.assert_allclose(model.predict("x", pd.DataFrame({"y": y})).to_numpy(), 4 * (y - 1) / 9, atol=1e-12)
+    post = model.posterior("x", pd.DataFrame({"y": y}))
+    np.testing.assert_allclose(post["variance"].to_numpy(), [1 / 9, 1 / 9], rtol=1e-12)
     # without the child, the prediction is x's own distribution
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "1 row with every cell missing", DataWarning)
