@@ -1,13 +1,17 @@
 """The default EM start on textbook models with many hidden variables, where random starting
 posteriors used to stop at once near the independent model (issue 15):
 
+* a 20-step discrete HMM unrolled with ties reaches hmmlearn's best of 5 starts (stored by
+  ``tests/reference/make_hmm20_reference.py``, which anyone can rerun);
 * an LDA-like plate model (documents as rows, a plate of word tokens each with its own topic)
   reaches the best of 5 starts of a numpy EM written here.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +19,39 @@ import pytest
 
 import pgm
 from pgm.schema import parse_spec
+
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
+
+
+def hmm_spec(length: int = 20, states: int = 3, symbols: int = 4):
+    nodes = {"h1": {"states": states, "latent": True}}
+    for t in range(2, length + 1):
+        nodes[f"h{t}"] = {"states": states, "latent": True, "parents": [f"h{t - 1}"], "tie": "transition"}
+    for t in range(1, length + 1):
+        nodes[f"x{t}"] = {"states": symbols, "parents": [f"h{t}"], "tie": "emission"}
+    return parse_spec({"name": "hmm20", "graph": "directed", "nodes": nodes})
+
+
+@pytest.mark.slow
+def test_hmm_with_20_steps_reaches_hmmlearns_best_of_5():
+    reference = json.loads((REFERENCE / "hmm20_hmmlearn.json").read_text())
+    data = pd.read_csv(REFERENCE / "hmm20_sequences.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pgm.ConvergenceWarning)
+        fitted = pgm.fit(hmm_spec(), data, learner="em", n_init=5, seed=0, max_iter=400, tol=1e-7)
+    runs = fitted.info["runs"]
+    assert len({run[0] for run in runs}) == 5  # five different starts
+    for run in runs:
+        assert np.all(np.diff(run) >= -1e-9 * np.abs(run[1:]))
+    best = fitted.log_likelihood(data)
+    assert best == pytest.approx(max(run[-1] for run in runs), rel=1e-12)
+    # hmmlearn stops when an iteration gains less than 1e-4 nats; pgm at a relative 1e-7: 0.05 nats
+    assert best >= reference["best_log_likelihood"] - 0.05, (best, reference)
+    # far above the independent model the old start stopped next to: every symbol i.i.d.
+    counts = np.bincount(data.to_numpy().ravel(), minlength=4)
+    independent = float(counts @ np.log(counts / counts.sum()))
+    assert best > independent + 100
+
 
 # --------------------------------------------------------------------------- LDA-like plate model
 C, K, N, V, D = 2, 3, 8, 10, 300   # document classes, topics, tokens per document, vocabulary, documents
