@@ -60,7 +60,9 @@ from pgm.learn.stats import pool_stats
 #: (a per-row table over them); a binary logistic family beyond it uses the Jaakkola-Jordan bound.
 SCOPE_LIMIT = 1024
 #: Coordinate-ascent sweeps over the hidden nodes per E-step (and the most for :func:`elbo`).
-E_SWEEPS = 5
+E_SWEEPS = 3
+#: An E-step stops early when no q moves by more than this in a sweep.
+E_TOL = 1e-6
 ELBO_SWEEPS = 500
 #: When no learner is named, a model whose exact E-step is estimated above this many cost units
 #: per iteration (:func:`pgm.infer.enumerate.tree_cost`'s units, roughly a few nanoseconds each) or
@@ -250,12 +252,17 @@ class _Bound:
         return out
 
     def parent_update(self, p: str, old: np.ndarray, new: np.ndarray, hidden_parent: bool) -> None:
+        """Move the logits' means and variances after q_p changed from ``old`` to ``new``."""
         idx, wp = self.blocks[p]
-        self.mean[:, idx] += (new[:, 1:] - old[:, 1:]) @ wp.T
-        if hidden_parent:
+        d = new[:, 1:] - old[:, 1:]
+        self.mean[:, idx] += d @ wp.T
+        if not hidden_parent:
+            return
+        if d.shape[1] == 1:  # binary: the variance of the indicator is q (1 - q)
+            self.var[:, idx] += (new[:, 1:] * new[:, :1] - old[:, 1:] * old[:, :1]) @ (wp ** 2).T
+        else:
             mo, mn = old[:, 1:] @ wp.T, new[:, 1:] @ wp.T
-            self.var[:, idx] += (new[:, 1:] - old[:, 1:]) @ (wp ** 2).T - mn ** 2 + mo ** 2
-            np.maximum(self.var, 0.0, out=self.var)
+            self.var[:, idx] += d @ (wp ** 2).T - mn ** 2 + mo ** 2
 
 
 def _sweep_order(graph: Graph, layout: Layout) -> list[tuple[str, list[tuple[str, int]]]]:
@@ -352,14 +359,21 @@ def _m_step(graph: Graph, st: _State, bound: _Bound | None, cpds: dict[str, CPD]
 
 
 def _bounded_m_step(graph: Graph, st: _State, bound: _Bound, options: dict[str, dict[str, Any]]) -> dict[str, CPD]:
-    """Maximise sum_rows sbar/2 E[a] - lambda E[a^2] over (intercept, coef): (2A + penalty) theta = b."""
+    """Maximise sum_rows sbar/2 E[a] - lambda E[a^2] over (intercept, coef): (2A + penalty) theta = b.
+
+    ``A = sum_n lambda_n E[phi phi^T]``: families with the same parents share ``phi`` (the parents'
+    expected indicators), so their ``A``'s come from one matrix product over rows; a hidden
+    parent adds ``diag(q) - q q^T`` on its own block (its indicators are exclusive)."""
     A: dict[str, np.ndarray] = {}
     B: dict[str, np.ndarray] = {}
+    n = st.data.n_rows
+    groups: dict[tuple, list[int]] = {}
     for j, f in enumerate(bound.names):
         fam = graph.families[f]
-        lam = bound.lam[:, j] * st.w
-        half = bound.sbar[:, j] * st.w / 2
-        blocks = [np.ones((st.data.n_rows, 1))]
+        groups.setdefault((fam.disc, fam.cont), []).append(j)
+    for (disc, cont), cols in groups.items():
+        fam = graph.families[bound.names[cols[0]]]
+        blocks = [np.ones((n, 1))]
         hidden = []
         at = 1
         for p, k in zip(fam.disc, fam.cards):
@@ -369,15 +383,32 @@ def _bounded_m_step(graph: Graph, st: _State, bound: _Bound, options: dict[str, 
                 hidden.append((at, qp))
             at += k - 1
         blocks.extend(st.data.values[p] for p in fam.cont)
-        phi = np.hstack(blocks)
-        a = phi.T @ (phi * lam[:, None])
-        for at, qp in hidden:  # E[phi_p phi_p^T] = diag(q_p): add diag(q) - q q^T
+        phi = np.hstack(blocks)                                   # (n, Q1)
+        q1 = phi.shape[1]
+        lam = bound.lam[:, cols] * st.w[:, None]                  # (n, F)
+        half = bound.sbar[:, cols] * st.w[:, None] / 2
+        a = np.zeros((q1 * q1, len(cols)))
+        step = max(1, 2**22 // max(q1 * q1, 1))
+        for r in range(0, n, step):  # sum_n lambda_nf phi_n phi_n^T for every f: one product per chunk
+            ph = phi[r:r + step]
+            a += (ph[:, :, None] * ph[:, None, :]).reshape(len(ph), -1).T @ lam[r:r + step]
+        a = a.T.reshape(len(cols), q1, q1)
+        binary = [(at, qp) for at, qp in hidden if qp.shape[1] == 1]
+        if binary:
+            pos = np.array([at for at, _ in binary])
+            v = np.hstack([qp for _, qp in binary])               # (n, n_binary)
+            a[:, pos, pos] += ((v * (1 - v)).T @ lam).T
+        for at, qp in hidden:
             k1 = qp.shape[1]
-            lq = qp * lam[:, None]
-            a[at:at + k1, at:at + k1] += np.diag(lq.sum(axis=0)) - lq.T @ qp
-        key = graph[f].param
-        A[key] = a if key not in A else A[key] + a
-        B[key] = phi.T @ half if key not in B else B[key] + phi.T @ half
+            if k1 == 1:
+                continue
+            a[:, at:at + k1, at:at + k1] += (np.einsum("nf,nk->fk", lam, qp)[:, :, None] * np.eye(k1)
+                                             - np.einsum("nf,nk,nl->fkl", lam, qp, qp))
+        b = (phi.T @ half).T                                      # (F, Q1)
+        for i, j in enumerate(cols):
+            key = graph[bound.names[j]].param
+            A[key] = a[i] if key not in A else A[key] + a[i]
+            B[key] = b[i] if key not in B else B[key] + b[i]
     out: dict[str, CPD] = {}
     for key, a in A.items():
         pen = float(options[key].get("penalty") or 0.0)
@@ -435,7 +466,7 @@ def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = MAX_ITER
         for it in range(max_iter + 1):
             tables = _tables(graph, layout, cpds, data)
             bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
-            _e_step(st, tables, bound, order, E_SWEEPS)
+            _e_step(st, tables, bound, order, E_SWEEPS, E_TOL)
             value = (_elbo(st, tables, bound) + _log_prior(graph, cpds, options)
                      - _penalties(graph, cpds, options, layout.bounded))
             if not np.isfinite(value):
