@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from pgm.errors import PGMError
 from pgm.io.atomic import check_output_target
@@ -193,7 +193,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if fitted.history:
         n_iter = info.get("n_iter", len(fitted.history))
         what = "ELBO" if info.get("learner") == "variational" else "log-likelihood"
-        summary += f" ({n_iter} iterations, {what} {fitted.history[-1]:.6g})"
+        summary += f" ({n_iter} iteration{'s' if n_iter != 1 else ''}, {what} {fitted.history[-1]:.6g})"
     print(summary)
     return 0
 
@@ -317,6 +317,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not nodes:
         raise PGMError(f"{args.data}: nothing to predict: the data have a column for every node and no node is "
                        "latent; name the nodes to predict with --node")
+    _warn_kept(frame, [n for n in nodes if not graph[n].latent], graph, args.data, read_options(**reading))
     predicted = model.predict(list(nodes), args.data, joint=args.joint, **reading)  # errors name file:line
     out = frame.copy()
     for col in predicted.columns:
@@ -342,6 +343,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _warn_kept(frame: Any, nodes: list[str], graph: Any, data: str, options: Any) -> None:
+    """Warn when a node asked with --node has cells in DATA: predict keeps them, so those rows are not predicted
+    (a user scoring a classifier on a labelled test file would otherwise read back the labels as predictions)."""
+    import numpy as np
+
+    from pgm.encode import encode_discrete, encode_gaussian
+    from pgm.errors import DataWarning
+
+    for v in nodes:
+        var = graph[v]
+        cols = [c for c in var.columns if c in frame.columns]
+        if len(cols) != len(var.columns):
+            continue
+        try:
+            if var.discrete:
+                kept = int((encode_discrete(frame[cols[0]], var, frame.index, options) >= 0).sum())
+            else:
+                kept = int((~np.isnan(encode_gaussian(frame, var, frame.index, options)).any(axis=1)).sum())
+        except PGMError:
+            return  # a bad cell: predict reports it, naming the file and line
+        if kept:
+            warnings.warn(f"{data}: column{'s' if len(cols) > 1 else ''} {', '.join(map(repr, cols))} of {v!r} "
+                          f"{'are' if len(cols) > 1 else 'is'} in the data: its value is kept, not predicted, in "
+                          f"{kept} of {len(frame)} rows; drop the column (or empty its cells) to predict {v!r} "
+                          "in every row", DataWarning, stacklevel=2)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -530,7 +530,7 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: s
     if extra:
         ignored = [c for c in extra if c not in latent_cols]
         if ignored:
-            warnings.warn(f"ignoring {len(ignored)} column{'s' if len(ignored) > 1 else ''} that name no node: "
+            warnings.warn(f"ignoring {len(ignored)} column{'s that name' if len(ignored) > 1 else ' that names'} no node: "
                           f"{ignored[:8]}{' ...' if len(ignored) > 8 else ''}", DataWarning, stacklevel=4)
         if latent_cols & set(extra):
             warnings.warn(f"ignoring the columns of latent nodes {sorted(latent_cols & set(extra))}: latent "
@@ -558,8 +558,10 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: s
             word, labels = _row_labels(index, empty[:5])
             warnings.warn(f"{empty.size} row{'s' if empty.size > 1 else ''} with every cell missing "
                           f"({', '.join(f'{word} {lab}' for lab in labels)}{' ...' if empty.size > 5 else ''}): "
-                          "they carry no information and each contributes 0 to the log-likelihood; "
-                          "drop them to silence this warning", DataWarning, stacklevel=4)
+                          + ("they carry no information and each contributes" if empty.size > 1 else
+                             "it carries no information and contributes")
+                          + " 0 to the log-likelihood; drop "
+                          + ("them" if empty.size > 1 else "it") + " to silence this warning", DataWarning, stacklevel=4)
     if weight_col is not None:
         weights = row_weights(frame[weight_col], weight_col, index)
     elif weights is not None:

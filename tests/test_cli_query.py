@@ -124,3 +124,46 @@ def test_fit_init_starts_from_the_fitted_file(asia, tmp_path, capsys):
     for key in want.cpds:
         np.testing.assert_allclose(got.cpds[key].probs, want.cpds[key].probs, rtol=1e-12)
     assert not all(np.allclose(got.cpds[k].probs, default.cpds[k].probs, rtol=0, atol=1e-9) for k in want.cpds)
+
+
+def test_predict_warns_when_an_asked_node_has_its_column(asia, tmp_path, capsys):
+    """`--node c` on a labelled file keeps the labels (predict conditions on observed cells): a user scoring
+    a classifier would read back the labels as predictions, so the CLI says so and how to predict every row."""
+    root, fitted = asia
+    data = pd.read_csv(root / "asia.csv", dtype=str, keep_default_na=False).replace("", np.nan)
+    kept = int(data["lung"].notna().sum())
+    assert 0 < kept < len(data)
+    out = tmp_path / "pred.csv"
+    capsys.readouterr()
+    assert main(["predict", str(root / "asia.fitted.yaml"), str(root / "asia.csv"), "--node", "lung",
+                 "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"column 'lung' of 'lung' is in the data: its value is kept, not predicted, in {kept} of " \
+           f"{len(data)} rows; drop the column" in err
+    got = pd.read_csv(out, dtype=str, keep_default_na=False)["lung"]
+    observed = data["lung"].notna().to_numpy()
+    assert got[observed].tolist() == data["lung"][observed].tolist()
+    # without the column: every row predicted, no warning
+    data.drop(columns=["lung"]).to_csv(tmp_path / "nolung.csv", index=False)
+    assert main(["predict", str(root / "asia.fitted.yaml"), str(tmp_path / "nolung.csv"), "--node", "lung",
+                 "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    want = fitted.predict("lung", data.drop(columns=["lung"]))
+    assert pd.read_csv(out, dtype=str)["lung"].tolist() == want.astype(str).tolist()
+
+
+def test_messages_agree_in_number(asia, tmp_path, capsys):
+    """One row, one column, one iteration: singular words (was '1 row ... they carry', '1 iterations')."""
+    root, fitted = asia
+    rows = fitted.sample(20, seed=1).astype(object)
+    rows.iloc[4] = np.nan
+    rows["note"] = "x"
+    rows.to_csv(tmp_path / "one.csv", index=False)
+    capsys.readouterr()
+    assert main(["fit", str(MODELS / "asia.yaml"), str(tmp_path / "one.csv"), "--max-iter", "1",
+                 "-o", str(tmp_path / "f.yaml")]) == 0
+    out, err = capsys.readouterr()
+    assert "(1 iteration, log-likelihood" in out
+    assert "1 row with every cell missing (line 6): it carries no information and contributes 0" in err
+    assert "drop it to silence" in err
+    assert "ignoring 1 column that names no node: ['note']" in err
