@@ -541,19 +541,22 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: s
     codes: dict[str, np.ndarray] = {}
     values: dict[str, np.ndarray] = {}
     missing: dict[str, np.ndarray] = {}
+    whole: list[np.ndarray] = []   # per node: rows where every one of its cells is missing
     for var in observed_vars:
         if var.discrete:
             arr = encode_discrete(frame[var.columns[0]], var, index, options)
             codes[var.name] = arr
             miss = arr < 0
+            whole.append(miss)
         else:
             arr = encode_gaussian(frame, var, index, options)
             values[var.name] = arr
             miss = np.isnan(arr).any(axis=1)  # some or all components (EM conditions on the observed ones)
+            whole.append(np.isnan(arr).all(axis=1))
         if miss.any():
             missing[var.name] = miss
     if observed_vars and len(missing) == len(observed_vars):
-        empty = np.flatnonzero(np.logical_and.reduce(list(missing.values())))
+        empty = np.flatnonzero(np.logical_and.reduce(whole))
         if empty.size:
             word, labels = _row_labels(index, empty[:5])
             warnings.warn(f"{empty.size} row{'s' if empty.size > 1 else ''} with every cell missing "

@@ -140,6 +140,8 @@ class ModelSpec(BaseModel):
                 if key in seen:
                     continue
                 seen.add(key)
+                if self.is_standard(name):  # fixed at N(0, I): nothing to fit
+                    continue
                 total += _node_params(self, node)
                 if node.prev:  # the first step has its own CPD, without the previous-step parents
                     total += _node_params(self, node, first=True)

@@ -177,3 +177,17 @@ def test_chunked_file_fit_equals_in_memory(tmp_path):
         chunked = pgm.fit(_spec(5, 2, "diag"), path, max_iter=30, chunk_rows=100)
     assert _monotone(whole.history)
     np.testing.assert_allclose(chunked.history, whole.history, rtol=1e-10)
+
+
+def test_partly_missing_rows_are_not_reported_as_empty_and_the_declaration_counts_no_standard_parameters():
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(20, 3))
+    x[:5, 0] = np.nan          # partly missing: informative rows
+    x[5, :] = np.nan           # every cell missing
+    spec = _spec(3, 1, "diag")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pgm.fit(spec, _frame(x), max_iter=5)
+    empty = [str(w.message) for w in caught if "every cell missing" in str(w.message)]
+    assert len(empty) == 1 and empty[0].startswith("1 row with every cell missing")
+    assert spec.n_params() == 3 * 2 + 3          # x: intercept, loading, variance per column; z none
