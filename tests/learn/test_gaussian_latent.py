@@ -90,9 +90,9 @@ def test_mixture_of_factor_analysers_is_monotone_and_beats_one_component():
     spec = _spec(d, k, "diag", extra={"c": {"states": 2, "latent": True}}, parents=["c"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pgm.ConvergenceWarning)
-        fitted = pgm.fit(spec, _frame(x), max_iter=300, n_init=3, seed=0)
-        single = pgm.fit(_spec(d, k, "diag"), _frame(x), max_iter=300)
-    assert len(fitted.info["runs"]) == 3
+        fitted = pgm.fit(spec, _frame(x), max_iter=150, n_init=2, seed=0)
+        single = pgm.fit(_spec(d, k, "diag"), _frame(x), max_iter=150)
+    assert len(fitted.info["runs"]) == 2
     for run in fitted.info["runs"]:
         assert _monotone(run)
     assert fitted.history[-1] > single.history[-1] + 100
@@ -164,7 +164,7 @@ def test_n_init_runs_start_differently():
 
 
 def test_chunked_file_fit_equals_in_memory(tmp_path):
-    """Factor analysis with partly missing rows: EM over a file read in chunks of 100 rows gives the
+    """Factor analysis with partly missing rows: EM over a file read in chunks of 200 rows gives the
     in-memory fit's history (the E-step statistics are sums over rows; the start uses only sums)."""
     rng = np.random.default_rng(9)
     x = rng.normal(size=(500, 2)) @ rng.normal(size=(2, 5)) + rng.normal(size=(500, 5))
@@ -173,8 +173,8 @@ def test_chunked_file_fit_equals_in_memory(tmp_path):
     _frame(x).to_csv(path, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pgm.ConvergenceWarning)
-        whole = pgm.fit(_spec(5, 2, "diag"), _frame(x), max_iter=30)
-        chunked = pgm.fit(_spec(5, 2, "diag"), path, max_iter=30, chunk_rows=100)
+        whole = pgm.fit(_spec(5, 2, "diag"), _frame(x), max_iter=15)
+        chunked = pgm.fit(_spec(5, 2, "diag"), path, max_iter=15, chunk_rows=200)
     assert _monotone(whole.history)
     np.testing.assert_allclose(chunked.history, whole.history, rtol=1e-10)
 
