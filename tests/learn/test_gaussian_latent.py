@@ -4,6 +4,7 @@ maximum, histories are monotone, and a fitted model saves, loads, samples and an
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -116,6 +117,15 @@ def test_partly_missing_vectors_em_is_monotone_and_recovers_the_covariance():
     # the recorded history is the observed-data log-likelihood (the marginal of the observed components)
     base = fitted.log_likelihood(_frame(holes))
     assert base == pytest.approx(fitted.history[-1], rel=1e-10)
+    # and EM stopped at a maximum of it: small moves of the mean or the covariance all lower it
+    cpd = fitted.cpds["x"]
+    for _ in range(4):
+        step = rng.normal(size=3) * 1e-3
+        sym = rng.normal(size=(3, 3)) * 1e-3
+        for moved in (replace(cpd, intercept=cpd.intercept + step),
+                      replace(cpd, cov=cpd.cov + (sym + sym.T)[None] / 2)):
+            other = replace(fitted, cpds={"x": moved})
+            assert other.log_likelihood(_frame(holes)) < base
 
 
 def test_standard_latent_saves_loads_samples_and_counts_no_parameters(tmp_path):
