@@ -39,7 +39,7 @@ from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.elimination import CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode
 from pgm.infer.flat import build_flat, flat_e_step, table_cells
-from pgm.infer.posterior import Posterior
+from pgm.infer.posterior import Posterior, row_log_sum_exp
 from pgm.infer.gaussian import gaussian_group, joint_states
 
 #: Components with more joint states than this are never listed state by state: their
@@ -587,7 +587,7 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
     listed = [g for g in plan.groups if g.tree is None and not g.gauss]
     for group in plan.groups:
         if group.gauss:  # continuous hidden variables (pgm.infer.gaussian)
-            res = gaussian_group(graph, fams, cpds, data, group, stats=stats, hard=rule is Posterior.HARD,
+            res = gaussian_group(graph, fams, cpds, data, group, stats=stats, rule=rule,
                                  per_row=per_row)
             if res.lse is not None:
                 count(group, res.lse)
@@ -627,21 +627,11 @@ def _list_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[s
     """log p(observed part) per row and expected statistics, by listing the group's joint states."""
     assign = group_assign(graph, data, group, fams)
     lj = log_joint(group, assign, fams, cpds, graph)
-    # log-sum-exp by hand, keeping exp(lj - max) for the posterior: one exp pass, not two
-    top = lj.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    shifted = np.exp(lj - top[:, None])
-    sums = shifted.sum(axis=1)
-    with np.errstate(divide="ignore"):
-        lse = top + np.log(sums)
+    lse, shifted, sums = row_log_sum_exp(lj)
     out: dict[str, Stats] = {}
     if not stats or not np.all(np.isfinite(lse)):
         return lse, out
-    if rule is Posterior.HARD:
-        q = np.zeros_like(lj)
-        q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
-    else:
-        q = shifted / sums[:, None]
+    q = rule.weights(lj, shifted, sums)
     if data.weights is not None:
         q = q * data.weights[group.rows][:, None]
     n = len(group.rows)

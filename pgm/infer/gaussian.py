@@ -41,6 +41,7 @@ from pgm.cpd.linear import LOG_2PI, GaussStats
 from pgm.encode import EncodedData
 from pgm.errors import DataError
 from pgm.graph import Graph
+from pgm.infer.posterior import Posterior, row_log_sum_exp
 
 
 @dataclass
@@ -285,7 +286,7 @@ def _family_stats(graph: Graph, fam: Family, blk: Block, cond: Conditioned, tota
 
 
 def gaussian_group(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: EncodedData, group: Any,
-                   *, stats: bool = True, hard: bool = False, nodes: tuple[str, ...] = (),
+                   *, stats: bool = True, rule: Posterior = Posterior.EXACT, nodes: tuple[str, ...] = (),
                    per_row: bool = True) -> GaussResult:
     """log p(observed) per row (its weighted sum in ``total``), posterior-weighted statistics and (for
     ``nodes``) posterior moments of one hidden component with continuous hidden variables.
@@ -331,18 +332,8 @@ def gaussian_group(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], 
             for f in blk.disc:
                 lj[blk.rows] += np.broadcast_to(family_log_prob(fams[f], cpds[graph[f].param], assign, len(rows)),
                                                 (len(rows), n_joint))
-    top = lj.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    shifted = np.exp(lj - top[:, None])
-    sums = shifted.sum(axis=1)
-    with np.errstate(divide="ignore"):
-        lse = top + np.log(sums)
-    if hard:
-        q = np.zeros_like(lj)
-        q[np.arange(n), lj.argmax(axis=1)] = 1.0
-    else:
-        with np.errstate(invalid="ignore"):
-            q = shifted / sums[:, None]
+    lse, shifted, sums = row_log_sum_exp(lj)
+    q = rule.weights(lj, shifted, sums)
     w_rows = None if data.weights is None else data.weights[group.rows]
     if stats:
         qw = q if w_rows is None else q * w_rows[:, None]

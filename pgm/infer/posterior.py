@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+import numpy as np
+
 
 class Posterior(Enum):
     EXACT = "exact"
@@ -23,3 +25,25 @@ class Posterior(Enum):
     def learner(self) -> str:
         """The name of the learner that uses this rule."""
         return "em" if self is Posterior.EXACT else f"{self.value}-em"
+
+    def weights(self, lj: np.ndarray, shifted: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        """The weight of each row's listed joint states (rows x states) under this rule, from the
+        log-joint ``lj`` and :func:`row_log_sum_exp`'s ``shifted`` and ``sums``."""
+        if self is Posterior.HARD:
+            q = np.zeros_like(lj)
+            q[np.arange(len(lj)), lj.argmax(axis=1)] = 1.0
+            return q
+        with np.errstate(invalid="ignore"):  # a row of probability zero: NaN, refused by the caller
+            return shifted / sums[:, None]
+
+
+def row_log_sum_exp(lj: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lse, shifted, sums)``: each row's log-sum-exp over its joint states, keeping
+    ``exp(lj - max)`` and its row sums for the posterior (one exp pass, not two)."""
+    top = lj.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    shifted = np.exp(lj - top[:, None])
+    sums = shifted.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        lse = top + np.log(sums)
+    return lse, shifted, sums
