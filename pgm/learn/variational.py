@@ -64,6 +64,10 @@ E_SWEEPS = 3
 #: An E-step stops early when no q moves by more than this in a sweep.
 E_TOL = 1e-6
 ELBO_SWEEPS = 500
+#: Starts of :func:`elbo`'s coordinate ascent (uniform, then random); each row keeps its best.
+ELBO_STARTS = 3
+#: Inverse temperatures of :func:`elbo`'s first sweeps (deterministic annealing of the start).
+ANNEAL = tuple(np.linspace(0.02, 1.0, 60))
 #: When no learner is named, a model whose exact E-step is estimated above this many cost units
 #: per iteration (:func:`pgm.infer.enumerate.tree_cost`'s units, roughly a few nanoseconds each) or
 #: beyond the clique tree's memory limits is fitted with learner="variational".
@@ -94,6 +98,9 @@ def _hidden_cells(graph: Graph, data: EncodedData) -> dict[str, np.ndarray]:
             continue
         if not mask.any():
             continue
+        if not var.discrete and var.latent:
+            raise ModelError(f"latent gaussian node {var.decl!r}: learner='variational' handles hidden discrete nodes "
+                             "only; use learner='em' (exact gaussian inference)")
         if not var.discrete:
             raise DataError(f"gaussian node {var.decl!r} is hidden (latent or missing cells); learner='variational' "
                             "handles hidden discrete nodes only: use learner='em', or fill those cells")
@@ -287,7 +294,7 @@ def _tables(graph: Graph, layout: Layout, cpds: dict[str, CPD], data: EncodedDat
     return out
 
 
-def _elbo(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None) -> float:
+def _elbo(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None, per_row: bool = False) -> Any:
     rows = np.zeros(st.data.n_rows)
     for f, members in st.layout.exact.items():
         rows += _contract(tables[f], [st.q[m] for m in members]) if members else tables[f].reshape(-1)
@@ -296,13 +303,15 @@ def _elbo(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None) -> fl
     for v, qv in st.q.items():
         with np.errstate(divide="ignore", invalid="ignore"):
             rows -= np.where(qv > 0, qv * np.log(qv), 0.0).sum(axis=1)
-    return float(st.w @ rows)
+    return rows if per_row else float(st.w @ rows)
 
 
 def _e_step(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None, order, sweeps: int,
-            tol: float = 0.0) -> None:
-    """Coordinate ascent on the q's (and xi) for fixed parameters."""
-    for _ in range(sweeps):
+            tol: float = 0.0, anneal: tuple[float, ...] = ()) -> None:
+    """Coordinate ascent on the q's (and xi) for fixed parameters; ``anneal`` gives inverse
+    temperatures for the first sweeps (q proportional to exp(beta * logits): not ascent steps, a start)."""
+    for sweep in range(sweeps):
+        beta = anneal[sweep] if sweep < len(anneal) else 1.0
         change = 0.0
         for v, fams in order:
             old = st.q[v]
@@ -317,6 +326,8 @@ def _e_step(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None, ord
                     j = bound.child[v]
                     logits[:, 1] += bound.mean[:, j] / 2
                     logits[:, 0] -= bound.mean[:, j] / 2
+            if beta != 1.0:
+                logits = logits * beta
             new = np.exp(logits - logits.max(axis=1, keepdims=True))
             new /= new.sum(axis=1, keepdims=True)
             mask = st.layout.hidden[v]
@@ -331,7 +342,7 @@ def _e_step(st: _State, tables: dict[str, np.ndarray], bound: _Bound | None, ord
             change = max(change, float(np.max(np.abs(new - old))) if new.size else 0.0)
         if bound is not None:
             bound.refresh(st)
-        if change <= tol:
+        if change <= tol and sweep >= len(anneal):
             break
 
 
@@ -492,17 +503,25 @@ def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = MAX_ITER
     return best
 
 
-def elbo(graph: Graph, cpds: dict[str, CPD], data: EncodedData, *, per_row: bool = False,
-         tol: float = 1e-10) -> float | np.ndarray:
-    """The mean-field ELBO of ``data`` under fixed parameters (q optimised by coordinate ascent
-    until no q moves by more than ``tol``, at most :data:`ELBO_SWEEPS` sweeps): a lower bound on
-    ``log p(data)``."""
+def elbo(graph: Graph, cpds: dict[str, CPD], data: EncodedData, *, starts: int = ELBO_STARTS,
+         tol: float = 1e-10) -> float:
+    """The mean-field ELBO of ``data`` under fixed parameters: a lower bound on ``log p(data)``.
+
+    Each row's q is optimised by coordinate ascent (until no q moves by more than ``tol``, at most
+    :data:`ELBO_SWEEPS` sweeps) from a uniform start and ``starts - 1`` random ones (fixed seed);
+    rows are independent given the parameters, so each row keeps its best start."""
     layout = make_layout(graph, data)
-    st = _State(graph, layout, data, None, None)
     tables = _tables(graph, layout, cpds, data)
-    bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
-    _e_step(st, tables, bound, _sweep_order(graph, layout), ELBO_SWEEPS, tol)
-    return _elbo(st, tables, bound)
+    order = _sweep_order(graph, layout)
+    best = None
+    for k in range(max(1, starts)):
+        st = _State(graph, layout, data, None, None if k == 0 else np.random.default_rng(k))
+        bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
+        _e_step(st, tables, bound, order, ELBO_SWEEPS, tol, ANNEAL)
+        rows = _elbo(st, tables, bound, per_row=True)
+        best = rows if best is None else np.maximum(best, rows)
+    w = np.ones(data.n_rows) if data.weights is None else data.weights
+    return float(w @ best)
 
 
 @dataclass

@@ -99,6 +99,9 @@ def test_variational_refuses_hidden_gaussian_and_wide_tables():
     spec, _ = _graph({"z": {"states": 2, "latent": True}, "g": {"type": "gaussian", "parents": ["z"]}})
     with pytest.raises(pgm.DataError, match="handles hidden discrete nodes only"):
         pgm.fit(spec, pd.DataFrame({"g": [0.5, np.nan, 1.0]}), learner="variational")
+    spec, _ = _graph({"z": {"type": "gaussian", "latent": True}, "g": {"type": "gaussian", "dim": 2, "parents": ["z"]}})
+    with pytest.raises(pgm.ModelError, match="latent gaussian node 'z'"):
+        pgm.fit(spec, pd.DataFrame({"g[0]": [0.5, 0.1, 1.0], "g[1]": [0.2, 0.3, 0.1]}), learner="variational")
     nodes = {f"h{i}": {"states": 2, "latent": True} for i in range(11)}
     nodes["x"] = {"states": 2, "parents": [f"h{i}" for i in range(11)]}
     spec, _ = _graph(nodes)
@@ -190,3 +193,11 @@ def test_cli_fit_says_which_learner_it_chose(tmp_path, capsys):
     lines = [line for line in out.splitlines() if line.startswith("learner:")]
     assert len(lines) == 1 and lines[0].startswith("learner: variational (exact inference would need ~"), out
     assert "ELBO" in out
+
+
+def test_variational_needs_rows_in_memory(tmp_path):
+    spec, _ = _graph(COUPLED)
+    csv = tmp_path / "d.csv"
+    _data({"a": 2, "b": 3, "c": 2, "d": 3}, n=50).to_csv(csv, index=False)
+    with pytest.raises(pgm.PGMError, match="needs the rows in memory"):
+        pgm.fit(spec, csv, learner="variational", chunk_rows=20)
