@@ -190,7 +190,9 @@ def read_table(path: str | Path, columns: Columns | None = None, options: ReadOp
     try:
         if suffix in (".parquet", ".pq"):
             try:
-                return pd.read_parquet(path)
+                # the pandas index a DataFrame.to_parquet stored is not data: rows are named by position,
+                # as the streamed and Dask readers name them
+                return pd.read_parquet(path).reset_index(drop=True)
             except ImportError:
                 raise DataError("reading Parquet needs pyarrow: pip install 'pgm-learn[parquet]'") from None
         if suffix in (".csv", ".txt", ".tsv", ".gz"):

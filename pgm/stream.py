@@ -203,7 +203,10 @@ class ChunkReader:
             if self.kind == "parquet":
                 import pyarrow.parquet as pq
 
-                return list(pq.ParquetFile(self.path).schema_arrow.names)
+                schema = pq.ParquetFile(self.path).schema_arrow
+                # the pandas index a DataFrame.to_parquet stored is not data (nor in memory, nor with Dask)
+                index = {c for c in ((schema.pandas_metadata or {}).get("index_columns") or []) if isinstance(c, str)}
+                return [c for c in schema.names if c not in index]
             names = read_header(self.path, self.options)
             repeated = sorted({c for c in names if c and names.count(c) > 1})
             if repeated:

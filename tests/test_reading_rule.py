@@ -308,10 +308,35 @@ def test_errors_name_the_file_and_the_line_on_every_reader(tmp_path, monkeypatch
     frame = pd.DataFrame({"cloudy": ["yes", "no"], "sprinkler": ["on", "maybe"], "rain": ["no", "no"],
                           "wet_grass": ["no", "no"]}, index=["first", "second"])
     frame.to_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(DataError, match=r"bad.parquet: column 'sprinkler'.*\(row 1: 'maybe'\)"):
-        pgm.fit(SP, tmp_path / "bad.parquet", chunk_rows=1)
+    for kwargs in ({}, {"chunk_rows": 1}):  # by position, not by the pandas index the file stores
+        with pytest.raises(DataError, match=r"bad.parquet: column 'sprinkler'.*\(row 1: 'maybe'\)"):
+            pgm.fit(SP, tmp_path / "bad.parquet", **kwargs)
     with pytest.raises(DataError, match=r"column 'sprinkler'.*\(row second: 'maybe'\)"):
         pgm.fit(SP, frame)
+
+
+def test_a_stored_pandas_index_is_not_data_on_every_parquet_reader(tmp_path):
+    """DataFrame.to_parquet stores the index (here 0, 2, 4, ... after a filter) as `__index_level_0__`: in memory
+    it named rows by those labels and streamed it was an unknown column with a warning; now neither."""
+    rows = pgm.load(ROOT / "models" / "sprinkler.yaml")
+    sample = pd.DataFrame({"cloudy": ["yes", "no"] * 20, "sprinkler": ["on", "off", "off", "on"] * 10,
+                           "rain": ["no", "yes", "yes", "no", "no"] * 8, "wet_grass": ["yes", "no"] * 20})
+    kept = sample.iloc[::2]
+    assert list(kept.index[:3]) == [0, 2, 4]
+    kept.to_parquet(tmp_path / "kept.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pgm.DataWarning)  # no "ignoring 1 column that names no node"
+        ref = pgm.fit(rows, kept.reset_index(drop=True), prior={"dirichlet": 1})
+        for kwargs in ({}, {"chunk_rows": 3}):
+            got = pgm.fit(rows, tmp_path / "kept.parquet", prior={"dirichlet": 1}, **kwargs)
+            for key in ref.cpds:
+                np.testing.assert_allclose(got.cpds[key].probs, ref.cpds[key].probs, rtol=1e-12)
+    bad = kept.copy()
+    bad.iloc[3, 1] = "maybe"  # position 3, index label 6
+    bad.to_parquet(tmp_path / "bad.parquet")
+    for kwargs in ({}, {"chunk_rows": 2}):
+        with pytest.raises(DataError, match=r"bad.parquet: column 'sprinkler'.*\(row 3: 'maybe'\)"):
+            pgm.fit(rows, tmp_path / "bad.parquet", **kwargs)
 
 
 # --------------------------------------------------------------------------- the command line
