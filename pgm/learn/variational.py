@@ -50,7 +50,7 @@ from pgm.encode import EncodedData
 from pgm.errors import ConvergenceWarning, DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.elimination import TooWideError, build_clique_tree
-from pgm.infer.enumerate import ENUMERATE_LIMIT, listing_cost, tree_cost
+from pgm.infer.enumerate import ENUMERATE_LIMIT, listing_cost, make_plan, tree_cost
 from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
@@ -584,4 +584,36 @@ def exact_estimate(graph: Graph, data: EncodedData) -> ExactEstimate | None:
         if widest is None or (row, not feasible) > (widest.row_bytes, not widest.feasible):
             widest = here
     assert widest is not None
-    return ExactEstimate(total, widest.row_bytes, widest.states, widest.nodes, every)
+    first = ExactEstimate(total, widest.row_bytes, widest.states, widest.nodes, every)
+    if not first.over_budget or not data.missing:
+        return first
+    return _planned(graph, data, first)
+
+
+def _planned(graph: Graph, data: EncodedData, first: ExactEstimate) -> ExactEstimate:
+    """The estimate from EM's own plan, where missing cells make the union estimate too coarse
+    (cells missing in different rows join components that no row holds): the components of each
+    row's hidden cells, as :func:`pgm.infer.enumerate.make_plan` groups them."""
+    try:
+        plan = make_plan(graph, graph.families, data)
+    except TooWideError:
+        return first
+    except ModelError:
+        return first
+    total, widest = 0.0, (0.0, 0.0, ())
+    for group in plan.groups:
+        cards = {v: graph[v].n_states for v in group.variables}
+        size = float(math.prod(cards.values()))
+        if group.tree is None:
+            cost = listing_cost(len(group.rows), int(size), [graph.families[f].kind for f in group.families])
+            row = size * 8.0 * 2
+        else:
+            scopes = list(dict.fromkeys(tuple(m for m in graph.families[f].members if m in cards)
+                                        for f in group.families))
+            sizes = [math.prod(cards[m] for m in sc) for sc in scopes]
+            cost = tree_cost(len(group.rows), group.tree, sizes)
+            row = 8.0 * (3 * float(group.tree.total_entries) + float(sum(sizes)))
+        total += cost
+        if row > widest[0]:
+            widest = (row, size, group.variables)
+    return ExactEstimate(total, widest[0], widest[1], widest[2], True)

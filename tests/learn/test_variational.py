@@ -201,3 +201,24 @@ def test_variational_needs_rows_in_memory(tmp_path):
     _data({"a": 2, "b": 3, "c": 2, "d": 3}, n=50).to_csv(csv, index=False)
     with pytest.raises(pgm.PGMError, match="needs the rows in memory"):
         pgm.fit(spec, csv, learner="variational", chunk_rows=20)
+
+
+def test_missing_cells_are_estimated_row_by_row(monkeypatch):
+    """Cells missing in different rows join into one wide component only in the union of the rows:
+    over the budget, the estimate is redone from EM's own plan (each row's components)."""
+    import pgm.learn.variational as variational
+
+    nodes = {f"x{i}": {"states": 2, "parents": [f"x{j}" for j in range(max(0, i - 12), i)]} for i in range(40)}
+    spec, graph = _graph(nodes)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.integers(0, 2, (300, 40)), columns=list(nodes)).astype(float)
+    df[rng.random(df.shape) < 0.05] = np.nan
+    enc = encode(graph, df)
+    union = variational.exact_estimate(graph, enc)
+    assert union.states == 2.0**40
+    monkeypatch.setattr(variational, "EXACT_COST_BUDGET", 1e5)
+    planned = variational.exact_estimate(graph, enc)
+    assert planned.cost < min(union.cost, 1e5) and planned.states <= 2**10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pgm.fit(spec, df, max_iter=1).info["learner"] == "em"
