@@ -253,11 +253,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise PGMError(f"{args.model}: not a fitted model (no `params:`); run `pgm fit` first")
     if args.n < 0:
         raise PGMError(f"-n must be a non-negative number of rows, got {args.n}")
-    frame = model.sample(args.n, seed=args.seed)
+    if getattr(model.graph, "sequence", None):
+        if args.length is None:
+            raise PGMError(f"{args.model}: a sequence model draws -n sequences of --length steps each; "
+                           "pass --length T (e.g. -n 100 --length 20)")
+        frame = model.sample(args.n, seed=args.seed, length=args.length)
+        what = f"{args.n} sequences of {args.length} steps ({len(frame)} rows)"
+    else:
+        if args.length is not None:
+            raise PGMError(f"{args.model}: --length is for sequence models (a model with `sequence:`); "
+                           "this model draws -n rows")
+        frame = model.sample(args.n, seed=args.seed)
+        what = f"{args.n} rows"
     text = frame.to_csv(index=False)
     if args.output:
         write_atomic(args.output, text)
-        print(f"wrote {args.n} rows to {args.output}")
+        print(f"wrote {what} to {args.output}")
     else:
         sys.stdout.write(text)
     return 0
@@ -312,7 +323,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     reading = reading_options(args)
     frame = as_frame(args.data, columns_of(graph), read_options(**reading))
     present = {str(c) for c in frame.columns}
-    nodes = args.node or [n for n in graph.order
+    nodes = args.node or [n for n in graph.slice  # a sequence model's nodes, not their h@prev copies
                           if graph[n].latent or any(c not in present for c in graph[n].columns)]
     if not nodes:
         raise PGMError(f"{args.data}: nothing to predict: the data have a column for every node and no node is "
@@ -521,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=_count(0), required=True, help="number of rows")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
     p.add_argument("--seed", type=_count(0), help="random seed")
+    p.add_argument("--length", type=_count(1), metavar="T",
+                   help="sequence models: the steps of each sequence (-n is then the number of sequences)")
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser("convert", help="BIF or bnlearn JSON -> graph file, and graph file -> BIF")

@@ -60,9 +60,10 @@ def check_nodes(graph: Graph, nodes: Any, what: str) -> list[str]:
     nodes = [nodes] if isinstance(nodes, str) else list(nodes)
     if not nodes:
         raise ModelError(f"{what} needs at least one node to ask about")
+    known = set(graph.slice)  # a sequence model's h@prev is the graph's previous-step copy, not a node to ask
     for v in nodes:
-        if not isinstance(v, str) or v not in graph.variables:
-            raise ModelError(f"unknown node {v!r} in {what}; nodes: {list(graph.order)[:12]}")
+        if not isinstance(v, str) or v not in known:
+            raise ModelError(f"unknown node {v!r} in {what}; nodes: {list(graph.slice)[:12]}")
     twice = sorted({v for v in nodes if nodes.count(v) > 1})
     if twice:
         raise ModelError(f"nodes {twice} are listed twice in {what}; list each once")

@@ -167,3 +167,44 @@ def test_messages_agree_in_number(asia, tmp_path, capsys):
     assert "1 row with every cell missing (line 6): it carries no information and contributes 0" in err
     assert "drop it to silence" in err
     assert "ignoring 1 column that names no node: ['note']" in err
+
+
+HMM = """name: umbrella-hmm
+sequence: {id: walk, order: day}
+nodes:
+  rain:     {states: [no, yes], latent: true, prev: [rain]}
+  umbrella: {states: [no, yes], parents: [rain]}
+params:
+  rain@first:
+    table: [0.5, 0.5]
+  umbrella:
+    table:
+      - [0.8, 0.2]
+      - [0.1, 0.9]
+  rain:
+    table:
+      - [0.7, 0.3]
+      - [0.3, 0.7]
+"""
+
+
+def test_sample_and_predict_a_sequence_model(tmp_path, capsys):
+    """pgm sample had no way to give a sequence model its length; pgm predict's default nodes took the
+    graph's previous-step copies (rain@prev) and crashed with an internal KeyError."""
+    (tmp_path / "hmm.yaml").write_text(HMM)
+    fitted = pgm.load(tmp_path / "hmm.yaml")
+    data = tmp_path / "walks.csv"
+    assert main(["sample", str(tmp_path / "hmm.yaml"), "-n", "4"]) == 2
+    assert "pass --length T" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "hmm.yaml"), "-n", "4", "--length", "6", "--seed", "1", "-o", str(data)]) == 0
+    assert "wrote 4 sequences of 6 steps (24 rows)" in capsys.readouterr().out
+    assert data.read_text() == fitted.sample(4, seed=1, length=6).to_csv(index=False)
+    rows = pd.read_csv(data)
+    assert main(["predict", str(tmp_path / "hmm.yaml"), str(data)]) == 0  # rain is latent: predicted
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert got["rain"].tolist() == fitted.predict("rain", rows).astype(str).tolist()
+    assert main(["predict", str(tmp_path / "hmm.yaml"), str(data), "--node", "rain@prev"]) == 2
+    assert "unknown node 'rain@prev' in predict(); nodes: ['rain', 'umbrella']" in capsys.readouterr().err
+    (tmp_path / "coin.yaml").write_text("name: coin\nnodes:\n  c: {states: [h, t]}\nparams:\n  c:\n    table: [0.5, 0.5]\n")
+    assert main(["sample", str(tmp_path / "coin.yaml"), "-n", "3", "--length", "2"]) == 2
+    assert "--length is for sequence models" in capsys.readouterr().err
