@@ -531,6 +531,9 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, weights: Any, weight_col: s
     extra = [c for c in present if c not in set(needed) and c != weight_col]
     if extra:
         ignored = [c for c in extra if c not in latent_cols]
+        hint = separator_hint(list(present), options) if ignored == list(present) else ""
+        if hint:  # predict's absent columns would otherwise take every row's `a;b;c` header as "no evidence"
+            raise DataError(f"no column of the data names a node (found: {sorted(present)[:12]}){hint}")
         if ignored:
             warnings.warn(f"ignoring {len(ignored)} column{'s that name' if len(ignored) > 1 else ' that names'} no node: "
                           f"{ignored[:8]}{' ...' if len(ignored) > 8 else ''}", DataWarning, stacklevel=4)

@@ -274,7 +274,7 @@ def test_rows_with_another_field_count_name_their_line_on_every_reader(tmp_path,
             quiet(pgm.fit, SP, path)
 
 
-def test_a_semicolon_file_says_which_separator_to_pass(tmp_path):
+def test_a_semicolon_file_says_which_separator_to_pass(tmp_path, capsys):
     path = tmp_path / "semi.csv"
     path.write_text("cloudy;sprinkler;rain;wet_grass\nyes;on;yes;yes\nno;off;no;no\n")
     for kwargs in ({}, {"chunk_rows": 1}):
@@ -289,6 +289,16 @@ def test_a_semicolon_file_says_which_separator_to_pass(tmp_path):
         pgm.fit(SP, path, sep=";;")
     with pytest.raises(PGMError, match="na_values must be texts"):
         pgm.fit(SP, path, sep=";", na_values=[float("nan")])
+    # predicting: every node's column may be absent, so the one `a;b;c` column was "no evidence" and every
+    # row got the marginal mode without a word but "ignoring 1 column"; now the same hint as fit
+    fitted = pgm.fit(SP, path, sep=";")
+    with pytest.raises(DataError, match=r"semi.csv: no column of the data names a node.*looks separated by ';'"):
+        fitted.predict(["cloudy", "sprinkler", "rain", "wet_grass"], path)
+    fitted.save(tmp_path / "sp.fitted.yaml")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "sp.fitted.yaml"), str(path)]) == 2  # default: the absent nodes
+    assert "no column of the data names a node" in capsys.readouterr().err
+    assert fitted.predict("rain", path, sep=";").tolist() == ["yes", "no"]
 
 
 def test_errors_name_the_file_and_the_line_on_every_reader(tmp_path, monkeypatch):
