@@ -301,6 +301,28 @@ def test_a_semicolon_file_says_which_separator_to_pass(tmp_path, capsys):
     assert fitted.predict("rain", path, sep=";").tolist() == ["yes", "no"]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name_on_every_reader(tmp_path, monkeypatch):
+    """Excel's "CSV UTF-8" starts with a BOM: the in-memory readers dropped it, the streamed reader's header
+    kept it ('missing column 'cloudy' (did you mean '\\ufeffcloudy'?)')."""
+    body = HEADER + "yes,on,yes,yes\nno,off,no,no\nyes,off,yes,no\n"
+    plain, bom = tmp_path / "plain.csv", tmp_path / "bom.csv"
+    plain.write_text(body, encoding="utf-8")
+    bom.write_text(body, encoding="utf-8-sig")
+    assert bom.read_bytes()[:3] == b"\xef\xbb\xbf"
+    ref = quiet(pgm.fit, SP, plain, prior={"dirichlet": 1})
+    fits = [quiet(pgm.fit, SP, bom, prior={"dirichlet": 1}, **kw) for kw in ({}, {"chunk_rows": 1}, {"chunk_rows": 2})]
+    with monkeypatch.context() as m:
+        no_pyarrow(m)
+        fits.append(quiet(pgm.fit, SP, bom, prior={"dirichlet": 1}))
+    for got in fits:
+        for key in ref.cpds:
+            np.testing.assert_array_equal(got.cpds[key].probs, ref.cpds[key].probs)
+    bom.write_text(HEADER + "yes,on,yes,yes\nno,maybe,no,no\n", encoding="utf-8-sig")
+    for kw in ({}, {"chunk_rows": 1}):  # lines as an editor counts them
+        with pytest.raises(DataError, match=r"bom.csv: column 'sprinkler': unknown label in 1 row \(line 3: 'maybe'\)"):
+            quiet(pgm.fit, SP, bom, **kw)
+
+
 def test_errors_name_the_file_and_the_line_on_every_reader(tmp_path, monkeypatch):
     path = tmp_path / "bad.csv"
     # a blank line and a quoted newline (in a column no node reads) move the row down: line 6, not row 2 + 2

@@ -94,7 +94,7 @@ def separator(path: str | Path, options: ReadOptions = DEFAULT) -> str:
 
 def _open_text(path: Path) -> Any:
     raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM (Excel's "CSV UTF-8") is not text
 
 
 def read_header(path: str | Path, options: ReadOptions = DEFAULT) -> list[str]:
