@@ -652,7 +652,7 @@ def merge_rows(codes: np.ndarray, weights: np.ndarray | None = None) -> tuple[np
     """Merge identical rows of a code matrix (missing cells are -1): the one place rows are merged.
 
     Returns ``(first, summed, inverse)``: the index of each distinct row's first occurrence (distinct
-    rows in lexicographic order), the summed weights of its copies (its count without ``weights``),
+    rows in lexicographic order when the codes fit one 64-bit key, else in byte order), the summed weights of its copies (its count without ``weights``),
     and each row's distinct row.  Likelihoods and expected statistics are sums over rows, so a
     weighted distinct row stands exactly for its copies.
     """
@@ -668,8 +668,10 @@ def merge_rows(codes: np.ndarray, weights: np.ndarray | None = None) -> tuple[np
         for j in range(codes.shape[1]):
             key = key * radix[j] + (codes[:, j].astype(np.int64) + 1)
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    else:
-        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    else:  # each row as one byte string: much faster than np.unique(axis=0)
+        matrix = np.ascontiguousarray(codes)
+        keys = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
     return first, np.bincount(inverse, weights=weights, minlength=len(first)).astype(np.float64), inverse
 
