@@ -328,7 +328,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not nodes:
         raise PGMError(f"{args.data}: nothing to predict: the data have a column for every node and no node is "
                        "latent; name the nodes to predict with --node")
-    _warn_kept(frame, [n for n in nodes if not graph[n].latent], graph, args.data, read_options(**reading))
+    asked = [n for n in nodes if n not in graph.variables or not graph[n].latent]
+    _warn_kept(frame, asked, graph, args.data, read_options(**reading))
     predicted = model.predict(list(nodes), args.data, joint=args.joint, **reading)  # errors name file:line
     out = frame.copy()
     for col in predicted.columns:
@@ -365,6 +366,8 @@ def _warn_kept(frame: Any, nodes: list[str], graph: Any, data: str, options: Any
     from pgm.errors import DataWarning
 
     for v in nodes:
+        if v not in graph.variables:
+            continue  # predict names the unknown node
         var = graph[v]
         cols = [c for c in var.columns if c in frame.columns]
         if len(cols) != len(var.columns):

@@ -23,13 +23,17 @@ import pandas as pd
 from pgm.encode import EncodedData, encode, encode_discrete
 from pgm.errors import DataError, DataWarning, ModelError
 from pgm.graph import Graph
-from pgm.io.table import read_options
+from pgm.io.table import Lines, read_options
 
 
 # --------------------------------------------------------------------------- rows of probability zero
 def row_names(index: Any, rows: np.ndarray, limit: int = 5) -> str:
-    """``row 3, row 17 ...``: the first rows by their label in the data (position without an index)."""
+    """``row 3, row 17 ...``: the first rows by their label in the data (position without an index);
+    ``line 4, line 18 of f.csv`` for rows read from a CSV file (``index`` a :class:`pgm.io.table.Lines`)."""
     rows = np.asarray(rows)
+    if isinstance(index, Lines):
+        lines = index.labels([int(r) for r in rows[:limit]])
+        return ", ".join(f"line {n}" for n in lines) + (" ..." if len(rows) > limit else "") + f" of {index.path}"
     labels = [index[r] if index is not None else r for r in rows[:limit]]
     labels = [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
     return ", ".join(f"row {lab}" for lab in labels) + (" ..." if len(rows) > limit else "")
@@ -40,8 +44,14 @@ def warn_impossible(index: Any, rows: np.ndarray, stacklevel: int = 3) -> None:
     n = len(rows)
     warnings.warn(f"{n} row{'s' if n > 1 else ''} ({row_names(index, rows)}) {'have' if n > 1 else 'has'} "
                   "probability 0 under the model (log-likelihood -inf): the fitted parameters give a state "
-                  "probability 0 there. Fit with a prior (e.g. prior={'dirichlet': 1}) to keep every "
-                  "probability above 0", DataWarning, stacklevel=stacklevel)
+                  "probability 0 there. Fit with a prior (e.g. prior={'dirichlet': 1}; command line: --prior 1) "
+                  "to keep every probability above 0", DataWarning, stacklevel=stacklevel)
+
+
+def rows_of(enc: EncodedData) -> Any:
+    """How messages name the rows of ``enc``: their file lines when read from a CSV file, else the index."""
+    lines = getattr(enc, "lines", None)  # sequence data name rows by their index
+    return lines if lines is not None else enc.index
 
 
 def refuse_impossible(index: Any, row_log_prob: np.ndarray, what: str) -> None:
@@ -49,9 +59,11 @@ def refuse_impossible(index: Any, row_log_prob: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(np.isneginf(row_log_prob) | np.isnan(row_log_prob))
     if bad.size:
         n = bad.size
+        them = "them" if n > 1 else "it"
         raise DataError(f"{what}: {n} row{'s' if n > 1 else ''} ({row_names(index, bad)}) "
                         f"{'have' if n > 1 else 'has'} probability 0 under the model, so nothing can be "
-                        "conditioned on them; drop or fix them, or refit with a prior (prior={'dirichlet': 1})")
+                        f"conditioned on {them}; drop or fix {them}, or refit with a prior "
+                        "(prior={'dirichlet': 1}; command line: --prior 1)")
 
 
 # --------------------------------------------------------------------------- queries and evidence
@@ -240,7 +252,7 @@ class Answers:
                         if j >= i})
             return pd.DataFrame(out, index=enc.index)
         row_lp, probs = self._infer(enc, (node,), "sum")
-        refuse_impossible(enc.index, row_lp, f"posterior({node!r})")
+        refuse_impossible(rows_of(enc), row_lp, f"posterior({node!r})")
         return pd.DataFrame(probs[node], index=enc.index, columns=list(var.labels))
 
     def predict(self, nodes: str | list[str], data: Any, *, joint: bool = False, na_values: Any = None,
@@ -272,7 +284,7 @@ class Answers:
         cols: dict[str, Any] = {}
         if discrete:
             row_lp, got = self._infer(enc, discrete, "max" if joint else "sum")
-            refuse_impossible(enc.index, row_lp, "predict()")
+            refuse_impossible(rows_of(enc), row_lp, "predict()")
             for v in discrete:
                 codes = got[v] if joint else got[v].argmax(axis=1)
                 cols[v] = typed_column(self.graph, v, codes)
@@ -302,7 +314,7 @@ class Answers:
         discrete = tuple(v for v in self.graph.order if self.graph[v].discrete)
         enc = self._encode_for(data, [], na_values=na_values, sep=sep)
         row_lp, got = self._infer(enc, discrete, "max")
-        refuse_impossible(enc.index, row_lp, "most_probable()")
+        refuse_impossible(rows_of(enc), row_lp, "most_probable()")
         values: dict[str, np.ndarray] = {}
         cols: dict[str, Any] = {}
         for v in self.graph.order:

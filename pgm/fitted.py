@@ -21,7 +21,7 @@ from pgm.encode import EncodedData, as_frame, encode
 from pgm.errors import DataError, ModelError, PGMError
 from pgm.graph import PREV, Graph, build, prev_name
 from pgm.infer.elimination import variable_elimination
-from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible,
+from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, rows_of,
                           typed_column, warn_impossible)
 from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
@@ -101,7 +101,7 @@ class FittedModel(Answers):
                       zero_ok=True).row_log_likelihood
         impossible = np.flatnonzero(np.isneginf(rows))
         if impossible.size:  # log 0 is the right answer, but it must not pass unnoticed
-            warn_impossible(enc.index, impossible)
+            warn_impossible(rows_of(enc), impossible)
         return rows
 
     def log_likelihood(self, data: Any, weights: str | None = None, *, na_values: Any = None,
@@ -125,7 +125,7 @@ class FittedModel(Answers):
         if total == -math.inf:
             rows = e_step(self.graph, fams, self.cpds, enc, plan, stats=False, per_row=True,
                           zero_ok=True).row_log_likelihood
-            warn_impossible(enc.index, np.flatnonzero(np.isneginf(rows)))
+            warn_impossible(rows_of(enc), np.flatnonzero(np.isneginf(rows)))
         return total
 
     def elbo(self, data: Any, weights: str | None = None, *, na_values: Any = None, sep: str | None = None) -> float:
@@ -269,7 +269,7 @@ class FittedModel(Answers):
                 row_lp[group.rows] += res.lse
                 if node in group.variables:
                     mean[group.rows], cov[group.rows] = res.moments[node]
-        refuse_impossible(enc.index, row_lp, f"posterior({node!r})")
+        refuse_impossible(rows_of(enc), row_lp, f"posterior({node!r})")
         return mean, cov
 
     def _fill_gaussian(self, node: str, codes: dict[str, np.ndarray], values: dict[str, np.ndarray],

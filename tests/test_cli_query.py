@@ -208,3 +208,21 @@ def test_sample_and_predict_a_sequence_model(tmp_path, capsys):
     (tmp_path / "coin.yaml").write_text("name: coin\nnodes:\n  c: {states: [h, t]}\nparams:\n  c:\n    table: [0.5, 0.5]\n")
     assert main(["sample", str(tmp_path / "coin.yaml"), "-n", "3", "--length", "2"]) == 2
     assert "--length is for sequence models" in capsys.readouterr().err
+
+
+def test_rows_of_probability_zero_are_named_by_their_file_line(asia, tmp_path, capsys):
+    """A CSV file's rows of probability 0 are named by line, as every other data message names them
+    (was 'row 0', the position, for what an editor shows as line 2)."""
+    root, fitted = asia
+    path = tmp_path / "zero.csv"  # either=no with lung=yes: impossible under asia's deterministic 'either'
+    path.write_text("asia,smoke,tub,lung,bronc,either,xray,dysp\nno,yes,no,no,no,no,yes,no\n\n"
+                    "no,yes,,yes,no,no,yes,no\n")
+    capsys.readouterr()
+    assert main(["score", str(root / "asia.fitted.yaml"), str(path)]) == 0
+    assert f"1 row (line 4 of {path}) has probability 0" in capsys.readouterr().err
+    with pytest.raises(pgm.DataError, match=r"predict\(\): 1 row \(line 4 of .*zero.csv\) has probability 0 .* "
+                                            r"conditioned on it; drop or fix it, .*--prior 1"):
+        fitted.predict("tub", path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", np.nan)
+    with pytest.raises(pgm.DataError, match=r"1 row \(row 1\) has probability 0"):
+        fitted.posterior("tub", frame)

@@ -232,7 +232,7 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      {"label.csv": "cloudy,sprinkler,wet_grass\nyes,on,yes\nyes,maybe,no\n"},
      ["label.csv: column 'sprinkler'", "line 3: 'maybe'"]),
     ("predict-rows-of-probability-zero", ["predict", "zero.fitted.yaml", "z.csv"],
-     {"zero.fitted.yaml": ZERO, "z.csv": "a\n0\n1\n"}, ["1 row (row 1) has probability 0 under the model"]),
+     {"zero.fitted.yaml": ZERO, "z.csv": "a\n0\n1\n"}, ["1 row (line 3 of z.csv) has probability 0 under the model"]),
     ("predict-joint-gaussian", ["predict", "gmm.fitted.yaml", "g.csv", "--node", "x", "--joint"],
      {"gmm.fitted.yaml": GMM_FITTED, "g.csv": "z\n0\n"}, ["predict(joint=True) completes discrete nodes"]),
     ("predict-output-is-the-data", ["predict", "sp.fitted.yaml", "sp.csv", "--node", "rain", "-o", "sp.csv"], {},
