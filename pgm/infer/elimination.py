@@ -473,6 +473,22 @@ class Calibration:
         return LogFactor(tuple(variables), table if self.batched else table[0])
 
 
+def _clique_potentials(tree: CliqueTree, tables: Sequence[np.ndarray]) -> tuple[int, list[np.ndarray | float]]:
+    """``(n_batch, psi)``: each factor's log-table laid out on its home clique's axes and summed there
+    (``psi[i]`` is 0.0 for a clique that homes no factor), for :func:`calibrate` and :func:`max_decode`."""
+    if len(tables) != len(tree.scopes):
+        raise ValueError(f"the tree was built for {len(tree.scopes)} factors, got {len(tables)} tables")
+    n_batch = max((t.shape[0] for t, s in zip(tables, tree.scopes) if t.ndim == len(s) + 1), default=1)
+    psi: list[np.ndarray | float] = [0.0] * len(tree.cliques)
+    for t, s, h, (perm, shape) in zip(tables, tree.scopes, tree.home, tree._factor_view):
+        if t.ndim == len(s) + 1:
+            view = np.transpose(t, (0,) + tuple(1 + j for j in perm)).reshape((t.shape[0],) + shape)
+        else:
+            view = np.transpose(t, perm).reshape((1,) + shape)
+        psi[h] = psi[h] + view
+    return n_batch, psi
+
+
 def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray], *, downward: bool = True) -> Calibration:
     """Two-pass sum-product on a clique tree, in log space.
 
@@ -488,18 +504,9 @@ def calibrate(tree: CliqueTree, tables: Sequence[np.ndarray], *, downward: bool 
     -------
     Calibration
     """
-    if len(tables) != len(tree.scopes):
-        raise ValueError(f"the tree was built for {len(tree.scopes)} factors, got {len(tables)} tables")
     batched = any(t.ndim == len(s) + 1 for t, s in zip(tables, tree.scopes))
-    n_batch = max((t.shape[0] for t, s in zip(tables, tree.scopes) if t.ndim == len(s) + 1), default=1)
+    n_batch, psi = _clique_potentials(tree, tables)
     n = len(tree.cliques)
-    psi: list[np.ndarray | float] = [0.0] * n
-    for t, s, h, (perm, shape) in zip(tables, tree.scopes, tree.home, tree._factor_view):
-        if t.ndim == len(s) + 1:
-            view = np.transpose(t, (0,) + tuple(1 + j for j in perm)).reshape((t.shape[0],) + shape)
-        else:
-            view = np.transpose(t, perm).reshape((1,) + shape)
-        psi[h] = psi[h] + view
     beliefs: list[np.ndarray] = [None] * n  # type: ignore[list-item]
     up: list[np.ndarray] = [None] * n  # type: ignore[list-item]
     for i in tree.schedule:  # children first: fold their messages in, then send up
@@ -540,17 +547,8 @@ def max_decode(tree: CliqueTree, tables: Sequence[np.ndarray]) -> tuple[np.ndarr
     log_max : float array of shape (n_batch,), the log of the largest unnormalised joint value
         (``-inf`` where every joint state has value zero)
     """
-    if len(tables) != len(tree.scopes):
-        raise ValueError(f"the tree was built for {len(tree.scopes)} factors, got {len(tables)} tables")
-    n_batch = max((t.shape[0] for t, s in zip(tables, tree.scopes) if t.ndim == len(s) + 1), default=1)
+    n_batch, psi = _clique_potentials(tree, tables)
     n = len(tree.cliques)
-    psi: list[np.ndarray | float] = [0.0] * n
-    for t, s, h, (perm, shape) in zip(tables, tree.scopes, tree.home, tree._factor_view):
-        if t.ndim == len(s) + 1:
-            view = np.transpose(t, (0,) + tuple(1 + j for j in perm)).reshape((t.shape[0],) + shape)
-        else:
-            view = np.transpose(t, perm).reshape((1,) + shape)
-        psi[h] = psi[h] + view
     beliefs: list[np.ndarray] = [None] * n  # type: ignore[list-item]
     for i in tree.schedule:  # children first: each clique's belief includes its subtree's best
         shape = (n_batch,) + tree.clique_shape(i)
