@@ -192,6 +192,12 @@ def _group(graph, fams, vars_, rows, dropped, col) -> Group:
     involved = tuple(involved)
     all_rows = len(rows) == dropped.shape[0]
     if gauss:  # continuous hidden variables: gaussian conditioning per configuration of the discrete ones
+        if size > ENUMERATE_LIMIT:  # each configuration is listed (a Gaussian per state, (rows, states) arrays)
+            disc = [graph[v].decl for v in vars_ if graph[v].discrete]
+            raise ModelError(f"the hidden discrete nodes {disc} are parents of hidden continuous variables in one "
+                             f"component and have {size:,} joint states, more than the {ENUMERATE_LIMIT:,} that exact "
+                             "gaussian inference lists (one Gaussian per joint state); give the gaussian nodes "
+                             "fewer hidden discrete parents (or fewer states), or observe some of them")
         return Group(vars_, rows, involved, joint_states(graph, vars_), drop, all_rows, gauss=True)
     if size > ENUMERATE_LIMIT:
         tree = _tree(graph, fams, vars_, involved, size)

@@ -175,3 +175,35 @@ def test_discrete_node_with_latent_gaussian_parent_is_refused():
     with pytest.raises(pgm.ModelError, match="latent gaussian parent 'z'"):
         parse_spec({"name": "r", "graph": "directed", "nodes": {
             "z": {"type": "gaussian", "latent": True}, "c": {"states": 2, "parents": ["z"], "cpd": "logistic"}}})
+
+
+def _many_parents(cards: list[int]) -> tuple[FittedModel, pd.DataFrame]:
+    """Hidden discrete parents a0, a1, ... of one gaussian y with a latent gaussian parent z."""
+    rng = np.random.default_rng(5)
+    names = [f"a{i}" for i in range(len(cards))]
+    nodes: dict = {n: {"states": k, "latent": True} for n, k in zip(names, cards)}
+    nodes["z"] = {"type": "gaussian", "latent": True}
+    nodes["y"] = {"type": "gaussian", "parents": names + ["z"]}
+    params: dict = {n: {"table": rng.dirichlet(np.ones(k)).tolist()} for n, k in zip(names, cards)}
+    params["z"] = {"intercept": 0.0, "covariance": 1.0}
+    n_cfg = int(np.prod(cards))
+    params["y"] = {"intercept": rng.normal(size=n_cfg).tolist(), "coef": rng.normal(size=(n_cfg, 1)).tolist(),
+                   "covariance": (0.5 + rng.random(n_cfg)).tolist()}
+    spec = parse_spec({"name": "wide", "graph": "directed", "nodes": nodes, "params": params})
+    return FittedModel.from_spec(spec), pd.DataFrame({"y": rng.normal(size=6)})
+
+
+def test_too_many_hidden_discrete_parents_of_a_hidden_gaussian_is_refused():
+    """Exact gaussian inference lists the hidden discrete configurations: 16*16*17 = 4,352 > 4,096 is
+    refused naming the nodes and the count; 16*16*16 = 4,096 is computed (against brute force)."""
+    model, data = _many_parents([16, 16, 17])
+    with pytest.raises(pgm.ModelError, match=r"\['a0', 'a1', 'a2'\].*4,352 joint states.*4,096.*observe some"):
+        model.row_log_likelihood(data)
+    model, data = _many_parents([16, 16, 16])
+    got = model.row_log_likelihood(data)
+    # brute force: y | a ~ N(b_a + w_a * 0, w_a^2 + psi_a) with z ~ N(0, 1)
+    cpd = model.cpds["y"]
+    prior = np.einsum("i,j,k->ijk", *(np.asarray(model.cpds[f"a{i}"].probs)[0] for i in range(3))).ravel()
+    b, w, psi = cpd.intercept[:, 0], cpd.coef[:, 0, 0], cpd.cov[:, 0, 0]
+    dens = np.exp(-0.5 * (data["y"].to_numpy()[:, None] - b) ** 2 / (w ** 2 + psi)) / np.sqrt(2 * np.pi * (w ** 2 + psi))
+    np.testing.assert_allclose(got, np.log(dens @ prior), rtol=1e-10)
