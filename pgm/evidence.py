@@ -219,6 +219,27 @@ class Answers:
             return data
         return encode(self.graph, data, absent=tuple(nodes), options=read_options(na_values, sep))
 
+    def _encode_completing(self, data: Any, na_values: Any = None, sep: str | None = None,
+                           stacklevel: int = 4) -> Any:
+        """Encode rows to complete (most_probable): an observed node's absent column counts as a
+        column of missing cells, with a DataWarning naming the nodes (a misspelt column is then
+        also reported among the ignored ones); data naming no observed node are refused."""
+        if isinstance(data, EncodedData):
+            return data
+        names = [v for v in self.graph.slice if not self.graph[v].latent]
+        got = self._encode_for(data, names, na_values=na_values, sep=sep)
+        inner = got if isinstance(got, EncodedData) else got.enc  # a sequence model's SequenceData
+        gone = [v for v in names if not inner.observed(v)]
+        if gone and len(gone) == len(names):
+            raise DataError(f"no column of the data names an observed node ({', '.join(names[:8])}"
+                            f"{' ...' if len(names) > 8 else ''}); most_probable() completes rows from their "
+                            "observed cells")
+        if gone:
+            warnings.warn(f"no column for the node{'s' if len(gone) > 1 else ''} {', '.join(map(repr, gone))}: "
+                          "treated as missing in every row (most_probable() completes "
+                          f"{'them' if len(gone) > 1 else 'it'})", DataWarning, stacklevel=stacklevel)
+        return got
+
     def _gaussian(self, node: str, enc: EncodedData) -> tuple[np.ndarray, np.ndarray]:
         raise ModelError(f"{node!r} is gaussian; this model predicts discrete nodes only")
 
@@ -309,10 +330,11 @@ class Answers:
         conditional mean given the completed row (its parents' values, filled first).
 
         Returns a DataFrame with a column per node (latent ones included), discrete values typed as
-        ``sample`` gives them; observed cells are kept.
+        ``sample`` gives them; observed cells are kept.  An observed node's column may be absent
+        (its cells all missing, with a DataWarning naming it).
         """
         discrete = tuple(v for v in self.graph.order if self.graph[v].discrete)
-        enc = self._encode_for(data, [], na_values=na_values, sep=sep)
+        enc = self._encode_completing(data, na_values=na_values, sep=sep)
         row_lp, got = self._infer(enc, discrete, "max")
         refuse_impossible(rows_of(enc), row_lp, "most_probable()")
         values: dict[str, np.ndarray] = {}

@@ -195,7 +195,7 @@ class FittedModel(Answers):
         """
         if not self.graph.sequence:
             return super().most_probable(data, na_values=na_values, sep=sep)
-        seq = self._encode_for(data, [], na_values=na_values, sep=sep)
+        seq = self._encode_completing(data, na_values=na_values, sep=sep, stacklevel=3)
         frame = seq.frame
         nodes = tuple(v for v in self.graph.slice if self.graph[v].discrete)
         row_lp, got = self._infer_chain(seq, nodes, "max")

@@ -383,3 +383,40 @@ def test_most_probable_fills_missing_gaussian_cells_with_their_conditional_mean(
     y0 = -1.0 + 0.5 * 0.4
     np.testing.assert_allclose(got["y"], [y0, -1.0 + 0.5 * -1.0, 4.2], rtol=1e-14)
     np.testing.assert_allclose(got["w"], [0.5 + 3.0 * y0, 0.5 + 3.0 * -1.5, 0.5 + 3.0 * 4.2], rtol=1e-14)
+
+
+def test_most_probable_takes_absent_node_columns_as_missing_cells():
+    """An observed node's absent column is a column of missing cells (with a warning naming it), as
+    predict/posterior accept absent predicted columns; checked against brute force on asia."""
+    from pathlib import Path
+
+    from pgm.io.bif import read_bif
+    root = Path(__file__).resolve().parents[1]
+    truth = FittedModel.from_spec(parse_spec(read_bif((root.parent / "shared" / "data" / "asia.bif").read_text())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # a parent configuration unseen in 400 rows
+        model = pgm.fit(root / "models" / "asia.yaml", truth.sample(400, seed=5))
+    rng = np.random.default_rng(7)
+    data = truth.sample(30, seed=6).astype(object)
+    data = data.mask(rng.random(data.shape) < 0.3)
+    data[["lung", "either"]] = np.nan
+    data = data.dropna(how="all")
+    with pytest.warns(DataWarning, match=r"no column for the nodes 'lung', 'either': treated as missing"):
+        gone = model.most_probable(data.drop(columns=["lung", "either"]))
+    nan = model.most_probable(data)
+    pd.testing.assert_frame_equal(gone, nan)
+    for r in range(len(data)):
+        row = {n: model.graph[n].labels.index(str(v)) for n, v in data.iloc[r].items() if not pd.isna(v)}
+        hidden, states, probs = brute(model, row)
+        best = dict(zip(hidden, states[probs.argmax()]))
+        got = {n: model.graph[n].labels.index(str(gone[n].iloc[r])) for n in model.graph.order}
+        assert got == {**row, **best}
+    # a misspelt column is still reported (ignored), and data naming no observed node are refused
+    with pytest.warns(DataWarning) as rec:
+        model.most_probable(data.drop(columns=["lung"]).rename(columns={"either": "eihter"}))
+    assert any("['eihter']" in str(w.message) for w in rec)
+    assert any("'lung', 'either'" in str(w.message) for w in rec)
+    with pytest.raises(DataError, match="no column of the data names an observed node"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            model.most_probable(data.rename(columns=str.upper))
