@@ -6,9 +6,12 @@ checked against a forward algorithm written here in numpy."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import logsumexp
 
@@ -281,3 +284,29 @@ def test_row_weights_through_the_tree_equal_repeated_rows(monkeypatch):
         out.append(enumerate_.e_step(model.graph, fams, model.cpds, enc, plan))
     assert out[0].log_likelihood == pytest.approx(out[1].log_likelihood, rel=1e-12)
     assert_same_stats(out[1].stats, out[0].stats)
+
+
+def test_gaussian_hmm_unrolled_with_ties_equals_hmmlearn_score():
+    """The hmmlearn reference of tests/test_sequence.py (3 states, 2-dim gaussian emissions, 25 sequences
+    of lengths 1..54, made by tests/reference/make_hmm_reference.py) as an unrolled model with tied
+    transitions and emissions, T = the longest sequence, shorter ones padded with missing cells:
+    the log-likelihood at the true parameters is hmmlearn's stored score."""
+    ref = json.loads((Path(__file__).resolve().parents[1] / "reference" / "hmm_hmmlearn.json").read_text())
+    lengths, x = ref["lengths"], np.array(ref["x"])
+    T, K = max(lengths), len(ref["start"])
+    nodes: dict = {"h1": {"states": K, "latent": True}}
+    for t in range(2, T + 1):
+        nodes[f"h{t}"] = {"states": K, "latent": True, "parents": [f"h{t - 1}"], "tie": "trans"}
+    for t in range(1, T + 1):
+        nodes[f"x{t}"] = {"type": "gaussian", "dim": 2, "parents": [f"h{t}"], "tie": "emit"}
+    spec = parse_spec({"name": f"ghmm{T}", "nodes": nodes})
+    cpds = {"h1": TableCPD(np.array([ref["start"]])), "trans": TableCPD(np.array(ref["trans"])),
+            "emit": LinearCPD(np.array(ref["means"]), np.zeros((K, 2, 0)), np.array(ref["covars"]))}
+    model = FittedModel(spec, build(spec), cpds)
+    cells = np.full((len(lengths), T, 2), np.nan)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    for i, (s, n) in enumerate(zip(starts, lengths)):  # 25 sequences: a loop over sequences, not rows of data
+        cells[i, :n] = x[s:s + n]
+    df = pd.DataFrame({f"x{t}[{k}]": cells[:, t - 1, k] for t in range(1, T + 1) for k in range(2)})
+    got = model.row_log_likelihood(df).sum()
+    assert got == pytest.approx(ref["gaussian_score"], rel=1e-8, abs=0)
