@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import warnings
@@ -19,6 +20,25 @@ from pgm.io.atomic import check_output_target
 from pgm.schema import DiscreteNode, ModelSpec, load_spec
 
 EXIT_USER_ERROR = 2
+
+# The library's messages name Python arguments (init=, weights=); on the command line they name its flags.
+CLI_WORDS: tuple[tuple[str, str], ...] = (
+    ("pass a model fitted on this same graph (pgm.fit on this declaration, or pgm.load of its fitted file), "
+     "or init='auto' / 'random'", "pass a file fitted on this same graph (`pgm fit` of this declaration), "
+     "or leave --init out"),
+    ("or init='auto' / 'random'", "or leave --init out"),
+    ("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data as a pandas "
+     "DataFrame", "--chunk-rows and --scheduler are not supported for sequence models yet; fit without them"),
+    ("drop weights=", "drop --weights"),
+)
+_PY_ARG = re.compile(r"(?<![\w-])(init|weights)=(?=[\s,;)]|$)")
+
+
+def cli_words(message: str) -> str:
+    """A library message worded for the command line: its Python arguments named as CLI flags."""
+    for api_words, cli in CLI_WORDS:
+        message = message.replace(api_words, cli)
+    return _PY_ARG.sub(r"--\1", message)
 
 
 def _summary(spec: ModelSpec) -> str:
@@ -561,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return args.run(args)
     except PGMError as exc:
-        print(str(exc), file=sys.stderr)
+        print(cli_words(str(exc)), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("pgm: interrupted; no output was written", file=sys.stderr)

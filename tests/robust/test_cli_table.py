@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import stat
@@ -68,6 +69,9 @@ ZERO = ("name: zero\nnodes:\n  a: {states: 2}\n  b: {states: 2, parents: [a]}\n"
         "params:\n  a: {table: [1.0, 0.0]}\n  b: {table: [[0.5, 0.5], [0.5, 0.5]]}\n")
 GMM_FITTED = ("name: g\nnodes:\n  z: {states: 2}\n  x: {type: gaussian, parents: [z]}\n"
               "params:\n  z: {table: [0.5, 0.5]}\n  x: {intercept: [0.0, 1.0], covariance: [1.0, 1.0]}\n")
+HMM = ("name: umbrella\nsequence: {id: walk, order: day}\nnodes:\n  rain: {states: [no, yes], latent: true, "
+       "prev: [rain]}\n  umbrella: {states: [no, yes], parents: [rain]}\n")
+HMM_CSV = "walk,day,umbrella,w\n1,1,yes,1\n1,2,no,1\n2,1,yes,1\n"
 RNG_BYTES = bytes(np.random.default_rng(8).integers(0, 256, 2000, dtype=np.uint8))
 SP_FRAME = pd.read_csv(__import__("io").StringIO(_sprinkler_csv()))
 
@@ -244,6 +248,13 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      ["not a fitted model (no `params:`); --init takes a fitted file"]),
     ("fit-init-missing", ["fit", "M/sprinkler.yaml", "sp.csv", "--init", "nowhere.yaml", "-o", "out.yaml"], {},
      ["nowhere.yaml: no such file"]),
+    # messages of the library name its Python arguments; the command line names its flags instead
+    ("fit-init-another-graph", ["fit", "M/sprinkler.yaml", "sp.csv", "--init", "zero.fitted.yaml", "-o", "out.yaml"],
+     {"zero.fitted.yaml": ZERO}, ["--init does not match this model's graph", "or leave --init out"]),
+    ("fit-sequence-weights", ["fit", "hmm.yaml", "hmm.csv", "--weights", "w", "-o", "out.yaml"],
+     {"hmm.yaml": HMM, "hmm.csv": HMM_CSV}, ["not supported for sequence models yet; drop --weights"]),
+    ("fit-sequence-chunk-rows", ["fit", "hmm.yaml", "hmm.csv", "--chunk-rows", "2", "-o", "out.yaml"],
+     {"hmm.yaml": HMM, "hmm.csv": HMM_CSV}, ["--chunk-rows and --scheduler are not supported for sequence models"]),
     # --- sample
     ("sample-negative-n", ["sample", "sp.fitted.yaml", "-n", "-1"], {}, ["argument -n: must be >= 0, got -1"]),
     ("sample-n-text", ["sample", "sp.fitted.yaml", "-n", "ten"], {}, ["argument -n: expected a whole number"]),
@@ -333,6 +344,8 @@ def check(code: int, err: str, out: str, case) -> None:
     for fragment in fragments:
         fragment = _resolve(fragment) if fragment[:2] in ("M/", "B/") else fragment
         assert fragment in lines[0], f"{name}: {fragment!r} not in {lines[0]!r}"
+    # the command line names its flags, never the library's Python arguments (init=, weights=)
+    assert not re.search(r"(?<![\w-])(init|weights|chunk_rows)=|pandas DataFrame", lines[0]), lines[0]
 
 
 def test_the_table_is_large():
