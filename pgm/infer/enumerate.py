@@ -50,6 +50,8 @@ ENUMERATE_LIMIT = 4096
 STRATEGY = "cost"
 #: A clique-tree batch holds about this many float64 entries per calibration (256 MB).
 BATCH_ENTRIES = 2**25
+#: (rows, joint states) arrays a gaussian group holds at once (pgm.infer.gaussian): sets its row batches.
+GAUSS_ARRAYS = 4
 #: Families over the same hidden members are summed by one matrix product up to this many keys in all.
 MAX_SHARED_KEYS = 4096
 #: Cost-model constants, in units of one table family's term of one listed joint state.
@@ -170,8 +172,24 @@ def _components(graph, fams, active, dropped, names, col) -> list[Group]:
             vars_ = tuple(names[i] for i in np.flatnonzero(members[f]))
             parts = [order[bounds[m]:bounds[m + 1]] for m in with_root[which == k]]
             rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-            groups.append(_group(graph, fams, vars_, rows, dropped, col))
+            groups.extend(_row_batches(_group(graph, fams, vars_, rows, dropped, col)))
     return groups
+
+
+def _row_batches(group: Group) -> list[Group]:
+    """A gaussian group split into row batches whose (rows, joint states) arrays -- the log-joint, its
+    posterior and weighted posterior, about :data:`GAUSS_ARRAYS` of them -- hold at most
+    :data:`BATCH_ENTRIES` entries each batch (the Gaussians per state are rebuilt per batch, cheap
+    next to its rows); any other group is returned whole."""
+    n_joint = group.joint.shape[1]
+    if not group.gauss or n_joint <= 1:
+        return [group]
+    step = max(1, BATCH_ENTRIES // (GAUSS_ARRAYS * n_joint))
+    if len(group.rows) <= step:
+        return [group]
+    return [Group(group.variables, group.rows[i:i + step], group.families, group.joint,
+                  {f: d[i:i + step] for f, d in group.dropped.items()}, gauss=True)
+            for i in range(0, len(group.rows), step)]
 
 
 def _group(graph, fams, vars_, rows, dropped, col) -> Group:

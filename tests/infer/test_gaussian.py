@@ -207,3 +207,29 @@ def test_too_many_hidden_discrete_parents_of_a_hidden_gaussian_is_refused():
     b, w, psi = cpd.intercept[:, 0], cpd.coef[:, 0, 0], cpd.cov[:, 0, 0]
     dens = np.exp(-0.5 * (data["y"].to_numpy()[:, None] - b) ** 2 / (w ** 2 + psi)) / np.sqrt(2 * np.pi * (w ** 2 + psi))
     np.testing.assert_allclose(got, np.log(dens @ prior), rtol=1e-10)
+
+
+def test_row_batches_of_a_gaussian_group_equal_brute_force(monkeypatch):
+    """A gaussian group with hidden discrete states is split into row batches (here of 5 rows, forced by a
+    small BATCH_ENTRIES) so its (rows, joint states) arrays stay bounded: the answers are still the brute
+    force's, and an EM fit takes the same steps as unbatched."""
+    import pgm.infer.enumerate as enumerate_
+    rng = np.random.default_rng(11)
+    model, raw = _random_model(rng, with_h=True, a_latent=False)
+    values = model.sample(37, seed=11)[COLS].to_numpy().copy()
+    values[rng.random(values.shape) < 0.3] = np.nan
+    frame = pd.DataFrame(values, columns=COLS)
+    spec = model.spec
+    whole = pgm.fit(spec, frame, init=model.cpds, max_iter=4, tol=0).history
+    assert len(whole) >= 4 and whole[-1] > whole[0]
+    plan_whole = enumerate_.make_plan(model.graph, model._families(), model.encode(frame))
+    monkeypatch.setattr(enumerate_, "BATCH_ENTRIES", enumerate_.GAUSS_ARRAYS * 2 * 5)
+    plan = enumerate_.make_plan(model.graph, model._families(), model.encode(frame))
+    assert len(plan.groups) > len(plan_whole.groups)
+    assert max(len(g.rows) for g in plan.groups if g.gauss) <= 5
+    ll, post_h, a_mean, _ = _brute(raw, values, True)
+    np.testing.assert_allclose(model.row_log_likelihood(frame), ll, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(model.posterior("h", frame).to_numpy(), post_h, rtol=1e-8, atol=1e-10)
+    post = model.posterior("a", frame)
+    np.testing.assert_allclose(post[["mean[a[0]]", "mean[a[1]]"]].to_numpy(), a_mean, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(pgm.fit(spec, frame, init=model.cpds, max_iter=4, tol=0).history, whole, rtol=1e-10)
