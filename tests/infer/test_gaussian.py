@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scipy.stats import multivariate_normal
 
 import pgm
+import pgm.infer.enumerate as enumerate_
 from pgm.fitted import FittedModel
 from pgm.schema.load import parse_spec
 
@@ -213,7 +214,6 @@ def test_row_batches_of_a_gaussian_group_equal_brute_force(monkeypatch):
     """A gaussian group with hidden discrete states is split into row batches (here of 5 rows, forced by a
     small BATCH_ENTRIES) so its (rows, joint states) arrays stay bounded: the answers are still the brute
     force's, and an EM fit takes the same steps as unbatched."""
-    import pgm.infer.enumerate as enumerate_
     rng = np.random.default_rng(11)
     model, raw = _random_model(rng, with_h=True, a_latent=False)
     values = model.sample(37, seed=11)[COLS].to_numpy().copy()
