@@ -174,6 +174,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else _default_output(args.model, ".fitted.yaml")
     _check_output(out, args.data, what="the data file")
     model = api.load(args.model)
+    if not isinstance(model, ModelSpec):  # api.fit refits a fitted model's declaration: say so
+        print(f"note: {args.model} carries parameters; refitting its declaration (use --init {args.model} to "
+              "start from them)", file=sys.stderr)
     progress = Progress("fit", args.max_iter)
     options = {"learner": args.learner, "max_iter": args.max_iter, "seed": args.seed, "n_init": args.n_init}
     if args.tol is not None:

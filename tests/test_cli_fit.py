@@ -70,6 +70,21 @@ def test_fit_writes_the_fitted_model(capsys, tmp_path, student_model):
     assert fitted.to_params() == pgm.fit(pgm.load(model), data).to_params()
 
 
+def test_fit_of_a_fitted_file_says_it_refits_the_declaration(capsys, tmp_path, student_model):
+    """A fitted file as the model: its declaration is refitted (as pgm.fit does), with one note on
+    stderr pointing at --init; a declaration gets no note."""
+    model, csv, data = student_model
+    first = tmp_path / "first.fitted.yaml"
+    assert run(capsys, "fit", model, csv, "-o", first)[0] == 0
+    again = tmp_path / "again.fitted.yaml"
+    code, stdout, err = run(capsys, "fit", first, csv, "-o", again)
+    assert code == 0, err
+    assert err == (f"note: {first} carries parameters; refitting its declaration (use --init {first} to start "
+                   "from them)\n")
+    assert stdout.strip() == f"wrote {again}"
+    assert pgm.load(again).to_params() == pgm.fit(pgm.load(model), data).to_params()
+
+
 def test_fit_default_output_sits_next_to_the_model(capsys, tmp_path, student_model):
     model, csv, _ = student_model
     copy = tmp_path / "student.yaml"
