@@ -421,8 +421,7 @@ def test_pcd_and_pseudo_handle_a_grid_too_wide_for_exact_inference():
 @pytest.mark.parametrize("name", ["ising_3x3", "ising_4x4", "pairwise_table"])
 def test_fit_the_example_models(name):
     path = MODELS / f"{name}.yaml"
-    if not path.exists():
-        pytest.skip(f"{path} is not there")
+    assert path.exists(), f"{path}: the bundled example model is missing"
     graph = build(load_spec(path))
     layout = compile_layout(graph)
     df = exact_sample(graph, theta_with(layout, np.random.default_rng(15), 0.4), 2000, 15)
