@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pgm.errors import PGMError
-from pgm.io.atomic import check_output_target
+from pgm.io.atomic import check_output_target, write_atomic
 from pgm.schema import DiscreteNode, ModelSpec, load_spec
 
 EXIT_USER_ERROR = 2
@@ -252,8 +252,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.output:
         import pandas as pd
 
-        from pgm.io.atomic import write_atomic
-
         table = pd.DataFrame({"log_likelihood": rows}, index=labels)
         if enc.weights is not None:
             table["weight"] = enc.weights
@@ -267,7 +265,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import pgm.api as api
-    from pgm.io.atomic import write_atomic
 
     if args.output:
         _check_output(args.output, args.model, what="the model")
@@ -288,10 +285,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
                            "this model draws -n rows")
         frame = model.sample(args.n, seed=args.seed)
         what = f"{args.n} rows"
-    text = frame.to_csv(index=False)
-    if args.output:
-        write_atomic(args.output, text)
-        print(f"wrote {what} to {args.output}")
+    return _emit(args.output, frame.to_csv(index=False), what)
+
+
+def _emit(output: str | None, text: str, what: str) -> int:
+    """Write a command's CSV ``text`` to ``output`` atomically (saying so), or to standard output."""
+    if output:
+        write_atomic(output, text)
+        print(f"wrote {what} to {output}")
     else:
         sys.stdout.write(text)
     return 0
@@ -335,7 +336,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import pgm.api as api
     from pgm.encode import as_frame, columns_of
-    from pgm.io.atomic import write_atomic
     from pgm.io.table import read_options
 
     if args.output:
@@ -371,13 +371,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                         out[f"variance({v})"] = post[c].to_numpy()
                     elif c.startswith("cov["):
                         out["cov(" + c[4:-1] + ")"] = post[c].to_numpy()
-    text = out.to_csv(index=False)
-    if args.output:
-        write_atomic(args.output, text)
-        print(f"wrote {len(out)} rows with predicted {', '.join(nodes)} to {args.output}")
-    else:
-        sys.stdout.write(text)
-    return 0
+    return _emit(args.output, out.to_csv(index=False), f"{len(out)} rows with predicted {', '.join(nodes)}")
 
 
 def _warn_kept(frame: Any, nodes: list[str], graph: Any, data: str, options: Any) -> None:

@@ -108,14 +108,7 @@ def _write_through(path: Path, data: bytes) -> None:
                 handle.flush()  # what was printed before comes before
             except (AttributeError, OSError, ValueError):
                 pass
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(stream, view):]
-        except BrokenPipeError:
-            raise PGMError(f"{path}: the reader closed the pipe before everything was written") from None
-        except OSError as exc:
-            raise PGMError(f"{path}: writing failed ({exc.strerror or exc})") from None
+        _write_all(stream, data, path)
         return
     try:
         # O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of blocking forever
@@ -127,13 +120,7 @@ def _write_through(path: Path, data: bytes) -> None:
         raise PGMError(f"{path}: cannot open it for writing ({exc.strerror or exc})") from None
     try:
         os.set_blocking(fd, True)  # then write as any program does
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except BrokenPipeError:
-        raise PGMError(f"{path}: the reader closed the pipe before everything was written") from None
-    except OSError as exc:
-        raise PGMError(f"{path}: writing failed ({exc.strerror or exc})") from None
+        _write_all(fd, data, path)
     finally:
         os.close(fd)
 
@@ -191,3 +178,15 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _write_all(fd: int, data: bytes, path: "os.PathLike[str] | str") -> None:
+    """Write every byte of ``data`` to the open descriptor ``fd`` (a device, pipe or stdout)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        raise PGMError(f"{path}: the reader closed the pipe before everything was written") from None
+    except OSError as exc:
+        raise PGMError(f"{path}: writing failed ({exc.strerror or exc})") from None
