@@ -199,7 +199,7 @@ def _clean_loc(loc: tuple) -> tuple[tuple, str]:
         owner = "plate"
     if len(path) >= 2 and path[0] == "sequence":
         owner = "sequence"
-    if "prior" in path[2:3]:
+    if "prior" in path[2:3] and len(path) > 3:  # a field inside `prior:` (not `prior` itself)
         owner = "prior"
     return tuple(path), owner
 

@@ -307,6 +307,64 @@ def _noisy_or_problems(spec: ModelSpec, name: str, node: DiscreteNode) -> list[t
     return out
 
 
+def _option_problems(spec: ModelSpec, name: str, node: DiscreteNode) -> list[tuple[Path, str]]:
+    """A node's ``prior`` and ``penalty`` must be ones its kind uses (they used to be ignored silently):
+    a Dirichlet prior smooths a probability table (``table``, ``noisy-or``), a penalty regularises
+    logistic weights, and an undirected model takes neither per node."""
+    out: list[tuple[Path, str]] = []
+    base = ("nodes", name)
+    has_penalty = node.penalty != 0  # 0 (the default, also what a dumped spec holds) changes nothing
+    if not spec.directed:
+        if node.prior is not None:
+            out.append((base + ("prior",), "an undirected (log-linear) model has potentials, not probability "
+                        "tables: a Dirichlet `prior` does not apply; regularise the fit with "
+                        "`pgm.fit(..., penalty=λ)` and remove `prior`"))
+        if has_penalty:
+            out.append((base + ("penalty",), "an undirected (log-linear) model takes one fit-wide L2 penalty, "
+                        "not one per node: remove `penalty` and pass `pgm.fit(..., penalty=λ)`"))
+        return out
+    if node.cpd == "logistic" and node.prior is not None:
+        out.append((base + ("prior",), f"a Dirichlet `prior` smooths a probability table (`cpd: table` or "
+                    f"`cpd: noisy-or`); {name!r} has `cpd: logistic`, whose weights are regularised by "
+                    "`penalty: λ` (an L2 penalty): remove `prior` and set `penalty` instead "
+                    "(see docs/format.md#penalty)"))
+    if node.cpd != "logistic" and has_penalty:
+        out.append((base + ("penalty",), f"`penalty` is the L2 penalty on the weights of a logistic CPD; "
+                    f"{name!r} has `cpd: {node.cpd}`, smoothed by a Dirichlet `prior:` instead "
+                    "(e.g. prior: {dirichlet: 1}): remove `penalty` (see docs/format.md#priors)"))
+    return out
+
+
+def _show_prior(prior: Any) -> str:
+    if prior is None:
+        return "no prior"
+    shown = ", ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}"
+                      for k, v in prior.model_dump(exclude_none=True).items())
+    return "{" + shown + "}"
+
+
+def _tie_option_problems(spec: ModelSpec) -> list[tuple[Path, str]]:
+    """Tied nodes share one CPD, fitted with one prior and one penalty: members that declare different
+    ones are refused (the first member's used to win silently)."""
+    out: list[tuple[Path, str]] = []
+    groups: dict[str, list[str]] = {}
+    for name, node in spec.nodes.items():
+        if node.tie and isinstance(node, DiscreteNode):
+            groups.setdefault(node.tie, []).append(name)
+    for tie, members in groups.items():
+        first = spec.nodes[members[0]]
+        for name in members[1:]:
+            node = spec.nodes[name]
+            for field_, a, b, show in (("prior", first.prior, node.prior, _show_prior),
+                                       ("penalty", first.penalty, node.penalty, lambda v: f"{v:g}")):
+                if a != b:
+                    out.append((("nodes", name, field_), f"tie {tie!r} shares one CPD between {members[0]!r} and "
+                                f"{name!r}, so they must declare the same {field_}; {members[0]!r} has {show(a)}, "
+                                f"{name!r} has {show(b)}: give every node of the tie the same `{field_}` "
+                                "(see docs/format.md#ties)"))
+    return out
+
+
 def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
     """Every cross-field problem of a declaration, as ``(field path, message)`` pairs."""
     problems: list[tuple[Path, str]] = []
@@ -335,6 +393,8 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
                     f"{hidden[0]!r}: a discrete node with a hidden continuous parent has no exact inference "
                     "(the posterior is no longer a finite mixture of gaussians); make the parent observed, "
                     "or the node gaussian (see docs/format.md#latent-gaussian-nodes)")
+        if isinstance(node, DiscreteNode):
+            problems.extend(_option_problems(spec, name, node))
         if node.plate is not None and node.plate not in spec.plates:
             hint = _suggest(node.plate, list(spec.plates))
             where = f"declared plates: {sorted(spec.plates)}" if spec.plates else "declare it under top-level `plates:`"
@@ -475,6 +535,8 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
             if clique.tie:
                 shape = (clique.features, tuple(spec.nodes[n].n_states for n in clique.nodes))
                 groups.setdefault(clique.tie, []).append((("cliques", i, "tie"), shape))
+    if spec.directed and not problems:
+        problems.extend(_tie_option_problems(spec))
     for tie, members in groups.items():
         if spec.directed and tie in spec.nodes and spec.nodes[tie].tie != tie:
             add(members[0][0], f"tie name {tie!r} is also the name of a node; choose another tie name")
