@@ -24,15 +24,18 @@ from pgm.infer.elimination import variable_elimination
 from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, rows_of,
                           typed_column, warn_impossible)
 from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
+from pgm.infer.forecast import check_forecast, discrete_predictive, filtered_belief, gaussian_predictive, make_forecast_plan, \
+    propagate
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
 from pgm.infer.gaussian import gaussian_group
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
+from pgm.learn.chain import refuse_impossible_sequences
 from pgm.learn.variational import elbo as mean_field_elbo
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 from pgm.scoring import check_kind, structure_score
-from pgm.sequence import SequenceData, encode_sequences, long_frame
+from pgm.sequence import SequenceData, encode_sequences, long_frame, next_orders
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,87 @@ class FittedModel(Answers):
                 for c in var.columns:
                     cols[c] = frame[c].to_numpy() if c in frame.columns else np.full(len(frame), np.nan)
         return pd.DataFrame(cols, index=frame.index)
+
+    def forecast(self, data: Any, steps: int = 1, *, nodes: str | list[str] | None = None, proba: bool = False,
+                 na_values: Any = None, sep: str | None = None) -> pd.DataFrame:
+        r"""Predict the ``steps`` steps after the last row of every sequence in ``data``.
+
+        Each sequence (long data, rows in any order, missing cells allowed) is filtered to its last
+        step ``T``: ``b_T(s) = p(S_T = s | x_1..T)`` over the carried discrete state ``S`` (every
+        ``prev:`` parent).  Step ``T + j`` then has, for the discrete variables ``E`` a node needs,
+        ``p(E_{T+j}) = sum_{s'} b_{T+j-1}(s') prod_{v in E} p(v | pa(v), prev(v) = s')`` and
+        ``b_{T+j}`` is its marginal on ``S``: observed nodes are unknown in the future, so they are
+        summed over like latent ones (exact, no sampling; :mod:`pgm.infer.forecast`).
+
+        Parameters
+        ----------
+        data : long-form DataFrame or path, with the id and order columns (as for ``fit``)
+        steps : how many steps ahead (a whole number >= 1)
+        nodes : the nodes to forecast (default: every observed node; latent nodes may be asked)
+        proba : also each discrete node's state probabilities ``p(v=label)`` and each gaussian
+            node's predictive variance ``variance(v)`` (``cov(a,b)`` per pair of its columns)
+
+        Returns
+        -------
+        A DataFrame with ``steps`` rows per sequence (sequences sorted by id): the id column, the
+        order column continuing the sequence (its own regular step if it has one; integer orders
+        otherwise go on by 1; timestamps or fractional orders without a regular step are a
+        DataError), then per node its forecast as ``predict`` gives it: the most probable state
+        (discrete, typed as ``sample`` types it) or the predictive mean (gaussian).
+
+        Raises
+        ------
+        pgm.ModelError : a gaussian value carried to the next step (an autoregressive gaussian node,
+            or a gaussian parent of a forecast node): not available yet.
+        pgm.DataError : the errors of reading sequences, and sequences of probability zero.
+        """
+        if not self.graph.sequence:
+            raise PGMError("forecast() continues sequences: it is for sequence models (a model with `sequence:`); "
+                           "use predict() for the rows of this model")
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise PGMError(f"steps must be a whole number of steps ahead >= 1, got {steps!r}")
+        asked = self._asked(nodes, "forecast") if nodes is not None else \
+            [v for v in self.graph.slice if not self.graph[v].latent]
+        seq = encode_sequences(self.graph, data, options=read_options(na_values, sep))
+        plan = make_forecast_plan(self.graph, self.cpds)
+        check_forecast(plan, asked)  # a gaussian carried state is refused before any work
+        spec_seq = self.spec.sequence
+        orders = next_orders(seq, spec_seq.order, int(steps))
+        chain = self._chain(seq)
+        sm = forward_backward(chain, self.cpds)
+        refuse_impossible_sequences(seq, sm.sequence_log_likelihood, "forecast()")
+        n_seq, k = seq.n_sequences, int(steps)
+        probs: dict[str, np.ndarray] = {v: np.empty((n_seq, k, self.graph[v].n_states)) for v in asked
+                                        if self.graph[v].discrete}
+        means = {v: np.empty((n_seq, k, self.graph[v].dim)) for v in asked if not self.graph[v].discrete}
+        covs = {v: np.empty((n_seq, k, self.graph[v].dim, self.graph[v].dim)) for v in means}
+        for j, belief in enumerate(propagate(plan, filtered_belief(plan, chain, sm.gamma), k)):
+            for v in probs:
+                probs[v][:, j] = discrete_predictive(plan, belief, v)
+            for v in means:
+                means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
+        by_id = np.asarray(pd.Index(seq.ids).argsort())  # ranks in id order
+        rows = (by_id[:, None] * k + np.arange(k)[None, :]).reshape(-1)
+        cols: dict[str, Any] = {spec_seq.id: np.repeat(seq.ids[by_id], k),
+                                spec_seq.order: orders[rows] if isinstance(orders, np.ndarray)
+                                else orders.take(rows)}
+        for v in asked:
+            var = self.graph[v]
+            if var.discrete:
+                p = probs[v].reshape(n_seq * k, -1)[rows]
+                cols[v] = typed_column(self.graph, v, p.argmax(axis=1))
+                if proba:
+                    cols.update({f"p({v}={label})": p[:, i] for i, label in enumerate(var.labels)})
+                continue
+            mean = means[v].reshape(n_seq * k, -1)[rows]
+            cov = covs[v].reshape(n_seq * k, var.dim, var.dim)[rows]
+            cols.update({c: mean[:, i] for i, c in enumerate(var.columns)})
+            if proba and var.dim == 1:
+                cols[f"variance({v})"] = cov[:, 0, 0]
+            elif proba:
+                cols.update({f"cov({a},{b})": cov[:, i, j] for i, a in enumerate(var.columns)
+                             for j, b in enumerate(var.columns) if j >= i})
+        return pd.DataFrame(cols)
 
     # --------------------------------------------------------------- posteriors and predictions
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -98,7 +98,7 @@ def _order_values(column: pd.Series, name: str) -> np.ndarray:
             bad = np.flatnonzero(column.isna().to_numpy())
             raise DataError(f"order column {name!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} (rows "
                             f"{list(column.index[bad[:5]])}); every step needs its place in the sequence")
-        return column.to_numpy().astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+        return pd.DatetimeIndex(column).as_unit("ns").asi8.astype(np.float64)  # UTC for zoned stamps
     if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
         converted = pd.to_numeric(column, errors="coerce")
         if converted.isna().any() and column.notna().all():
@@ -193,3 +193,62 @@ def long_frame(graph: Graph, columns: dict[str, np.ndarray], n_sequences: int, l
                            seq.order: np.tile(np.arange(length), n_sequences)}
     out.update(columns)
     return pd.DataFrame(out)
+
+
+def last_rows(data: SequenceData) -> np.ndarray:
+    """The time-major row of each sequence's last step, by rank: (S,)."""
+    return data.offsets[data.lengths - 1] + np.arange(data.n_sequences)
+
+
+def next_orders(data: SequenceData, name: str, steps: int) -> Any:
+    """The order values of the ``steps`` steps after each sequence's last one, by rank: a
+    (S * steps,) array (sequence-major) typed like the order column ``name``.
+
+    A sequence whose steps are equally spaced continues with its own step; otherwise integer
+    orders continue by 1 (the model counts steps, not time).  Timestamps and fractional numbers
+    without a regular step (or a sequence of one row) have no next value: a DataError names them.
+    """
+    column = data.frame[name]
+    _order_values(column, name)                                # the encoder's checks and messages
+    stamps = pd.api.types.is_datetime64_any_dtype(column.dtype)
+    if not stamps and not pd.api.types.is_numeric_dtype(column.dtype):
+        converted = pd.to_numeric(column, errors="coerce")    # numbers written as text, as the encoder reads them
+        stamps = bool(converted.isna().any())
+        column = column if stamps else converted
+    if stamps:  # whole nanoseconds (as floats they would lose their last digits)
+        stamp_index = pd.DatetimeIndex(pd.to_datetime(column)).as_unit("ns")
+        values: np.ndarray = stamp_index.asi8[data.rows]
+    else:
+        values = column.to_numpy(dtype=np.float64)[data.rows]
+    n_seq, n0 = data.n_sequences, int(data.offsets[1])
+    diffs = values[n0:] - values[data.prev_rows]
+    rank = data.rank[n0:]
+    big = np.iinfo(np.int64).max if stamps else np.inf
+    lo, hi = np.full(n_seq, big, dtype=values.dtype), np.full(n_seq, -big, dtype=values.dtype)
+    np.minimum.at(lo, rank, diffs)
+    np.maximum.at(hi, rank, diffs)
+    last = values[last_rows(data)]
+    several = data.lengths > 1
+    if stamps:
+        regular = several & (lo == hi)                         # whole nanoseconds: exactly equal steps
+        whole = False
+    else:
+        regular = several & (hi - lo <= 1e-9 * np.maximum(np.abs(hi), 1.0))
+        whole = bool(np.all(values == np.round(values)))
+    if not whole and not regular.all():
+        bad = np.flatnonzero(~regular)
+        shown = [v.item() if isinstance(v, np.generic) else v for v in data.ids[bad[:5]]]
+        raise DataError(f"{bad.size} sequence{'s' if bad.size > 1 else ''} ({shown}) {'have' if bad.size > 1 else 'has'} "
+                        f"no regular step in the order column {name!r} (one row, or steps not equally spaced), so the "
+                        "forecast steps have no order value; give integer orders (the forecast then continues "
+                        "after the last by the sequence's regular step, else by 1) or equally spaced ones")
+    ahead = np.arange(1, steps + 1)
+    if stamps:
+        ns = (last[:, None] + lo[:, None] * ahead[None, :]).reshape(-1)
+        out = pd.to_datetime(ns, unit="ns", utc=stamp_index.tz is not None)
+        return out.tz_convert(stamp_index.tz) if stamp_index.tz is not None else out
+    first = values[:n_seq]
+    spans = (last - first) / np.maximum(data.lengths - 1, 1)  # the regular step, without rounding drift
+    step = np.where(regular, np.round(spans) if whole else spans, 1.0)
+    future = (last[:, None] + step[:, None] * ahead[None, :]).reshape(-1)
+    return future.astype(np.int64) if pd.api.types.is_integer_dtype(column.dtype) else future

@@ -1,0 +1,243 @@
+"""fitted.forecast (issue 14): the predictive distribution of the steps after each sequence.
+
+Independent checks: a numpy filter and an enumeration of every future path written here (HMMs
+with discrete and gaussian emissions, sequences of different lengths, missing cells at the end),
+and a two-slice network with an autoregressive discrete node against the same network unrolled
+over every step (pgm's non-temporal enumeration, another code path: the future nodes are missing
+cells there).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logsumexp
+
+import pgm
+from pgm.fitted import FittedModel
+from pgm.schema import parse_spec
+
+SEQ = {"id": "seq", "order": "t"}
+START = np.array([0.5, 0.3, 0.2])
+TRANS = np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]])
+EMIT = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.1, 0.7]])
+MEANS = np.array([[-2.0, 0.5], [0.0, 1.0], [3.0, -1.0]])
+COVS = np.array([[[1.0, 0.2], [0.2, 0.5]], [[0.3, 0.0], [0.0, 0.3]], [[2.0, -0.4], [-0.4, 1.0]]])
+
+
+def _fitted(spec: dict, params: dict) -> FittedModel:
+    return FittedModel.from_spec(parse_spec({**spec, "params": params}))
+
+
+def discrete_hmm() -> FittedModel:
+    spec = {"name": "d", "sequence": SEQ, "nodes": {"h": {"states": 3, "latent": True, "prev": ["h"]},
+                                                    "o": {"states": ["a", "b", "c"], "parents": ["h"]}}}
+    return _fitted(spec, {"h@first": {"table": START.tolist()}, "h": {"table": TRANS.tolist()},
+                          "o": {"table": EMIT.tolist()}})
+
+
+def gaussian_hmm() -> FittedModel:
+    spec = {"name": "g", "sequence": SEQ, "nodes": {"h": {"states": 3, "latent": True, "prev": ["h"]},
+                                                    "x": {"type": "gaussian", "dim": 2, "parents": ["h"]}}}
+    return _fitted(spec, {"h@first": {"table": START.tolist()}, "h": {"table": TRANS.tolist()},
+                          "x": {"intercept": MEANS.tolist(), "covariance": COVS.tolist()}})
+
+
+def filtered(log_emit: np.ndarray) -> np.ndarray:
+    """p(h_T | x_1..T) by a plain forward pass in log space (one sequence; rows of log_emit by step)."""
+    a = np.log(START) + log_emit[0]
+    for row in log_emit[1:]:
+        a = logsumexp(a[:, None] + np.log(TRANS), axis=0) + row
+    return np.exp(a - logsumexp(a))
+
+
+def future_paths(belief: np.ndarray, k: int) -> np.ndarray:
+    """p(h_{T+1..T+k} = path | data) for every path, listed by enumeration: (3,) * k."""
+    out = np.zeros((3,) * k)
+    for path in itertools.product(range(3), repeat=k):
+        out[path] = sum(belief[s] * np.prod([TRANS[([s] + list(path))[j], path[j]] for j in range(k)])
+                        for s in range(3))
+    return out
+
+
+def test_discrete_hmm_forecast_equals_the_enumeration_of_future_paths():
+    fitted = discrete_hmm()
+    data = fitted.sample(6, seed=3, length=7).drop(columns="h")
+    lengths = [7, 1, 4, 7, 2, 5]                       # different lengths
+    data = data[data["t"] < np.repeat(lengths, 7)].reset_index(drop=True)
+    codes = data["o"].cat.codes.to_numpy().astype(float)
+    codes[[len(data) - 1, len(data) - 2]] = np.nan   # missing cells at the end of the last sequence
+    data["o"] = pd.Categorical.from_codes(np.where(np.isnan(codes), -1, codes).astype(int), ["a", "b", "c"])
+    k = 3
+    got = fitted.forecast(data.sample(frac=1.0, random_state=1), steps=k, proba=True)
+    assert list(got.columns) == ["seq", "t", "o", "p(o=a)", "p(o=b)", "p(o=c)"]
+    assert got["seq"].tolist() == list(np.repeat(np.arange(6), k))
+    probs = got[["p(o=a)", "p(o=b)", "p(o=c)"]].to_numpy().reshape(6, k, 3)
+    for s, n in enumerate(lengths):
+        assert got["t"].tolist()[s * k:(s + 1) * k] == [n, n + 1, n + 2]
+        rows = codes[data["seq"].to_numpy() == s]
+        log_emit = np.where(np.isnan(rows)[:, None], 0.0, np.log(EMIT[:, np.nan_to_num(rows).astype(int)].T))
+        belief = filtered(log_emit)
+        np.testing.assert_allclose(probs[s, 0], belief @ TRANS @ EMIT, atol=1e-12)   # the closed form at k = 1
+        paths = future_paths(belief, k)
+        for j in range(k):
+            marg = paths.sum(axis=tuple(i for i in range(k) if i != j))
+            np.testing.assert_allclose(probs[s, j], marg @ EMIT, atol=1e-12)
+    assert got["o"].tolist() == [["a", "b", "c"][i] for i in probs.reshape(-1, 3).argmax(axis=1)]
+    assert isinstance(got["o"].dtype, pd.CategoricalDtype)
+    # the hidden state may be asked too: p(h_{T+j}) itself
+    hidden = fitted.forecast(data, steps=1, nodes=["h"], proba=True)
+    seq0 = codes[data["seq"].to_numpy() == 0].astype(int)
+    np.testing.assert_allclose(hidden.loc[0, ["p(h=0)", "p(h=1)", "p(h=2)"]].to_numpy(float),
+                               filtered(np.log(EMIT[:, seq0].T)) @ TRANS, atol=1e-12)
+
+
+def test_gaussian_hmm_forecast_is_the_mixture_mean_and_covariance():
+    fitted = gaussian_hmm()
+    data = fitted.sample(4, seed=2, length=6).drop(columns="h")
+    k = 2
+    got = fitted.forecast(data, steps=k, proba=True)
+    assert list(got.columns) == ["seq", "t", "x[0]", "x[1]", "cov(x[0],x[0])", "cov(x[0],x[1])", "cov(x[1],x[1])"]
+    from scipy.stats import multivariate_normal
+    for s in range(4):
+        x = data.loc[data["seq"] == s, ["x[0]", "x[1]"]].to_numpy()
+        log_emit = np.column_stack([multivariate_normal(MEANS[z], COVS[z]).logpdf(x) for z in range(3)])
+        p = filtered(log_emit)
+        for j in range(k):
+            p = p @ TRANS
+            mean = p @ MEANS
+            cov = np.einsum("z,zde->de", p, COVS + MEANS[:, :, None] * MEANS[:, None, :]) - np.outer(mean, mean)
+            row = got.iloc[s * k + j]
+            np.testing.assert_allclose(row[["x[0]", "x[1]"]].to_numpy(float), mean, atol=1e-12)
+            np.testing.assert_allclose(row[["cov(x[0],x[0])", "cov(x[0],x[1])", "cov(x[1],x[1])"]].to_numpy(float),
+                                       [cov[0, 0], cov[0, 1], cov[1, 1]], atol=1e-12)
+    assert list(fitted.forecast(data, steps=1).columns) == ["seq", "t", "x[0]", "x[1]"]
+
+
+TBN = {"name": "tbn", "sequence": SEQ,
+       "nodes": {"u": {"states": 2},                                           # an input, forecast too
+                 "r": {"states": 2, "latent": True, "parents": ["u"], "prev": ["r"]},
+                 "z": {"states": 3, "parents": ["r"], "prev": ["z"]},          # observed, autoregressive
+                 "y": {"type": "gaussian", "parents": ["r"], "prev": ["u"]}}}  # reads the previous input
+
+
+def tbn_params() -> dict:
+    rng = np.random.default_rng(7)
+
+    def table(rows, k):
+        return rng.dirichlet(np.ones(k) * 2, size=rows).tolist()
+
+    return {"u": {"table": [0.35, 0.65]}, "r@first": {"table": table(2, 2)}, "r": {"table": table(4, 2)},
+            "z@first": {"table": table(2, 3)}, "z": {"table": table(6, 3)},
+            "y@first": {"intercept": [0.3, -0.4], "covariance": [0.9, 0.6]},
+            "y": {"intercept": [-1.0, 1.0, 0.5, 2.0], "covariance": [0.5, 1.0, 0.8, 0.3]}}
+
+
+def unrolled(n_steps: int) -> FittedModel:
+    """The two-slice network written out over ``n_steps`` steps, with ties: a non-temporal model."""
+    p = tbn_params()
+    nodes: dict = {}
+    for t in range(n_steps):
+        later = {"tie": "rr"} if t else {}
+        nodes[f"u{t}"] = {"states": 2, "tie": "uu"}
+        nodes[f"r{t}"] = {"states": 2, "latent": True, "parents": [f"u{t}"] + ([f"r{t - 1}"] if t else []), **later}
+        nodes[f"z{t}"] = {"states": 3, "parents": [f"r{t}"] + ([f"z{t - 1}"] if t else []),
+                          **({"tie": "zz"} if t else {})}
+        nodes[f"y{t}"] = {"type": "gaussian", "parents": [f"r{t}"] + ([f"u{t - 1}"] if t else []),
+                          **({"tie": "yy"} if t else {})}
+    return _fitted({"name": "wide", "nodes": nodes},
+                   {"uu": p["u"], "r0": p["r@first"], "rr": p["r"], "z0": p["z@first"], "zz": p["z"],
+                    "y0": p["y@first"], "yy": p["y"]})
+
+
+def test_autoregressive_network_forecast_equals_the_unrolled_network():
+    seq = _fitted(TBN, tbn_params())
+    n_obs, k = 3, 2
+    data = seq.sample(12, seed=4, length=n_obs).drop(columns="r")
+    rng = np.random.default_rng(0)
+    data["z"] = data["z"].astype(float).where(rng.random(len(data)) > 0.25)   # missing cells, some at the end
+    data["u"] = data["u"].astype(float).where(rng.random(len(data)) > 0.25)
+    got = seq.forecast(data, steps=k, nodes=["u", "z", "y"], proba=True)
+    wide = unrolled(n_obs + k)
+    table = data.pivot(index="seq", columns="t", values=["u", "z", "y"])
+    table.columns = [f"{name}{t}" for name, t in table.columns]
+    table = table.assign(**{f"{name}{t}": np.nan for name in "uzy" for t in range(n_obs, n_obs + k)})
+    for j in range(k):
+        rows = got.index[got["t"] == n_obs + j]
+        assert got.loc[rows, "seq"].tolist() == list(range(12))
+        for name, n in (("u", 2), ("z", 3)):
+            post = wide.posterior(f"{name}{n_obs + j}", table).to_numpy()
+            np.testing.assert_allclose(got.loc[rows, [f"p({name}={i})" for i in range(n)]].to_numpy(float), post,
+                                       atol=1e-10)
+        post = wide.posterior(f"y{n_obs + j}", table)
+        np.testing.assert_allclose(got.loc[rows, "y"].to_numpy(float), post["mean"].to_numpy(), atol=1e-10)
+        np.testing.assert_allclose(got.loc[rows, "variance(y)"].to_numpy(float), post["variance"].to_numpy(),
+                                   atol=1e-10)
+    assert got["z"].dtype == np.int64
+
+
+def test_orders_continue_each_sequence():
+    fitted = discrete_hmm()
+    data = fitted.sample(3, seed=1, length=4).drop(columns="h")
+    # integer orders: the sequence's own regular step, else 1
+    spaced = data.assign(t=data["t"] * np.repeat([5, 1, 1], 4) + 100)
+    spaced.loc[11, "t"] = 110                          # sequence 2: 100, 101, 102, 110 (irregular)
+    got = fitted.forecast(spaced, steps=2)
+    assert got["t"].tolist() == [120, 125, 104, 105, 111, 112] and got["t"].dtype == np.int64
+    # timestamps: each sequence's own regular step
+    stamps = data.assign(t=pd.Timestamp("2026-03-01 09:00") + pd.to_timedelta(data["t"] * np.repeat([1, 2, 24], 4),
+                                                                                 unit="h"),
+                         seq=data["seq"].map({0: "x", 1: "y", 2: "z"}))
+    got = fitted.forecast(stamps, steps=2)
+    assert got["seq"].tolist() == ["x", "x", "y", "y", "z", "z"]
+    assert list(got["t"]) == [pd.Timestamp(s) for s in ("2026-03-01 13:00", "2026-03-01 14:00", "2026-03-01 17:00",
+                                                        "2026-03-01 19:00", "2026-03-05 09:00", "2026-03-06 09:00")]
+    same = fitted.forecast(data, steps=2, proba=True)
+    np.testing.assert_allclose(fitted.forecast(stamps, steps=2, proba=True).iloc[:, 3:].to_numpy(float),
+                               same.iloc[:, 3:].to_numpy(float), atol=0)
+    tz = stamps.assign(t=stamps["t"].dt.tz_localize("Europe/Paris"))
+    assert fitted.forecast(tz, steps=1)["t"].iloc[0] == pd.Timestamp("2026-03-01 13:00", tz="Europe/Paris")
+    # fractional orders on a regular grid
+    assert fitted.forecast(data.assign(t=data["t"] * 0.1), steps=2)["t"].tolist()[:2] == pytest.approx([0.4, 0.5])
+    # no regular step: refused, naming the sequence
+    with pytest.raises(pgm.DataError, match=r"1 sequence \(\['z'\]\) has no regular step in the order column 't'"):
+        fitted.forecast(stamps.drop(index=[9]).assign(t=lambda d: d["t"].where(d.index != 10, d["t"] + pd.Timedelta(
+            "1h"))), steps=1)
+    with pytest.raises(pgm.DataError, match=r"one row"):
+        fitted.forecast(stamps[stamps["t"] == stamps["t"].min()], steps=1)
+    assert fitted.forecast(data[data["t"] == 0], steps=2)["t"].tolist() == [1, 2] * 3
+
+
+def test_forecast_refusals():
+    fitted = discrete_hmm()
+    data = fitted.sample(2, seed=0, length=3)
+    with pytest.raises(pgm.PGMError, match="steps must be a whole number"):
+        fitted.forecast(data, steps=0)
+    with pytest.raises(pgm.PGMError, match="steps must be a whole number"):
+        fitted.forecast(data, steps=1.5)
+    with pytest.raises(pgm.ModelError, match="unknown node 'q'"):
+        fitted.forecast(data, nodes=["q"])
+    with pytest.raises(pgm.DataError, match="missing order column 't'"):
+        fitted.forecast(data.drop(columns="t"))
+    plain = FittedModel.from_spec(parse_spec({"name": "p", "nodes": {"a": {"states": 2}},
+                                              "params": {"a": {"table": [0.5, 0.5]}}}))
+    with pytest.raises(pgm.PGMError, match="forecast\\(\\) continues sequences"):
+        plain.forecast(pd.DataFrame({"a": [0, 1]}))
+    ar = _fitted({"name": "ar", "sequence": SEQ,
+                  "nodes": {"r": {"states": 2, "latent": True, "prev": ["r"]},
+                            "y": {"type": "gaussian", "parents": ["r"], "prev": ["y"]}}},
+                 {"r@first": {"table": [0.3, 0.7]}, "r": {"table": [[0.85, 0.15], [0.25, 0.75]]},
+                  "y@first": {"intercept": [-1.0, 2.0], "covariance": [0.5, 1.5]},
+                  "y": {"intercept": [0.5, -0.3], "coef": [[0.8], [-0.4]], "covariance": [0.3, 0.9]}})
+    with pytest.raises(pgm.ModelError, match="'y' reads the gaussian node 'y' at the previous step"):
+        ar.forecast(ar.sample(2, seed=0, length=3).drop(columns="r"))
+    assert ar.forecast(ar.sample(2, seed=0, length=3).drop(columns="r"), nodes=["r"])["r"].dtype == np.int64
+    zero = _fitted({"name": "d", "sequence": SEQ, "nodes": {"h": {"states": 2, "latent": True, "prev": ["h"]},
+                                                            "o": {"states": 2, "parents": ["h"]}}},
+                   {"h@first": {"table": [1.0, 0.0]}, "h": {"table": [[1.0, 0.0], [0.0, 1.0]]},
+                    "o": {"table": [[1.0, 0.0], [0.0, 1.0]]}})
+    with pytest.raises(pgm.DataError, match=r"forecast\(\): 1 sequence \(\[1\]\) has probability zero"):
+        zero.forecast(pd.DataFrame({"seq": [0, 1], "t": [0, 0], "o": [0, 1]}))
