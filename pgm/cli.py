@@ -21,8 +21,12 @@ from pgm.schema import DiscreteNode, ModelSpec, load_spec
 
 EXIT_USER_ERROR = 2
 
-# The library's messages name Python arguments (init=, weights=); on the command line they name its flags.
+# The library's messages name Python arguments (learner='em', max_iter, init=, weights=); on the command
+# line, errors and warnings alike, they name its flags (--learner em, --max-iter, --init, --weights).
+# Whole phrases first (where the CLI offers something else), then every `argument=value` by rule.
 CLI_WORDS: tuple[tuple[str, str], ...] = (
+    ("Start elsewhere: n_init=5, init='random', or init= a fitted model whose states differ",
+     "Start elsewhere: --n-init 5, or --init a fitted file whose states differ"),
     ("pass a model fitted on this same graph (pgm.fit on this declaration, or pgm.load of its fitted file), "
      "or init='auto' / 'random'", "pass a file fitted on this same graph (`pgm fit` of this declaration), "
      "or leave --init out"),
@@ -31,14 +35,27 @@ CLI_WORDS: tuple[tuple[str, str], ...] = (
      "DataFrame", "--chunk-rows and --scheduler are not supported for sequence models yet; fit without them"),
     ("drop weights=", "drop --weights"),
 )
-_PY_ARG = re.compile(r"(?<![\w-])(init|weights)=(?=[\s,;)]|$)")
+# pgm.fit's argument -> the flag of `pgm fit`/`score`/`predict` that sets it
+CLI_FLAGS = {"learner": "--learner", "max_iter": "--max-iter", "n_init": "--n-init", "tol": "--tol",
+             "seed": "--seed", "init": "--init", "weights": "--weights", "chunk_rows": "--chunk-rows",
+             "na_values": "--na", "sep": "--sep"}
+_PY_ARG = re.compile(r"(?<![\w.-])(" + "|".join(CLI_FLAGS) + r")="
+                     r"(?:'([^'\s]*)'|\"([^\"\s]*)\"|([\w.+-]+))?(?=[\s,;:)\]]|$)")
+_PY_NAME = re.compile(r"(?<![\w.'\"-])(max_iter|n_init|tol|chunk_rows|na_values)(?![\w=])")
+
+
+def _flag(match: re.Match) -> str:
+    value = next((v for v in match.groups()[1:] if v is not None), None)
+    return CLI_FLAGS[match.group(1)] + (f" {value}" if value else "")
 
 
 def cli_words(message: str) -> str:
-    """A library message worded for the command line: its Python arguments named as CLI flags."""
+    """A library message worded for the command line: its Python arguments named as CLI flags
+    (``learner='em'`` -> ``--learner em``, ``max_iter=5`` -> ``--max-iter 5``, ``weights=`` -> ``--weights``)."""
     for api_words, cli in CLI_WORDS:
         message = message.replace(api_words, cli)
-    return _PY_ARG.sub(r"--\1", message)
+    message = _PY_ARG.sub(_flag, message)
+    return _PY_NAME.sub(lambda m: CLI_FLAGS[m.group(1)], message)
 
 
 def _summary(spec: ModelSpec) -> str:
@@ -207,7 +224,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         finally:
             progress.close()
     for w in caught:
-        print(f"pgm: warning: {w.message}", file=sys.stderr)
+        print(f"pgm: warning: {cli_words(str(w.message))}", file=sys.stderr)
     fitted.save(out)
     info = getattr(fitted, "info", {})
     if info.get("learner_reason"):  # the learner pgm chose itself, and why
@@ -564,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"pgm: warning: {message}", file=sys.stderr)
+    print(f"pgm: warning: {cli_words(str(message))}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -234,7 +234,7 @@ def test_fit_with_missing_cells_and_learner_mle(capsys, tmp_path, student_model)
     csv = tmp_path / "nan.csv"
     bad.to_csv(csv, index=False)
     out = tmp_path / "out.yaml"
-    assert_user_error(*run(capsys, "fit", model, csv, "-o", out, "--learner", "mle"), "'sat'", "learner='em'")
+    assert_user_error(*run(capsys, "fit", model, csv, "-o", out, "--learner", "mle"), "'sat'", "use --learner em")
     assert not out.exists()
 
 
@@ -271,7 +271,7 @@ def test_fit_with_missing_files(capsys, tmp_path, student_model):
 def test_fit_with_an_unknown_learner(capsys, tmp_path, student_model):
     model, csv, _ = student_model
     out = tmp_path / "out.yaml"
-    assert_user_error(*run(capsys, "fit", model, csv, "-o", out, "--learner", "magic"), "learner='magic'")
+    assert_user_error(*run(capsys, "fit", model, csv, "-o", out, "--learner", "magic"), "--learner magic does not fit")
     assert not out.exists()
 
 
@@ -327,3 +327,33 @@ def test_convert_a_corrupt_bif(capsys, tmp_path):
     code, stdout, err = run(capsys, "convert", bif, "-o", out)
     assert code == 2 and "Traceback" not in err and "bad.bif" in err
     assert not out.exists()
+
+
+def test_messages_name_cli_flags_on_the_command_line_and_arguments_in_python(capsys, tmp_path, student_model):
+    """One wording per audience: the CLI says `--learner em`, the Python API `learner='em'`."""
+    model, _, data = student_model
+    bad = data.astype({"sat": object})
+    bad.loc[3, "sat"] = None
+    csv = tmp_path / "nan.csv"
+    bad.to_csv(csv, index=False)
+    with pytest.raises(pgm.DataError, match="use learner='em'"):
+        pgm.fit(pgm.load(model), csv, learner="mle")
+    code, out, err = run(capsys, "fit", model, csv, "-o", tmp_path / "o.yaml", "--learner", "mle")
+    assert_user_error(code, out, err, "--learner mle needs complete data", "use --learner em")
+    assert "learner=" not in err
+
+
+def test_warnings_name_cli_flags(capsys, tmp_path):
+    """Warnings printed by the CLI are worded for it too (EM stopped at --max-iter)."""
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "g.csv"
+    pd.DataFrame(np.r_[rng.normal(0, 1, (30, 2)), rng.normal(5, 1, (30, 2))], columns=["x[0]", "x[1]"]).to_csv(
+        csv, index=False)
+    model = Path(__file__).resolve().parents[1] / "models" / "gmm.yaml"
+    with pytest.warns(pgm.ConvergenceWarning, match=r"increase max_iter or tol, or try other initialisations \(n_init\)"):
+        pgm.fit(pgm.load(model), csv, max_iter=1)
+    code, out, err = run(capsys, "fit", model, csv, "-o", tmp_path / "o.yaml", "--max-iter", "1")
+    assert code == 0, err
+    assert "pgm: warning: EM did not converge in 1 iterations" in err
+    assert "increase --max-iter or --tol, or try other initialisations (--n-init)" in err, err
+    assert "max_iter" not in err and "n_init" not in err
