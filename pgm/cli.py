@@ -391,6 +391,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return _emit(args.output, out.to_csv(index=False), f"{len(out)} rows with predicted {', '.join(nodes)}")
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    import pgm.api as api
+
+    if args.output:
+        _check_output(args.output, args.model, args.data)
+    model = _fitted(api.load(args.model), args.model)
+    if not getattr(model.graph, "sequence", None):
+        raise PGMError(f"{args.model}: pgm forecast continues sequences, and this model has no `sequence:`; use "
+                       "pgm predict for its rows")
+    frame = model.forecast(args.data, steps=args.steps, nodes=args.node, proba=args.proba, **reading_options(args))
+    n_seq = len(frame) // args.steps
+    what = f"{args.steps} step{'s' if args.steps > 1 else ''} after each of {n_seq} sequence{'s' if n_seq > 1 else ''}"
+    return _emit(args.output, frame.to_csv(index=False), what)
+
+
 def _warn_kept(frame: Any, nodes: list[str], graph: Any, data: str, options: Any) -> None:
     """Warn when a node asked with --node has cells in DATA: predict keeps them, so those rows are not predicted
     (a user scoring a classifier on a labelled test file would otherwise read back the labels as predictions)."""
@@ -559,10 +574,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proba", action="store_true", help="also write each state's posterior probability, "
                    "p(node=state) (a gaussian node: its conditional variance)")
     p.add_argument("--joint", action="store_true", help="the most probable joint completion of the nodes "
-                   "(default: each node's own most probable state)")
+                   "(default: each node's own most probable state); for a sequence model, the most probable path "
+                   "of each sequence (Viterbi)")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
     add_reading_arguments(p)
     p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("forecast", help="sequence models: predict the steps after the last row of each sequence",
+                       description="Filter each sequence of DATA to its last step, then predict the next --steps "
+                       "steps: one row per sequence and step (sequences sorted by id), the id and order columns (the "
+                       "order continues each sequence by its own regular step; integer orders otherwise by 1), then "
+                       "each forecast node's most probable state (discrete) or predictive mean (gaussian).")
+    p.add_argument("model", metavar="FITTED.yaml")
+    p.add_argument("data", metavar="DATA", help="a .csv or .parquet file of sequences (long form, with the id and "
+                   "order columns; missing cells allowed)")
+    p.add_argument("--steps", type=_count(1), default=1, metavar="K", help="how many steps ahead (1)")
+    p.add_argument("--node", nargs="+", metavar="NODE", help="the nodes to forecast (default: every observed node; "
+                   "latent nodes may be named)")
+    p.add_argument("--proba", action="store_true", help="also write each state's predictive probability, "
+                   "p(node=state) (a gaussian node: its predictive variance)")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="write a CSV file (default: standard output)")
+    add_reading_arguments(p)
+    p.set_defaults(run=cmd_forecast)
 
     p = sub.add_parser("sample", help="draw rows from a fitted model")
     p.add_argument("model", metavar="FITTED.yaml")

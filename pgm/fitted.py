@@ -24,6 +24,7 @@ from pgm.infer.elimination import variable_elimination
 from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, rows_of,
                           typed_column, warn_impossible)
 from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
+from pgm.infer.chain_gaussian import gaussian_posterior
 from pgm.infer.forecast import check_forecast, discrete_predictive, filtered_belief, gaussian_predictive, make_forecast_plan, \
     propagate
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
@@ -331,9 +332,12 @@ class FittedModel(Answers):
         components of partly missing vectors), mixed over the posterior of the hidden discrete
         configurations (law of total variance); see :mod:`pgm.infer.gaussian`.  An observed cell is
         its own answer (covariance 0)."""
-        if self.graph.sequence:
-            raise ModelError(f"the posterior of the gaussian node {node!r} of a sequence model is not available "
-                             "yet; ask for a discrete node")
+        if isinstance(enc, SequenceData):  # a sequence model: mixed over forward-backward's posteriors
+            chain = self._chain(enc)
+            sm = forward_backward(chain, self.cpds)
+            refuse_impossible(enc.index, enc.to_caller(sm.row_log_likelihood), f"posterior({node!r})")
+            mean, cov = gaussian_posterior(chain, self.cpds, sm, node)
+            return enc.to_caller(mean), enc.to_caller(cov)
         fams = self._families()
         var = self.graph[node]
         n, d = enc.n_rows, var.dim

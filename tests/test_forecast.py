@@ -9,6 +9,7 @@ cells there).
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import numpy as np
@@ -241,3 +242,38 @@ def test_forecast_refusals():
                     "o": {"table": [[1.0, 0.0], [0.0, 1.0]]}})
     with pytest.raises(pgm.DataError, match=r"forecast\(\): 1 sequence \(\[1\]\) has probability zero"):
         zero.forecast(pd.DataFrame({"seq": [0, 1], "t": [0, 0], "o": [0, 1]}))
+
+
+def test_cli_forecast_writes_the_api_answer(tmp_path, capsys):
+    from pgm.cli import main
+
+    fitted = discrete_hmm()
+    fitted.save(tmp_path / "hmm.yaml")
+    data = fitted.sample(3, seed=2, length=5).drop(columns="h")
+    data.loc[[4, 9], "o"] = None                       # missing cells at the end
+    data.sample(frac=1.0, random_state=0).to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "f.csv"
+    assert main(["forecast", str(tmp_path / "hmm.yaml"), str(tmp_path / "d.csv"), "--steps", "3", "--proba",
+                 "-o", str(out)]) == 0
+    assert "wrote 3 steps after each of 3 sequences" in capsys.readouterr().out
+    assert out.read_text() == fitted.forecast(data, steps=3, proba=True).to_csv(index=False)
+    assert main(["forecast", str(tmp_path / "hmm.yaml"), str(tmp_path / "d.csv"), "--node", "h"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(got.columns) == ["seq", "t", "h"] and got["t"].tolist() == [5, 5, 5]
+    bad = [(["--steps", "0"], "argument --steps: must be >= 1"),
+           (["--node", "q"], "unknown node 'q' in forecast()"),
+           (["--node", "h@prev"], "unknown node 'h@prev'")]
+    for extra, message in bad:
+        assert main(["forecast", str(tmp_path / "hmm.yaml"), str(tmp_path / "d.csv"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    stamps = data.assign(t=pd.Timestamp("2026-01-01") + pd.to_timedelta(data["t"] ** 2, unit="D"))
+    stamps.to_csv(tmp_path / "s.csv", index=False)
+    assert main(["forecast", str(tmp_path / "hmm.yaml"), str(tmp_path / "s.csv")]) == 2
+    assert "no regular step in the order column 't'" in capsys.readouterr().err
+    (tmp_path / "coin.yaml").write_text("name: coin\nnodes:\n  c: {states: [h, t]}\nparams:\n  c:\n    table: [0.5, 0.5]\n")
+    pd.DataFrame({"c": ["h", "t"]}).to_csv(tmp_path / "c.csv", index=False)
+    assert main(["forecast", str(tmp_path / "coin.yaml"), str(tmp_path / "c.csv")]) == 2
+    assert "this model has no `sequence:`; use pgm predict" in capsys.readouterr().err
+    assert main(["forecast", str(tmp_path / "hmm.yaml"), str(tmp_path / "d.csv"), "-o", str(tmp_path / "d.csv")]) == 2
+    assert "writing there would replace it" in capsys.readouterr().err
