@@ -133,7 +133,8 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     model : a declaration (``pgm.load``), a fitted model (its declaration is refitted), or a path
     data : a pandas DataFrame, or a path to a .csv or .parquet file; columns named by nodes
     learner : None picks from the graph and data: "mle" (every node observed), "em" (latent
-        nodes or NaN cells), "lbfgs" (undirected); also "hard-em", and for undirected models
+        nodes or NaN cells), "lbfgs" (undirected); also "hard-em", "variational", "mcem",
+        "stochastic-em", and for undirected models
         "gradient", "coordinate", "pcd", "pseudo"
     max_iter, tol : iteration limit (EM: 200 updates) and stopping rule of iterative learners (EM:
         relative change of the log-likelihood below 1e-8; undirected: gradient below 1e-6).  EM's
@@ -147,7 +148,9 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     reg_covar : added to every covariance diagonal; default 0 for complete data, 1e-6 for EM
     penalty : L2 penalty of logistic CPDs (default: each node's ``penalty:``, 0), or of the
         log-linear weights of an undirected model (``l2 / 2 * |theta|^2`` on the mean log-likelihood)
-    **options : undirected learners also take ``step_size``, ``n_chains``, ``n_gibbs``
+    **options : undirected learners also take ``step_size``, ``n_chains``, ``n_gibbs``; the sampling
+        E-steps ``learner="mcem"`` / ``"stochastic-em"`` take ``samples``, ``burn_in``, ``thin``,
+        ``average_from`` (docs/learners.md)
     callback : called as ``callback(iteration, log_likelihood)`` by iterative learners
     weights : the name of a data column of row weights (finite numbers >= 0; not a node's column):
         a row of weight w counts as w copies of it, so integer weights fit exactly as repeated

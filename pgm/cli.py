@@ -232,7 +232,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     summary = f"wrote {out}"
     if fitted.history:
         n_iter = info.get("n_iter", len(fitted.history))
-        what = "ELBO" if info.get("learner") == "variational" else "log-likelihood"
+        what = "ELBO" if info.get("learner") == "variational" else info.get("history", "log-likelihood")
         summary += f" ({n_iter} iteration{'s' if n_iter != 1 else ''}, {what} {fitted.history[-1]:.6g})"
     print(summary)
     return 0
@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL.yaml")
     p.add_argument("data", metavar="DATA", help="a .csv or .parquet file with a column per observed node")
     p.add_argument("-o", "--output", metavar="FITTED.yaml", help="where to write (default MODEL.fitted.yaml)")
-    p.add_argument("--learner", help="mle, em, hard-em, variational; lbfgs, gradient, coordinate, pcd, pseudo (undirected)")
+    p.add_argument("--learner", help="mle, em, hard-em, variational, mcem, stochastic-em; lbfgs, gradient, coordinate, pcd, pseudo (undirected)")
     p.add_argument("--max-iter", type=_count(1), default=200, help="iteration limit of iterative learners (200)")
     p.add_argument("--tol", type=_amount, help="relative change in log-likelihood that stops iterating")
     p.add_argument("--seed", type=_count(0), default=0, help="random seed (0)")

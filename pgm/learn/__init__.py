@@ -7,6 +7,8 @@ undirected graph          ``"lbfgs"`` (log-linear, exact gradient)
 latent nodes or NaN       ``"em"``; ``"variational"`` when exact inference is over budget
 every node observed       ``"mle"`` (closed form / convex per family)
 ========================  ==========================================
+
+Named only: ``"hard-em"``, and the sampling E-steps ``"mcem"`` / ``"stochastic-em"`` (:mod:`pgm.learn.mcem`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pgm.errors import DataError, PGMError
 from pgm.graph import Graph
 from pgm.infer.posterior import Posterior
 
-DIRECTED_LEARNERS = ("mle", "em", "hard-em", "variational")
+DIRECTED_LEARNERS = ("mle", "em", "hard-em", "variational", "mcem", "stochastic-em")
 UNDIRECTED_LEARNERS = ("lbfgs", "gradient", "coordinate", "pcd", "pseudo")
 #: The posterior rule of each EM learner's E-step.
 POSTERIOR_RULES = {rule.learner: rule for rule in Posterior}

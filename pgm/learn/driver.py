@@ -19,6 +19,7 @@ from pgm.errors import PGMError
 from pgm.graph import Graph
 from pgm.learn import POSTERIOR_RULES, choose
 from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
+from pgm.learn.mcem import OPTIONS as SAMPLING_OPTIONS, fit_mcem
 from pgm.learn.mle import complete_stats, fit_from_stats
 from pgm.learn.variational import exact_estimate, fit_variational, make_layout
 
@@ -73,6 +74,7 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
     extra: dict[str, Any] = {}
     if chosen in ("em", "hard-em") and rows.known is not NO_ROWS and not graph.sequence:
         chosen, extra = _exact_or_variational(graph, rows.known, chosen, learner is None)
+    sampling = {k: options.pop(k) for k in SAMPLING_OPTIONS.get(chosen, ()) if k in options}
     if options:
         raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
     if chosen == "mle":
@@ -90,6 +92,13 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
             raise PGMError("learner='variational' needs the rows in memory (not a file read in chunks or Dask "
                            "partitions)")
         result = fit_variational(graph, rows.known, **iterative)
+    elif chosen in SAMPLING_OPTIONS:  # Monte Carlo E-steps (pgm.learn.mcem): their own defaults and options
+        if rows.known is NO_ROWS:
+            raise PGMError(f"learner={chosen!r} needs the rows in memory (not a file read in chunks or Dask "
+                           "partitions)")
+        result = fit_mcem(graph, rows.known, learner=chosen, **{**iterative, "max_iter": max_iter, "tol": tol},
+                          **sampling)
+        extra = {**extra, **result.info}
     else:
         result = fit_em(graph, rows.em_source(), rule=POSTERIOR_RULES[chosen], **iterative)
     info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
