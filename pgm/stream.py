@@ -307,8 +307,18 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _rows(start: int, n: int) -> str:
-    return f"rows {start}..{start + n - 1}"
+def _located(path: Path, start: int, chunk: EncodedData, exc: PGMError) -> PGMError:
+    """An error raised on one chunk, placed in the file as the in-memory fit places it: a message
+    that names rows of a CSV file names their lines and the file already (``row_labels``) and is
+    kept; any other gets the file and the chunk's place in front: its lines (CSV; the header is
+    line 1) or its 0-based rows (Parquet)."""
+    message = str(exc)
+    if str(path) in message:
+        return type(exc)(message)
+    if chunk.lines is not None:
+        first, last = chunk.lines.labels([0, chunk.n_rows - 1])
+        return type(exc)(f"{path}: lines {first}..{last}: {message}")
+    return type(exc)(f"{path}: rows {start}..{start + chunk.n_rows - 1}: {message}")
 
 
 # --------------------------------------------------------------------------- directed models
@@ -321,9 +331,7 @@ def _complete_stats(graph: Graph, reader: ChunkReader, strict: bool) -> dict[str
                 try:
                     choose(graph, chunk, "mle")
                 except PGMError as exc:
-                    if chunk.lines is not None:  # CSV rows: the message names the file's lines already
-                        raise
-                    raise type(exc)(f"{reader.path}: {_rows(start, chunk.n_rows)}: {exc}") from None
+                    raise _located(reader.path, start, chunk, exc) from None
             return None
         total = add_stats(total, complete_stats(graph, chunk))
     return total
@@ -341,12 +349,13 @@ class FileSource:
         self.reader = reader
         self.graph = reader.graph
 
-    def _parts(self) -> Iterator[tuple[int, int, InMemory]]:
+    def _parts(self) -> Iterator[tuple[int, EncodedData, InMemory]]:
         for start, chunk in self.reader.encoded():
             try:
-                yield start, chunk.n_rows, prepare_rows(self.graph, chunk)
+                part = prepare_rows(self.graph, chunk)
             except PGMError as exc:
-                raise type(exc)(f"{self.reader.path}: {_rows(start, chunk.n_rows)}: {exc}") from None
+                raise _located(self.reader.path, start, chunk, exc) from None
+            yield start, chunk, part
 
     def observed_stats(self) -> dict[str, Stats]:
         total: dict[str, Stats] = {}
@@ -356,11 +365,11 @@ class FileSource:
 
     def e_step(self, cpds: dict, rule: Posterior = Posterior.EXACT) -> EStep:
         log_likelihood, stats = 0.0, {}
-        for start, n, part in self._parts():
+        for start, chunk, part in self._parts():
             try:
                 es = part.e_step(cpds, rule)
             except PGMError as exc:
-                raise type(exc)(f"{self.reader.path}: {_rows(start, n)}: {exc}") from None
+                raise _located(self.reader.path, start, chunk, exc) from None
             log_likelihood += es.log_likelihood
             stats = add_stats(stats, es.stats)
         return EStep(log_likelihood, stats)
@@ -368,11 +377,11 @@ class FileSource:
     def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
         """The sum of ``fn(chunk, *args)`` over the chunks (EM's start: see the module docstring)."""
         total = None
-        for start, n, part in self._parts():
+        for start, chunk, part in self._parts():
             try:
                 value = fn(part, *args)
             except PGMError as exc:
-                raise type(exc)(f"{self.reader.path}: {_rows(start, n)}: {exc}") from None
+                raise _located(self.reader.path, start, chunk, exc) from None
             total = value if total is None else total + value
         if total is None:
             raise DataError(f"{self.reader.path}: the data have no rows; give at least one row")

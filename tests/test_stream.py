@@ -226,7 +226,7 @@ def test_cli_chunk_rows(alarm_rows, tmp_path, capsys):
     fitted = pgm.load(out)
     assert_same_cpds(fitted, quiet_fit(pgm.load(MODELS / "alarm.yaml"), alarm_rows), atol=1e-9)
     assert main(["fit", str(MODELS / "alarm.yaml"), path, "--chunk-rows", "0"]) == 2
-    assert "chunk_rows must be a positive number" in capsys.readouterr().err
+    assert "--chunk-rows must be a positive number" in capsys.readouterr().err  # the CLI names its flag
 
 
 def test_em_rereads_warn_once(alarm_missing, tmp_path):
@@ -254,3 +254,44 @@ def test_reading_parquet_holds_one_chunk_not_the_file(alarm_true, tmp_path):
     base = pa.total_allocated_bytes()  # the pool is per process: earlier tests may still hold buffers
     held = max(pa.total_allocated_bytes() for _ in reader) - base
     assert held < path.stat().st_size / 2, (held, path.stat().st_size)
+
+
+def _csv_with_blank_line(path, header: str, rows: list[str]) -> str:
+    """A CSV whose blank third line moves every later row one line down (row r is on line r + 3)."""
+    path.write_text(header + "\n" + rows[0] + "\n\n" + "\n".join(rows[1:]) + "\n")
+    return str(path)
+
+
+def test_streamed_em_errors_name_file_lines_as_in_memory(tmp_path):
+    """An error of the E-step preparation in a later chunk names the file's line, not positions."""
+    spec = tmp_path / "lg.yaml"
+    spec.write_text("name: lg\nnodes:\n  x: {type: gaussian}\n  y: {states: [0, 1], parents: [x], cpd: logistic}\n"
+                    "  z: {states: [a, b]}\n")
+    rows = ["1.0,0,a", "2.0,1,b", "0.3,1,", "1.5,0,a", ",1,a", "0.5,1,a"]
+    path = _csv_with_blank_line(tmp_path / "d.csv", "x,y,z", rows)  # data row 4 (x empty) is on line 7
+    with pytest.raises(DataError) as memory:
+        pgm.fit(pgm.load(spec), path)
+    with pytest.raises(DataError) as streamed:
+        pgm.fit(pgm.load(spec), path, chunk_rows=2)
+    assert f"hidden (missing) in lines [7] of {path} while" in str(memory.value)
+    assert str(streamed.value) == str(memory.value)
+    assert "rows 4..5" not in str(streamed.value)
+
+
+def test_streamed_em_zero_probability_rows_name_file_lines(tmp_path):
+    """A row of probability 0 under EM's start, in a later chunk: the file's line, in memory and streamed."""
+    spec = "name: zero\nnodes:\n  z: {states: 2, latent: true}\n  x: {states: [p, q], parents: [z]}\n" \
+           "  y: {states: [p, q], parents: [z]}\n"
+    fitted = tmp_path / "start.fitted.yaml"
+    fitted.write_text(spec + "params:\n  z: {table: [0.5, 0.5]}\n  x: {table: [[1.0, 0.0], [1.0, 0.0]]}\n"
+                      "  y: {table: [[0.3, 0.7], [0.6, 0.4]]}\n")
+    (tmp_path / "zero.yaml").write_text(spec)
+    rows = ["p,p", "p,q", "p,p", "p,q", "p,p", "q,q", "p,p"]
+    path = _csv_with_blank_line(tmp_path / "d.csv", "x,y", rows)  # data row 5 (x = q) is on line 8
+    model, init = pgm.load(tmp_path / "zero.yaml"), pgm.load(fitted)
+    with pytest.raises(DataError) as memory:
+        pgm.fit(model, path, init=init)
+    with pytest.raises(DataError) as streamed:
+        pgm.fit(model, path, init=init, chunk_rows=3)
+    assert f"lines [8] of {path} have probability zero" in str(memory.value)
+    assert str(streamed.value) == str(memory.value)

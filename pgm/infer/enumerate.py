@@ -34,7 +34,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
-from pgm.encode import EncodedData
+from pgm.encode import EncodedData, row_labels
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.elimination import CliqueTree, TooWideError, build_clique_tree, calibrate, max_decode
@@ -330,10 +330,10 @@ def log_joint(group: Group, assign: dict[str, np.ndarray], fams: dict[str, Famil
     return total
 
 
-def _check_finite(lse: np.ndarray, group: Group) -> None:
+def _check_finite(lse: np.ndarray, group: Group, data: EncodedData) -> None:
     if not np.all(np.isfinite(lse)):
         bad = group.rows[~np.isfinite(lse)][:3]
-        raise DataError(f"rows {[int(b) for b in bad]} have probability zero under the current parameters "
+        raise DataError(f"{row_labels(data, bad)} have probability zero under the current parameters "
                         f"(hidden nodes {list(group.variables)}); a prior (prior: {{dirichlet: 1}}) avoids "
                         "zero probabilities")
 
@@ -602,7 +602,7 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
 
     def count(group: Group, lse: np.ndarray) -> float:
         if not zero_ok:
-            _check_finite(lse, group)
+            _check_finite(lse, group, data)
         if per_row:
             rows_ll[group.rows] += lse
         w = None if data.weights is None else data.weights[group.rows]
@@ -634,7 +634,8 @@ def e_step(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], data: En
         plan.flat = build_flat(graph, fams, data, listed, lambda g: group_assign(graph, data, g, fams))
         plan.flat_checked = True
     if plan.flat is not None:  # every hidden family is a table: all listed groups in one pass
-        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, rule=rule, zero_ok=zero_ok)
+        hidden, part, lse = flat_e_step(plan.flat, graph, cpds, stats=stats, rule=rule, zero_ok=zero_ok,
+                                        data=data)
         if per_row:
             rows_ll += np.bincount(plan.flat.seg_rows, weights=lse, minlength=data.n_rows)
         add(part)

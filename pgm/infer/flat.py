@@ -21,7 +21,7 @@ import numpy as np
 from pgm.cpd import config_index
 from pgm.cpd.family import CPD, Family
 from pgm.cpd.table import TableCPD, TableStats
-from pgm.encode import EncodedData
+from pgm.encode import EncodedData, row_labels
 from pgm.errors import DataError
 from pgm.graph import Graph
 from pgm.infer.posterior import Posterior
@@ -96,12 +96,12 @@ def build_flat(graph: Graph, fams: dict[str, Family], data: EncodedData, groups:
 
 
 def flat_e_step(flat: Flat, graph: Graph, cpds: dict[str, CPD], *, stats: bool = True,
-                rule: Posterior = Posterior.EXACT,
-                zero_ok: bool = False) -> tuple[float, dict[str, TableStats], np.ndarray]:
+                rule: Posterior = Posterior.EXACT, zero_ok: bool = False,
+                data: EncodedData | None = None) -> tuple[float, dict[str, TableStats], np.ndarray]:
     """Log-likelihood of the hidden parts, expected counts, and each segment's log-sum-exp.
 
-    A segment of probability zero raises a DataError, or (``zero_ok``, scoring without
-    statistics) gives ``-inf``."""
+    A segment of probability zero raises a DataError naming its rows (by ``data``'s labels, or a
+    file's lines), or (``zero_ok``, scoring without statistics) gives ``-inf``."""
     lj = np.zeros(flat.n_pairs)
     for f, pairs in flat.fam_pairs.items():
         cpd = cpds[graph[f].param]
@@ -116,7 +116,9 @@ def flat_e_step(flat: Flat, graph: Graph, cpds: dict[str, CPD], *, stats: bool =
     if not np.all(np.isfinite(top)):
         bad = np.flatnonzero(~np.isfinite(top))[:3]
         vars_ = flat.seg_vars[int(flat.seg_group[bad[0]])]
-        raise DataError(f"rows {[int(r) for r in flat.seg_rows[bad]]} have probability zero under the current "
+        rows = flat.seg_rows[bad]
+        where = row_labels(data, rows) if data is not None else f"rows {[int(r) for r in rows]}"
+        raise DataError(f"{where} have probability zero under the current "
                         f"parameters (hidden nodes {list(vars_)}); a prior (prior: {{dirichlet: 1}}) avoids "
                         "zero probabilities")
     shifted = np.exp(lj - top[flat.seg_of_pair])

@@ -38,7 +38,7 @@ from scipy import linalg
 from pgm.cpd import config_index
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
 from pgm.cpd.linear import LOG_2PI, GaussStats
-from pgm.encode import EncodedData
+from pgm.encode import EncodedData, row_labels
 from pgm.errors import DataError
 from pgm.graph import Graph
 from pgm.infer.posterior import Posterior, row_log_sum_exp
@@ -124,10 +124,8 @@ def _blocks(graph: Graph, fams: dict[str, Family], data: EncodedData, group: Any
         for f in disc:  # a discrete family with a hidden continuous parent: no exact inference
             for p in fams[f].cont:
                 if p in group.variables:
-                    bad = group.rows[idx[:3]]
-                    names = [data.index[r] if data.index is not None else int(r) for r in bad]
-                    names = [v.item() if isinstance(v, np.generic) else v for v in names]
-                    raise DataError(f"the gaussian node {graph[p].decl!r} is hidden (missing) in rows {names} "
+                    raise DataError(f"the gaussian node {graph[p].decl!r} is hidden (missing) in "
+                                    f"{row_labels(data, group.rows[idx[:3]])} "
                                     f"while its discrete child {graph[f].decl!r} depends on it: a discrete node "
                                     "with a hidden continuous parent has no exact inference; fill those cells "
                                     "or drop the rows")
