@@ -231,7 +231,7 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
     source = SequenceSource(graph, seq)
     chosen = learner or ("em" if source.has_hidden else "mle")
     if chosen == "mle" and source.has_hidden:
-        raise PGMError(f"nodes {list(source.plan.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
+        raise PGMError(f"nodes {list(source.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
                        "every cell observed: use learner='em'")
     fitted = fit_directed(graph, sequence_rows(graph, source), learner=chosen, max_iter=max_iter, tol=tol,
                           n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar, penalty=penalty,

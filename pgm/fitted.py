@@ -27,6 +27,7 @@ from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, margin
 from pgm.infer.chain_gaussian import gaussian_posterior
 from pgm.infer.forecast import check_forecast, discrete_predictive, filtered_belief, gaussian_predictive, make_forecast_plan, \
     propagate
+from pgm.infer.kalman import gaussian_state, kalman, make_kalman_plan, node_moments
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
 from pgm.infer.gaussian import gaussian_group
 from pgm.infer.factor import LogFactor, logsumexp
@@ -93,7 +94,7 @@ class FittedModel(Answers):
         terms of a sequence sum to its log-likelihood; the rows keep the order of ``data``."""
         if self.graph.sequence:
             seq = self.encode(data, na_values=na_values, sep=sep)
-            rows = seq.to_caller(forward_backward(self._chain(seq), self.cpds, smooth=False).row_log_likelihood)
+            rows = seq.to_caller(self._forward(seq).row_log_likelihood)
             impossible = np.flatnonzero(np.isneginf(rows))
             if impossible.size:
                 warn_impossible(seq.index, impossible)
@@ -118,7 +119,7 @@ class FittedModel(Answers):
         cells summed out by the forward algorithm."""
         if self.graph.sequence:
             seq = self.encode(data, weights, na_values=na_values, sep=sep)
-            result = forward_backward(self._chain(seq), self.cpds, smooth=False)
+            result = self._forward(seq)
             if result.log_likelihood == -math.inf:
                 warn_impossible(seq.index, np.flatnonzero(np.isneginf(seq.to_caller(result.row_log_likelihood))))
             return result.log_likelihood
@@ -165,6 +166,13 @@ class FittedModel(Answers):
     def _chain(self, seq: SequenceData) -> ChainPlan:
         return make_chain_plan(self.graph, seq)
 
+    def _forward(self, seq: SequenceData) -> Any:
+        """The forward pass (log-likelihoods only): the Kalman filter for a gaussian hidden state,
+        else the forward algorithm."""
+        if gaussian_state(self.graph):
+            return kalman(make_kalman_plan(self.graph, seq), self.cpds, smooth=False)
+        return forward_backward(self._chain(seq), self.cpds, smooth=False)
+
     def _encode_for(self, data: Any, nodes: list[str], na_values: Any = None, sep: str | None = None) -> Any:
         if self.graph.sequence:
             return encode_sequences(self.graph, data, absent=tuple(nodes), options=read_options(na_values, sep))
@@ -174,8 +182,14 @@ class FittedModel(Answers):
                      mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Per-step smoothed marginals (``"sum"``) or the Viterbi path (``"max"``) of ``nodes``, in the
         rows' own order; the row log-probabilities are the forward algorithm's terms."""
-        plan = self._chain(seq)
         out: dict[str, np.ndarray] = {}
+        if gaussian_state(self.graph):  # every discrete node is observed (else make_kalman_plan refuses)
+            res = kalman(make_kalman_plan(self.graph, seq), self.cpds, smooth=False)
+            for v in nodes:
+                codes = seq.enc.codes[v].astype(np.int64)
+                out[v] = seq.to_caller(codes if mode == "max" else np.eye(self.graph[v].n_states)[codes])
+            return seq.to_caller(res.row_log_likelihood), out
+        plan = self._chain(seq)
         if mode == "sum":
             sm = forward_backward(plan, self.cpds)
             for v in nodes:
@@ -207,10 +221,14 @@ class FittedModel(Answers):
         spec_seq = self.spec.sequence
         cols: dict[str, Any] = {spec_seq.id: frame[spec_seq.id].to_numpy(),
                                 spec_seq.order: frame[spec_seq.order].to_numpy()}
+        filled = self._kalman_means(seq)  # linear-Gaussian: the MAP path is the smoother's mean
         for v in self.graph.slice:
             var = self.graph[v]
             if var.discrete:
                 cols[v] = typed_column(self.graph, v, got[v])
+            elif v in filled:
+                for j, c in enumerate(var.columns):
+                    cols[c] = filled[v][:, j]
             else:
                 for c in var.columns:
                     cols[c] = frame[c].to_numpy() if c in frame.columns else np.full(len(frame), np.nan)
@@ -297,6 +315,16 @@ class FittedModel(Answers):
                              for j, b in enumerate(var.columns) if j >= i})
         return pd.DataFrame(cols)
 
+    def _kalman_means(self, seq: SequenceData) -> dict[str, np.ndarray]:
+        """Smoothed means of every gaussian slice node in the caller's row order (observed cells kept,
+        missing ones and latent nodes filled): empty without a gaussian hidden state."""
+        if not gaussian_state(self.graph):
+            return {}
+        plan = make_kalman_plan(self.graph, seq)
+        res = kalman(plan, self.cpds)
+        return {v: seq.to_caller(node_moments(plan, self.cpds, res, v)[0])
+                for v in self.graph.slice if self.graph[v].gaussian}
+
     # --------------------------------------------------------------- posteriors and predictions
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Posteriors (mode "sum") or the most probable joint state (mode "max") of discrete
@@ -332,6 +360,10 @@ class FittedModel(Answers):
         components of partly missing vectors), mixed over the posterior of the hidden discrete
         configurations (law of total variance); see :mod:`pgm.infer.gaussian`.  An observed cell is
         its own answer (covariance 0)."""
+        if isinstance(enc, SequenceData) and gaussian_state(self.graph):  # a Kalman smoother's moments
+            plan = make_kalman_plan(self.graph, enc)
+            mean, cov = node_moments(plan, self.cpds, kalman(plan, self.cpds), node)
+            return enc.to_caller(mean), enc.to_caller(cov)
         if isinstance(enc, SequenceData):  # a sequence model: mixed over forward-backward's posteriors
             chain = self._chain(enc)
             sm = forward_backward(chain, self.cpds)

@@ -100,6 +100,11 @@ class Graph:
         """A sequence model: the graph holds two slices (see :func:`build`)."""
         return self.spec.sequence is not None
 
+    def is_standard(self, name: str) -> bool:
+        """The CPD of variable ``name`` is fixed at N(0, I) (see ``ModelSpec.is_standard``; a sequence
+        model's ``v@prev`` variables carry the first-step CPDs)."""
+        return self.spec.is_standard(self[name].decl, first=name.endswith(PREV))
+
     @property
     def slice(self) -> tuple[str, ...]:
         """The variables of one step (a sequence model's later-step slice; every variable otherwise)."""

@@ -459,7 +459,7 @@ class LinearKind:
         return pd.DataFrame(rows, index=idx, columns=cols)
 
     def n_params(self, graph: Graph, fam: Family) -> int:
-        if graph.spec.is_standard(fam.var.decl):  # fixed at N(0, I)
+        if graph.is_standard(fam.name):  # fixed at N(0, I)
             return 0
         d = fam.var.dim
         covariance = graph.spec.nodes[fam.var.decl].covariance

@@ -19,6 +19,7 @@ from pgm.errors import DataError
 from pgm.graph import Graph
 from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan
 from pgm.infer.enumerate import EStep
+from pgm.infer.kalman import KalmanPlan, gaussian_state, kalman, kalman_stats, make_kalman_plan
 from pgm.infer.posterior import Posterior
 from pgm.learn.driver import Rows
 from pgm.learn.stats import pool_stats
@@ -42,11 +43,20 @@ class SequenceSource:
         self.graph = graph
         self.sequences = data
         self.data = data.enc
-        self.plan: ChainPlan = make_chain_plan(graph, data)
+        # a gaussian hidden state: Kalman filter and smoother (pgm.infer.kalman); else forward-backward
+        self.kalman: KalmanPlan | None = make_kalman_plan(graph, data) if gaussian_state(graph) else None
+        self.plan: ChainPlan | None = None if self.kalman is not None else make_chain_plan(graph, data)
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """The slice's hidden variables (latent nodes and nodes with missing cells)."""
+        if self.kalman is not None:
+            return self.kalman.state + tuple(f for f, m in self.kalman.miss.items() if m.any())
+        return self.plan.hidden
 
     @property
     def has_hidden(self) -> bool:
-        return bool(self.plan.hidden)
+        return bool(self.hidden)
 
     def observed_stats(self) -> dict[str, Stats]:
         """Every family's statistics come from the E-step (they are weighted by the posteriors)."""
@@ -55,6 +65,9 @@ class SequenceSource:
     def e_step(self, cpds: dict[str, CPD], rule: Posterior = Posterior.EXACT) -> EStep:
         if rule is not Posterior.EXACT:
             raise DataError(f"{rule.value} EM is not available for sequence models yet; use learner='em'")
+        if self.kalman is not None:
+            res = kalman(self.kalman, cpds)
+            return EStep(res.log_likelihood, kalman_stats(self.kalman, cpds, res))
         sm = forward_backward(self.plan, cpds)
         refuse_impossible_sequences(self.sequences, sm.sequence_log_likelihood, "EM")
         return EStep(sm.log_likelihood, chain_stats(self.plan, sm.gamma, sm.xi_shared, sm.xi_rows))

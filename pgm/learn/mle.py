@@ -97,7 +97,7 @@ def fit_from_stats(graph: Graph, stats: dict[str, Stats], *, prior: dict | None 
     options = options or fit_options(graph, prior, reg_covar, penalty)
     cpds: dict[str, CPD] = {}
     for key in graph.params:  # a standard latent gaussian stays N(0, I): nothing to fit
-        if graph.spec.is_standard(graph[graph.params[key][0]].decl):
+        if graph.is_standard(graph.params[key][0]):
             cpds[key] = standard_cpd(fams[graph.params[key][0]], graph.spec.nodes[graph[graph.params[key][0]].decl]
                                      .covariance)
     for key, st in stats.items():

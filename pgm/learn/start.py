@@ -173,7 +173,7 @@ def random_start(graph: Graph, const: dict[str, Stats], marginals: dict[str, Sta
         fam = graph.families[members[0]]
         hidden = any(graph[m].latent for name in members for m in graph.families[name].members)
         st = const.get(key)
-        if graph.spec.is_standard(fam.var.decl):  # fixed at N(0, I)
+        if graph.is_standard(fam.name):  # fixed at N(0, I)
             cpds[key] = standard_cpd(fam, graph.spec.nodes[fam.var.decl].covariance)
         elif not hidden and _has_weight(st):
             if isinstance(st, TableStats):

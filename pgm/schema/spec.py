@@ -95,11 +95,16 @@ class ModelSpec(BaseModel):
     def latent_nodes(self) -> list[str]:
         return [n for n, v in self.nodes.items() if v.latent]
 
-    def is_standard(self, name: str) -> bool:
+    def is_standard(self, name: str, first: bool = False) -> bool:
         """A latent gaussian fixed at N(0, I) and never fitted: ``standard: true``, or by default a
-        latent gaussian without gaussian parents (the factor-analysis / PPCA convention)."""
+        latent gaussian without gaussian parents (the factor-analysis / PPCA convention).
+
+        In a sequence model ``standard`` concerns a ``prev:`` node's first-step CPD (``first``): its
+        later-step CPD (the transition) is always fitted."""
         node = self.nodes[name]
         if not isinstance(node, GaussianNode) or not node.latent:
+            return False
+        if node.prev and not first:
             return False
         if node.standard is not None:
             return node.standard
@@ -140,10 +145,9 @@ class ModelSpec(BaseModel):
                 if key in seen:
                     continue
                 seen.add(key)
-                if self.is_standard(name):  # fixed at N(0, I): nothing to fit
-                    continue
-                total += _node_params(self, node)
-                if node.prev:  # the first step has its own CPD, without the previous-step parents
+                if not self.is_standard(name):  # fixed at N(0, I): nothing to fit
+                    total += _node_params(self, node)
+                if node.prev and not self.is_standard(name, first=True):  # the first step's own CPD
                     total += _node_params(self, node, first=True)
         else:
             for name, node in self.nodes.items():
@@ -386,8 +390,8 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
                 add(base + ("standard",), "`standard: true` fixes the node at N(0, I), which leaves no place "
                     "for its gaussian parents; remove `standard` (or the gaussian parents)")
         if isinstance(node, DiscreteNode):
-            hidden = [p for p in node.parents if p in spec.nodes and isinstance(spec.nodes[p], GaussianNode)
-                      and spec.nodes[p].latent]
+            hidden = [p for p in tuple(node.parents) + tuple(node.prev) if p in spec.nodes
+                      and isinstance(spec.nodes[p], GaussianNode) and spec.nodes[p].latent]
             if hidden:
                 add(base + ("parents",), f"the discrete node {name!r} has the latent gaussian parent "
                     f"{hidden[0]!r}: a discrete node with a hidden continuous parent has no exact inference "
@@ -451,10 +455,15 @@ def check_structure(spec: ModelSpec) -> list[tuple[Path, str]]:
         if spec.plates:
             add(("plates",), "plates inside the steps of a sequence model are not supported yet; "
                 "declare the copies as separate nodes")
-        for name, node in spec.nodes.items():
-            if isinstance(node, GaussianNode) and node.latent:
-                add(("nodes", name, "latent"), "latent gaussian nodes in a sequence model (linear dynamical "
-                    "systems) are not available yet; use a discrete hidden state (`states: K`)")
+        state = [n for n, v in spec.nodes.items() if isinstance(v, GaussianNode) and v.latent]
+        switch = [n for n, v in spec.nodes.items() if isinstance(v, DiscreteNode) and v.latent]
+        if state and switch:
+            add(("nodes", switch[0], "latent"),
+                f"the latent discrete node{'s' if len(switch) > 1 else ''} {switch} and the latent gaussian "
+                f"node{'s' if len(state) > 1 else ''} {state} in one step make a switching linear dynamical system, "
+                "whose exact posterior is a mixture with (states)^T components: no exact inference. Make the "
+                "discrete node observed (remove `latent` and give it a column), or use a discrete hidden state "
+                "alone (an HMM) or a gaussian one alone (a linear dynamical system)")
         for name in spec.nodes:
             if "@" in name:
                 add(("nodes", name), f"node name {name!r} contains '@', which names the first-step CPD "
