@@ -326,7 +326,7 @@ def _given(items: Sequence[str] | None, graph) -> dict[str, object]:
             raise PGMError(f"--given: {name!r} is given twice; give each node once")
         if name in graph.variables and not graph[name].discrete:
             try:
-                evidence[name] = [float(x) for x in value.split(",")]
+                evidence[name] = [float(x) if x.strip() else float("nan") for x in value.split(",")]  # empty: unobserved
             except ValueError:
                 raise PGMError(f"--given {item!r}: the gaussian node {name!r} takes numbers "
                                f"({graph[name].dim}, comma-separated)") from None
@@ -345,8 +345,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     answer = model.query(args.nodes, evidence)
     given = ", ".join(args.given or [])
     print(f"p({', '.join(args.nodes)}{' | ' + given if given else ''})")
+    table = answer.to_frame() if isinstance(answer, pd.Series) else answer  # gaussian nodes: mean, covariance
     with pd.option_context("display.max_rows", 10_000, "display.width", 200):
-        print(answer.to_frame().to_string(float_format=lambda v: f"{v:.10g}"))
+        print(table.to_string(float_format=lambda v: f"{v:.10g}"))
     return 0
 
 

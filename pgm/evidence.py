@@ -99,10 +99,12 @@ def query_nodes(graph: Graph, variables: Any, evidence: Any, discrete: bool = Tr
     return variables
 
 
-def parse_evidence(graph: Graph, evidence: dict[str, Any] | None) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+def parse_evidence(graph: Graph, evidence: dict[str, Any] | None,
+                   partial: bool = False) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     """Evidence as state codes (discrete nodes) and value rows of shape (1, dim) (gaussian nodes).
 
-    A value is read by the data-reading rule (see the module docstring); None/NaN is dropped."""
+    A value is read by the data-reading rule (see the module docstring); None/NaN is dropped.
+    With ``partial``, a gaussian value may leave some components NaN (unobserved)."""
     codes: dict[str, int] = {}
     values: dict[str, np.ndarray] = {}
     for v, value in (evidence or {}).items():
@@ -128,7 +130,7 @@ def parse_evidence(graph: Graph, evidence: dict[str, Any] | None) -> tuple[dict[
                             f"{'s' if var.dim > 1 else ''}")
         if np.isnan(arr).all():
             continue
-        if not np.all(np.isfinite(arr)):
+        if not np.all(np.isfinite(arr[~np.isnan(arr)] if partial else arr)):
             raise DataError(f"evidence {v}={value!r}: values must be finite numbers")
         values[v] = arr.reshape(1, -1)
     return codes, values

@@ -29,7 +29,7 @@ from pgm.infer.forecast import check_forecast, discrete_predictive, filtered_bel
     propagate
 from pgm.infer.kalman import gaussian_state, kalman, make_kalman_plan, node_moments
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
-from pgm.infer.gaussian import gaussian_group
+from pgm.infer.gaussian import gaussian_group, gaussian_query
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
 from pgm.learn.chain import refuse_impossible_sequences
@@ -407,23 +407,31 @@ class FittedModel(Answers):
         return mean
 
     # --------------------------------------------------------------- queries
-    def query(self, variables: list[str] | str, evidence: dict[str, Any] | None = None) -> pd.Series:
-        """Exact posterior p(variables | evidence) by variable elimination.
+    def query(self, variables: list[str] | str, evidence: dict[str, Any] | None = None) -> pd.Series | pd.DataFrame:
+        """Exact posterior p(variables | evidence): by variable elimination for discrete nodes, by
+        Gaussian conditioning for gaussian ones.
 
         Parameters
         ----------
-        variables : discrete node names (plate copies as ``x[2]``)
+        variables : node names (plate copies as ``x[2]``), all discrete or all gaussian
         evidence : node -> observed state label (or code for counted states; values are read as a
-            data cell would be, see :mod:`pgm.evidence`); a gaussian node whose parents are all
-            discrete may be observed with a number
+            data cell would be, see :mod:`pgm.evidence`); a gaussian node is observed with a number
+            (a list of ``dim`` numbers, NaN for a component left unobserved); for a discrete query,
+            a gaussian node whose parents are all discrete may be observed
 
         Returns
         -------
-        pandas Series ``p`` indexed by the joint states of ``variables`` (a MultiIndex for several).
+        discrete nodes: pandas Series ``p`` indexed by the joint states of ``variables`` (a MultiIndex
+        for several).  Gaussian nodes: a DataFrame indexed by their data columns, with the
+        conditional ``mean`` and the covariance matrix (columns ``cov[<column>]``); the gaussian
+        ancestors of the query and evidence, given their discrete parents (which must be in the
+        evidence), are jointly Gaussian.
 
         Raises
         ------
-        pgm.ModelError : an unknown node, a node listed twice, or both queried and observed.
+        pgm.ModelError : an unknown node, a node listed twice, or both queried and observed; a
+            gaussian query whose answer is not one Gaussian (a discrete parent not given, a
+            discrete node depending on a gaussian one), or mixing discrete and gaussian nodes.
         pgm.DataError : an unknown state, or evidence of probability 0.
 
         Examples
@@ -433,7 +441,13 @@ class FittedModel(Answers):
         if self.graph.sequence:
             raise PGMError("query() answers one row of a non-temporal model; for a sequence model use "
                            "posterior(node, data) (per step) or most_probable(data) (the Viterbi path)")
-        variables = query_nodes(self.graph, variables, evidence)
+        variables = query_nodes(self.graph, variables, evidence, discrete=False)
+        cont = [v for v in variables if self.graph[v].gaussian]
+        if cont and len(cont) < len(variables):
+            raise ModelError(f"query() answers discrete nodes (a table) or gaussian nodes (a mean and covariance), "
+                             f"not discrete and gaussian nodes at once ({cont} are gaussian); query them separately")
+        if cont:
+            return self._query_gaussian(variables, evidence)
         codes, dens = parse_evidence(self.graph, evidence)
         relevant = set(variables) | set(codes) | set(dens)
         stack = list(relevant)
@@ -456,6 +470,48 @@ class FittedModel(Answers):
         with np.errstate(invalid="ignore", divide="ignore"):
             joint = variable_elimination(factors, variables, codes)
         return query_series(self.graph, variables, joint.table, evidence)
+
+    def _query_gaussian(self, variables: list[str], evidence: dict[str, Any] | None) -> pd.DataFrame:
+        """Gaussian nodes given the evidence: one linear-Gaussian network once the discrete parents
+        are given, so Gaussian conditioning (:func:`pgm.infer.gaussian.gaussian_query`)."""
+        graph = self.graph
+        codes, dens = parse_evidence(graph, evidence, partial=True)
+        relevant = set(variables) | set(codes) | set(dens)
+        stack = list(relevant)
+        while stack:
+            for p in graph[stack.pop()].parents:
+                if p not in relevant:
+                    relevant.add(p)
+                    stack.append(p)
+        fams = self._families()
+        factors = []
+        for name in graph.order:
+            if name not in relevant:
+                continue
+            fam = fams[name]
+            if fam.var.discrete:
+                if fam.cont:
+                    raise ModelError(f"the discrete node {name!r} has the gaussian parent {fam.cont[0]!r}, and "
+                                     f"{'it is in the evidence' if name in codes else 'it is an ancestor of the query'}"
+                                     ": given it, the gaussian nodes are not jointly gaussian; query without it")
+                factors.append(self._log_factor(fam, self.cpds[fam.var.param], None))
+            else:
+                for p in fam.disc:
+                    if p not in codes:
+                        raise ModelError(f"{p!r} is not given: the gaussian node {name!r} depends on it, so the "
+                                         "answer would be a mixture of gaussians, not one gaussian; give "
+                                         f"{p} in the evidence (query([{p!r}], ...) gives its distribution)")
+        if codes:  # the discrete evidence must be possible (the gaussian part is then independent of it)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_z = float(np.max(variable_elimination(factors, (), codes).table))
+            if not np.isfinite(log_z):
+                raise DataError(f"the evidence {evidence} has probability 0 under the model, so the query "
+                                "has no answer; check the evidence, or refit with a prior (prior={'dirichlet': 1})")
+        mean, cov = gaussian_query(graph, fams, self.cpds, variables, codes, dens)
+        names = [c for v in variables for c in graph[v].columns]
+        frame = pd.DataFrame(cov, index=names, columns=[f"cov[{c}]" for c in names])
+        frame.insert(0, "mean", mean)
+        return frame
 
     def _log_factor(self, fam: Family, cpd: CPD, observed: np.ndarray | None) -> LogFactor:
         """The family's CPD as a log-factor over (discrete parents..., child), or over the discrete

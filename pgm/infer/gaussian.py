@@ -391,3 +391,40 @@ def _disc_assign(graph: Graph, fams: dict[str, Family], data: EncodedData, rows:
             elif m in data.values:
                 assign[m] = data.values[m][rows]
     return assign
+
+
+def gaussian_query(graph: Graph, fams: dict[str, Family], cpds: dict[str, CPD], queried: list[str],
+                   codes: dict[str, int], values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(q,)`` and covariance ``(q, q)`` of the queried gaussian nodes' components given evidence.
+
+    ``queried`` are gaussian variables; ``codes`` observed discrete variables; ``values`` observed
+    gaussian variables (``(1, dim)``, NaN components unobserved).  With every discrete parent of the
+    gaussian ancestors given, those ancestors are one linear-Gaussian network, hence jointly Gaussian
+    (the recursion of the module docstring, with no covariates), and the answer is Gaussian
+    conditioning on the observed components.  The caller checks that no discrete node depends on a
+    gaussian one among the ancestors (the answer would not be Gaussian)."""
+    relevant = set(queried) | set(values)
+    stack = list(relevant)
+    while stack:  # the gaussian ancestors: the rest of the network integrates to one
+        for p in graph[stack.pop()].parents:
+            if graph[p].gaussian and p not in relevant:
+                relevant.add(p)
+                stack.append(p)
+    lin = tuple(n for n in graph.order if n in relevant)
+    off: dict[str, int] = {}
+    m = 0
+    for n in lin:
+        off[n] = m
+        m += graph[n].dim
+    observed = np.full(m, np.nan)
+    for n, row in values.items():
+        observed[off[n]:off[n] + graph[n].dim] = row.reshape(-1)
+    obs = np.flatnonzero(~np.isnan(observed))
+    hid = np.flatnonzero(np.isnan(observed))
+    blk = Block(rows=np.zeros(1, dtype=np.int64), lin=lin, disc=(), cov=(), off=off, n_cov=0, m=m, obs=obs, hid=hid,
+                codes={p: codes[p] for n in lin for p in fams[n].disc})
+    mx, m0, sigma, cfgs = _moments(graph, fams, cpds, blk, {})
+    cond = _condition(blk, mx, m0, sigma, cfgs)
+    mean = cond.a @ observed[obs] + cond.a0
+    idx = np.concatenate([np.arange(off[n], off[n] + graph[n].dim) for n in queried])
+    return mean[idx], cond.cov[np.ix_(idx, idx)]
