@@ -322,14 +322,15 @@ class Answers:
         return pd.DataFrame(cols, index=enc.index)
 
     def _fill_gaussian(self, node: str, codes: dict[str, np.ndarray], values: dict[str, np.ndarray],
-                       n: int) -> np.ndarray:
+                       n: int, observed: np.ndarray | None = None) -> np.ndarray:
         raise ModelError(f"{node!r} is gaussian; this model has discrete nodes only")
 
     def most_probable(self, data: Any, *, na_values: Any = None, sep: str | None = None) -> pd.DataFrame:
         """The most probable joint completion of every row's hidden discrete cells (latent nodes
         and missing cells), given its observed cells: the MPE, by enumeration or max-product
         (missing gaussian cells integrated out).  A missing gaussian cell is then filled with its
-        conditional mean given the completed row (its parents' values, filled first).
+        conditional mean given the completed row (its parents' values, filled first) and the
+        node's own observed components (a partly missing vector).
 
         Returns a DataFrame with a column per node (latent ones included), discrete values typed as
         ``sample`` gives them; observed cells are kept.  An observed node's column may be absent
@@ -348,7 +349,7 @@ class Answers:
                 continue
             block = enc.values.get(v, np.full((enc.n_rows, var.dim), np.nan))
             if np.isnan(block).any():
-                block = np.where(np.isnan(block), self._fill_gaussian(v, got, values, enc.n_rows), block)
+                block = np.where(np.isnan(block), self._fill_gaussian(v, got, values, enc.n_rows, block), block)
             values[v] = block
             for j, c in enumerate(var.columns):
                 cols[c] = block[:, j]

@@ -393,9 +393,11 @@ class FittedModel(Answers):
         return mean, cov
 
     def _fill_gaussian(self, node: str, codes: dict[str, np.ndarray], values: dict[str, np.ndarray],
-                       n: int) -> np.ndarray:
+                       n: int, observed: np.ndarray | None = None) -> np.ndarray:
         """The mean (n, d) of a gaussian node given completed parents: its regression in each row's
-        configuration of discrete parents, at its continuous parents' values."""
+        configuration of discrete parents, at its continuous parents' values; in a row where
+        ``observed`` (n, d) holds some of the node's components, the others are conditioned on them
+        (E[x_h | x_o] = mu_h + S_ho S_oo^-1 (x_o - mu_o)), once per missing pattern and configuration."""
         fam = self._families()[node]
         cpd = self.cpds[fam.var.param]
         configs = np.broadcast_to(np.asarray(config_index([codes[p] for p in fam.disc], fam.cards), dtype=np.int64),
@@ -404,6 +406,21 @@ class FittedModel(Answers):
         if fam.cont:
             x = np.hstack([values[p] for p in fam.cont])
             mean = mean + np.einsum("ndp,np->nd", cpd.coef[configs], x)
+        if observed is None or fam.var.dim == 1:
+            return mean
+        miss = np.isnan(observed)
+        rows = np.flatnonzero(miss.any(axis=1) & ~miss.all(axis=1))
+        if not rows.size:
+            return mean
+        mean = np.array(mean, dtype=float)  # a broadcast view must not be written through
+        keys = np.column_stack([miss[rows], configs[rows]])
+        groups, which = np.unique(keys, axis=0, return_inverse=True)
+        which = which.ravel()
+        for g, key in enumerate(groups):
+            r, h, c = rows[which == g], key[:-1].astype(bool), int(key[-1])
+            sigma = cpd.cov[c]
+            gain = np.linalg.solve(sigma[np.ix_(~h, ~h)], sigma[np.ix_(~h, h)]).T  # S_ho S_oo^-1
+            mean[np.ix_(r, h)] += (observed[r][:, ~h] - mean[r][:, ~h]) @ gain.T
         return mean
 
     # --------------------------------------------------------------- queries
