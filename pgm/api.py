@@ -178,7 +178,7 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     if graph.sequence:
         return _fit_sequence(spec, graph, data, learner=learner, max_iter=max_iter, tol=tol, n_init=n_init, seed=seed,
                              init=init, prior=prior, reg_covar=reg_covar, penalty=penalty, callback=callback,
-                             weights=weights, options=options)
+                             weights=weights, reading=reading, options=options)
     # Data larger than memory (docs/scaling.md): a dask DataFrame is fitted on its cluster; a file
     # given chunk_rows=, or larger than pgm.stream.STREAM_BYTES, is read in chunks.  Both sum the
     # statistics of their parts.
@@ -215,19 +215,17 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
 def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None, max_iter: int | None,
                   tol: float | None, n_init: int, seed: int | None, init: Any, prior: dict | None,
                   reg_covar: float | None, penalty: float | None, callback: Any, weights: str | None,
-                  options: dict[str, Any]) -> FittedModel:
+                  reading: Any, options: dict[str, Any]) -> FittedModel:
     """A sequence model: counting when every cell is observed, else EM over forward-backward."""
     if "chunk_rows" in options or type(data).__module__.startswith("dask"):
         raise PGMError("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data "
                        "as a pandas DataFrame")
     if options:
         raise PGMError(f"unknown options for a sequence model: {sorted(options)}")
-    if weights is not None:
-        raise PGMError("row weights are not supported for sequence models yet; drop weights=")
-    if learner not in (None, "mle", "em"):
-        raise PGMError(f"learner={learner!r} does not fit a sequence model; use 'em' (or 'mle' when every cell is "
-                       "observed)")
-    seq = encode_sequences(graph, data)
+    if learner not in (None, "mle", "em", "hard-em"):
+        raise PGMError(f"learner={learner!r} does not fit a sequence model; use 'em' or 'hard-em' (Viterbi training), "
+                       "or 'mle' when every cell is observed")
+    seq = encode_sequences(graph, data, options=reading, weights=weights)
     source = SequenceSource(graph, seq)
     chosen = learner or ("em" if source.has_hidden else "mle")
     if chosen == "mle" and source.has_hidden:

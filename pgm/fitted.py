@@ -75,10 +75,8 @@ class FittedModel(Answers):
         the column ``weights`` if given; EncodedData passes through.  Cells are read by the rule of
         docs/format.md "Missing data" (``na_values``, ``sep`` as in :func:`pgm.fit`).  A sequence
         model's data become :class:`pgm.sequence.SequenceData` (sorted into sequences, time-major)."""
-        if self.graph.sequence:
-            if weights is not None:
-                raise PGMError("row weights are not supported for sequence models yet; drop weights=")
-            return encode_sequences(self.graph, data, options=read_options(na_values, sep))
+        if self.graph.sequence:  # weights: one per sequence, repeated in each of its rows
+            return encode_sequences(self.graph, data, options=read_options(na_values, sep), weights=weights)
         if isinstance(data, EncodedData):
             if weights is not None:
                 raise PGMError("weights= names a column of the data; encoded data carry their weights already")
@@ -115,14 +113,17 @@ class FittedModel(Answers):
         the column ``weights`` (each 1 without; as if each row were repeated ``w_i`` times).
 
         ``-inf`` (with a ``pgm.DataWarning`` naming the rows) when a row has probability 0.
-        For a sequence model: the sum over sequences of log p(sequence), hidden states and missing
-        cells summed out by the forward algorithm."""
+        For a sequence model: the sum over sequences of log p(sequence) (times the sequence's weight,
+        one value per sequence in the column ``weights``), hidden states and missing cells summed out
+        by the forward algorithm."""
         if self.graph.sequence:
             seq = self.encode(data, weights, na_values=na_values, sep=sep)
             result = self._forward(seq)
-            if result.log_likelihood == -math.inf:
+            total = result.log_likelihood if seq.row_weights is None else float(seq.row_weights @
+                                                                                 result.row_log_likelihood)
+            if total == -math.inf:
                 warn_impossible(seq.index, np.flatnonzero(np.isneginf(seq.to_caller(result.row_log_likelihood))))
-            return result.log_likelihood
+            return total
         enc = self.encode(data, weights, na_values=na_values, sep=sep)
         fams = self._families()
         plan = make_plan(self.graph, fams, enc)

@@ -11,13 +11,13 @@ together with slices and no per-sequence loop (:mod:`pgm.infer.chain`).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pgm.encode import EncodedData, as_frame, columns_of, encode
+from pgm.encode import EncodedData, as_frame, check_weights_name, columns_of, encode, row_weights
 from pgm.io.table import DEFAULT, ReadOptions
 from pgm.errors import DataError, DataWarning, PGMError
 from pgm.graph import Graph
@@ -45,14 +45,23 @@ class SequenceData:
     rows: np.ndarray
     index: Any
     frame: Any = None                     # the caller's table as read (for outputs that copy its columns)
+    sequence_weights: np.ndarray | None = None  # (S,) each sequence's weight, by rank (None: 1 each)
 
     @property
     def n_rows(self) -> int:
         return self.enc.n_rows
 
     @property
-    def weights(self) -> None:
-        return None
+    def row_weights(self) -> np.ndarray | None:
+        """Each time-major row's weight (its sequence's), or None."""
+        return None if self.sequence_weights is None else self.sequence_weights[self.rank]
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Each row's weight (its sequence's) in the caller's row order, as per-row results are given
+        (:meth:`to_caller`), or None."""
+        w = self.row_weights
+        return None if w is None else self.to_caller(w)
 
     @property
     def n_sequences(self) -> int:
@@ -123,14 +132,19 @@ def _order_values(column: pd.Series, name: str) -> np.ndarray:
 
 
 def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
-                     options: ReadOptions | None = None) -> SequenceData:
+                     options: ReadOptions | None = None, weights: str | None = None) -> SequenceData:
     """Encode long-form ``data`` (DataFrame or path) for a sequence model's graph.
+
+    ``weights`` names a column of sequence weights: a number >= 0 per row, the same in every row
+    of a sequence (a sequence of weight w counts as w copies of it); sequences of weight 0 are
+    dropped.
 
     Raises
     ------
     pgm.DataError
         a missing ``id`` or ``order`` column, an empty id or order cell, an order cell that is no
-        number or timestamp, two rows with the same (id, order), and every error of
+        number or timestamp, two rows with the same (id, order), a weights column that is missing,
+        holds a bad cell or differs within a sequence, and every error of
         :func:`pgm.encode.encode` on the node columns.
     """
     if isinstance(data, SequenceData):
@@ -141,7 +155,9 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
     seq = graph.spec.sequence
     assert seq is not None
     options = options or DEFAULT
-    frame = as_frame(data, columns_of(slice_graph(graph)), options)
+    if weights is not None:
+        check_weights_name(graph, weights)
+    frame = as_frame(data, columns_of(slice_graph(graph)), options, (weights,) if weights is not None else ())
     for role, col in (("id", seq.id), ("order", seq.order)):
         if col not in frame.columns:
             raise DataError(f"missing {role} column {col!r}: a sequence model reads long data, one row per step, "
@@ -154,6 +170,10 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
         bad = np.flatnonzero(ids.isna().to_numpy())
         raise DataError(f"id column {seq.id!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} (rows "
                         f"{list(frame.index[bad[:5]])}); every row must name its sequence")
+    seq_weight = None
+    if weights is not None:
+        frame, seq_weight = _sequence_weights(frame, seq.id, weights)
+        ids = frame[seq.id]
     code, uniques = pd.factorize(ids, sort=True)
     order = _order_values(frame[seq.order], seq.order)
     by_seq = np.lexsort((order, code))
@@ -177,11 +197,44 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
     lengths = counts[by_length]
     n_t = np.bincount(pos, minlength=int(lengths[0]))  # sequences still running at each step
     offsets = np.concatenate([[0], np.cumsum(n_t)])
-    body = frame.iloc[rows].drop(columns=[seq.id, seq.order])
+    body = frame.iloc[rows].drop(columns=[seq.id, seq.order] + ([weights] if weights is not None else []))
     with warnings.catch_warnings():  # a step with every cell missing still moves its chain on: not uninformative
         warnings.filterwarnings("ignore", message=r".*with every cell missing", category=DataWarning)
         enc = encode(slice_graph(graph), body, absent=absent, options=options)
-    return SequenceData(enc, offsets, lengths, np.asarray(uniques)[by_length], rows, frame.index, frame)
+    ranked = None if seq_weight is None else seq_weight[by_length]
+    if ranked is not None:  # the encoded rows carry their weights too (EM's start reads moments from them)
+        enc = replace(enc, weights=ranked[np.arange(len(rows)) - np.repeat(offsets[:-1], n_t)])
+    return SequenceData(enc, offsets, lengths, np.asarray(uniques)[by_length], rows, frame.index, frame, ranked)
+
+
+def _sequence_weights(frame: pd.DataFrame, id_col: str, column: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of the sequences of positive weight, and each kept sequence's weight in sorted-id order."""
+    if column not in frame.columns:
+        raise DataError(f"missing weights column {column!r}; found: {sorted(map(str, frame.columns))[:12]}")
+    w = row_weights(frame[column], column, frame.index)
+    code, uniques = pd.factorize(frame[id_col], sort=True)
+    lo, hi = np.full(len(uniques), np.inf), np.full(len(uniques), -np.inf)
+    np.minimum.at(lo, code, w)
+    np.maximum.at(hi, code, w)
+    bad = np.flatnonzero(lo != hi)
+    if bad.size:
+        first = bad[0]
+        rows = np.flatnonzero(code == first)
+        shown = [v.item() if isinstance(v, np.generic) else v for v in uniques[bad[:5]]]
+        raise DataError(f"weights column {column!r} weighs whole sequences, so it must hold one value per sequence: "
+                        f"{bad.size} sequence{'s' if bad.size > 1 else ''} ({shown}) "
+                        f"{'have' if bad.size > 1 else 'has'} several (sequence {shown[0]!r}: {lo[first]:g} and "
+                        f"{hi[first]:g}, rows {list(frame.index[rows[:5]])}); give every row of a sequence its "
+                        "sequence's weight")
+    if not (lo > 0).any():
+        raise DataError(f"the weights in column {column!r} sum to 0: there is nothing to fit; give some sequences "
+                        "a positive weight")
+    if not np.isfinite(lo.sum()):
+        raise DataError(f"the weights in column {column!r} sum beyond the float range; rescale them")
+    keep = lo[code] > 0
+    if keep.all():
+        return frame, lo
+    return frame[keep], lo[lo > 0]
 
 
 def long_frame(graph: Graph, columns: dict[str, np.ndarray], n_sequences: int, length: int) -> pd.DataFrame:

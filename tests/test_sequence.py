@@ -290,8 +290,8 @@ def test_data_errors_name_the_problem():
         fitted.log_likelihood(data.assign(t=data["t"].where(data.index != 3)))
     with pytest.raises(pgm.PGMError, match="not supported for sequence models yet"):
         pgm.fit(parse_spec(DISCRETE), data, chunk_rows=100)
-    with pytest.raises(pgm.PGMError, match="weights"):
-        pgm.fit(parse_spec(DISCRETE), data.assign(w=1.0), weights="w")
+    with pytest.raises(pgm.DataError, match="weights column 'w' weighs whole sequences"):  # one weight per sequence
+        pgm.fit(parse_spec(DISCRETE), data.assign(w=data["t"] + 1.0), weights="w")
 
 
 def test_schema_refusals():
@@ -447,8 +447,8 @@ def test_priors_ties_and_scores():
 
 def test_refusals_of_the_learner():
     data = discrete_data()
-    with pytest.raises(pgm.PGMError, match="hard-em"):
-        pgm.fit(parse_spec(DISCRETE), data, learner="hard-em")
+    with pytest.raises(pgm.PGMError, match="does not fit a sequence model; use 'em' or 'hard-em'"):
+        pgm.fit(parse_spec(DISCRETE), data, learner="variational")
     with pytest.raises(pgm.PGMError, match="learner='mle' needs every cell observed"):
         pgm.fit(parse_spec(DISCRETE), data, learner="mle")
     wide = {"name": "w", "sequence": {"id": "seq", "order": "t"},

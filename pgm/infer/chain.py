@@ -219,11 +219,12 @@ def tables(plan: ChainPlan, cpds: dict[str, CPD]) -> Tables:
 class Smoothed:
     """The result of forward-backward."""
 
-    log_likelihood: float
+    log_likelihood: float                 # sum over sequences of (weight *) log p(sequence)
     sequence_log_likelihood: np.ndarray   # (S,) by rank
     row_log_likelihood: np.ndarray        # (N,) log p(row | earlier rows of its sequence), time-major
     gamma: np.ndarray | None              # (N, K) posterior of each row's joint state
-    xi_shared: np.ndarray | None          # (K, K) sum of pairwise posteriors over all rows
+    xi_shared: np.ndarray | None          # (K, K) sum of pairwise posteriors over all rows (weighted by the
+                                          # sequence weights, if any)
     xi_rows: np.ndarray | None            # (N - n0, K, K) pairwise posteriors per row (per-row transitions)
 
 
@@ -271,7 +272,8 @@ def forward_backward(plan: ChainPlan, cpds: dict[str, CPD], *, smooth: bool = Tr
     row_ll = np.where(np.isnan(row_ll), -np.inf, row_ll)
     seq_ll = np.bincount(data.rank, weights=row_ll, minlength=data.n_sequences) if n else np.zeros(0)
     seq_ll = np.where(np.isnan(seq_ll), -np.inf, seq_ll)
-    total = float(seq_ll.sum())
+    weights = data.sequence_weights  # a sequence of weight w counts as w copies of it
+    total = float(seq_ll.sum() if weights is None else weights @ seq_ll)
     if not smooth:
         return Smoothed(total, seq_ll, row_ll, None, None, None)
     beta = np.ones((n, k))
@@ -285,28 +287,38 @@ def forward_backward(plan: ChainPlan, cpds: dict[str, CPD], *, smooth: bool = Tr
         gamma = alpha * beta
         before = alpha[plan.prev_rows]
         if a_rows is None:
+            if data.row_weights is not None:
+                tmp *= data.row_weights[n0:, None]
             xi_shared, xi_rows = a * (before.T @ tmp), None
         else:
             xi_rows = before[:, :, None] * a_rows * tmp[:, None, :]
-            xi_shared = xi_rows.sum(axis=0)
+            xi_shared = (xi_rows if data.row_weights is None else
+                         xi_rows * data.row_weights[n0:, None, None]).sum(axis=0)
     return Smoothed(total, seq_ll, row_ll, gamma, xi_shared, xi_rows)
 
 
 def chain_stats(plan: ChainPlan, gamma: np.ndarray, xi_shared: np.ndarray,
                 xi_rows: np.ndarray | None) -> dict[str, Stats]:
-    """Expected complete-data statistics of every family, weighted by the posteriors."""
+    """Expected complete-data statistics of every family, weighted by the posteriors (and by the
+    sequence weights of the data, if any: ``xi_shared`` carries them already)."""
     n0, k = plan.n0, plan.n_states
+    rw = plan.data.row_weights
     out: dict[str, Stats] = {}
     for f in plan.first + plan.later + plan.trans:
         assign, n, per_row = _assign(plan, f)
         fam = plan.fams[f]
         any_hidden = any(_base(m) in plan.hidden for m in fam.members)
+        wr = None if rw is None else (rw[:n0] if f.endswith(PREV) else rw[n0:])
         if f in plan.trans:
             w = xi_rows.reshape(-1, k * k) if per_row else xi_shared.reshape(1, k * k)
+            if per_row and wr is not None:
+                w = w * wr[:, None]
         else:
             block = gamma[:n0] if f.endswith(PREV) else gamma[n0:]
+            if wr is not None:
+                block = block * wr[:, None]
             if not any_hidden:
-                w = np.ones(n)
+                w = np.ones(n) if wr is None else wr
             elif per_row:
                 w = block
             else:
@@ -351,6 +363,25 @@ def viterbi(plan: ChainPlan, cpds: dict[str, CPD]) -> tuple[np.ndarray, np.ndarr
         path[s + going:e] = end.argmax(axis=1)
         best[going:e - s] = end.max(axis=1)
     return path, best
+
+
+def path_posteriors(plan: ChainPlan, path: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(gamma, xi_shared, xi_rows)`` as :func:`forward_backward` gives them, for the posterior that
+    puts all its mass on one joint path per sequence (``path``: each row's joint state, time-major;
+    the Viterbi path for hard EM): indicators of each row's state and of each consecutive pair,
+    ``xi_shared`` weighted by the sequence weights as the soft one is."""
+    n, k, n0 = plan.data.n_rows, plan.n_states, plan.n0
+    gamma = np.zeros((n, k))
+    gamma[np.arange(n), path] = 1.0
+    pairs = path[plan.prev_rows] * k + path[n0:]
+    xi_shared = np.bincount(pairs, weights=plan.data.row_weights[n0:] if plan.data.row_weights is not None else None,
+                            minlength=k * k).reshape(k, k).astype(float)
+    xi_rows = None
+    if any(_assign(plan, f)[2] for f in plan.trans):  # per-row transitions take per-row pairs
+        xi_rows = np.zeros((n - n0, k * k))
+        xi_rows[np.arange(n - n0), pairs] = 1.0
+        xi_rows = xi_rows.reshape(-1, k, k)
+    return gamma, xi_shared, xi_rows
 
 
 def marginal(plan: ChainPlan, gamma: np.ndarray, name: str) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from pgm.cpd.family import CPD, Stats
 from pgm.errors import DataError
 from pgm.graph import Graph
-from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan
+from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan, path_posteriors, viterbi
 from pgm.infer.enumerate import EStep
 from pgm.infer.kalman import KalmanPlan, gaussian_state, kalman, kalman_stats, make_kalman_plan
 from pgm.infer.posterior import Posterior
@@ -45,6 +45,9 @@ class SequenceSource:
         self.data = data.enc
         # a gaussian hidden state: Kalman filter and smoother (pgm.infer.kalman); else forward-backward
         self.kalman: KalmanPlan | None = make_kalman_plan(graph, data) if gaussian_state(graph) else None
+        if self.kalman is not None and data.sequence_weights is not None:
+            raise DataError("sequence weights are not supported for a gaussian hidden state (linear dynamical "
+                            "systems) yet; drop weights=")
         self.plan: ChainPlan | None = None if self.kalman is not None else make_chain_plan(graph, data)
 
     @property
@@ -63,13 +66,22 @@ class SequenceSource:
         return {}
 
     def e_step(self, cpds: dict[str, CPD], rule: Posterior = Posterior.EXACT) -> EStep:
-        if rule is not Posterior.EXACT:
+        """Forward-backward's log-likelihood and posterior-weighted statistics; with ``Posterior.HARD``
+        (hard EM, Viterbi training) the statistics count each sequence's most probable hidden path
+        (the log-likelihood is still the marginal one, as hard EM reports it for other models)."""
+        if rule not in (Posterior.EXACT, Posterior.HARD):
             raise DataError(f"{rule.value} EM is not available for sequence models yet; use learner='em'")
         if self.kalman is not None:
+            if rule is not Posterior.EXACT:
+                raise DataError(f"{rule.value} EM needs discrete hidden states; a gaussian hidden state (a linear "
+                                "dynamical system) is fitted with learner='em'")
             res = kalman(self.kalman, cpds)
             return EStep(res.log_likelihood, kalman_stats(self.kalman, cpds, res))
-        sm = forward_backward(self.plan, cpds)
+        sm = forward_backward(self.plan, cpds, smooth=rule is Posterior.EXACT)
         refuse_impossible_sequences(self.sequences, sm.sequence_log_likelihood, "EM")
+        if rule is Posterior.HARD:
+            gamma, xi_shared, xi_rows = path_posteriors(self.plan, viterbi(self.plan, cpds)[0])
+            return EStep(sm.log_likelihood, chain_stats(self.plan, gamma, xi_shared, xi_rows))
         return EStep(sm.log_likelihood, chain_stats(self.plan, sm.gamma, sm.xi_shared, sm.xi_rows))
 
     def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
