@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import pgm
+from pgm.fitted import FittedModel
 from pgm.schema import parse_spec
 from test_forecast import discrete_hmm, gaussian_hmm
 
@@ -151,3 +152,24 @@ def test_cli_fit_and_score_with_sequence_weights_and_hard_em(tmp_path, capsys):
     assert main(["fit", str(model), str(tmp_path / "bad.csv"), "--weights", "w", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "weights column 'w' weighs whole sequences" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_gaussian_hidden_state_refuses_sequence_weights_hard_em_and_forecast():
+    spec = {"name": "lds", "sequence": {"id": "seq", "order": "t"},
+            "nodes": {"s": {"type": "gaussian", "latent": True, "prev": ["s"]},
+                      "y": {"type": "gaussian", "parents": ["s"]}}}
+    lds = FittedModel.from_spec(parse_spec({**spec, "params": {
+        "s@first": {"intercept": 0.0, "covariance": 1.0},
+        "s": {"intercept": 0.0, "coef": [0.9], "covariance": 0.2},
+        "y": {"intercept": 0.5, "coef": [1.0], "covariance": 0.3}}}))
+    data = lds.sample(4, seed=0, length=5).drop(columns="s")
+    with pytest.raises(pgm.DataError, match="sequence weights are not supported for a gaussian hidden state"):
+        pgm.fit(parse_spec(spec), data.assign(w=1.0), weights="w")
+    with pytest.raises(pgm.DataError, match="hard EM needs discrete hidden states"):
+        pgm.fit(parse_spec(spec), data, learner="hard-em", max_iter=2)
+    with pytest.raises(pgm.ModelError, match="'y' reads the gaussian node 's' in the same step"):
+        lds.forecast(data)
+    # the log-likelihood of weighted sequences is the weighted sum (the Kalman filter's terms)
+    w = data["seq"].to_numpy() + 1.0
+    each = [lds.log_likelihood(data[data["seq"] == s]) for s in range(4)]
+    assert lds.log_likelihood(data.assign(w=w), weights="w") == pytest.approx(np.dot(np.arange(1, 5), each), rel=1e-12)
