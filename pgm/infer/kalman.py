@@ -49,6 +49,9 @@ from pgm.errors import DataError, ModelError
 from pgm.graph import PREV, Graph
 from pgm.sequence import SequenceData
 
+#: Rows of per-row matrices (rows x k x k) formed at once where a pass needs them (bounded memory).
+STAT_ROWS = 65536
+
 
 def _base(name: str) -> str:
     return name[:-len(PREV)] if name.endswith(PREV) else name
@@ -383,21 +386,64 @@ def _at(a: np.ndarray, s: int, e: int) -> np.ndarray:
     return a if a.shape[0] == 1 else a[s:e]
 
 
+def _shared_model(first: Model, later: Model) -> bool:
+    """Every row's transition and observation noise are the same (no per-row configuration and no
+    per-row missingness): the covariances then depend on the step only, not on the sequence."""
+    return (first.J.shape[0] <= 1 and first.Q.shape[0] <= 1 and later.J.shape[0] <= 1 and later.Q.shape[0] <= 1
+            and (later.F is None or later.F.shape[0] <= 1))
+
+
 def kalman(plan: KalmanPlan, cpds: dict[str, CPD], *, smooth: bool = True) -> KalmanResult:
     """Kalman filter (and with ``smooth`` the RTS smoother) of every sequence at once."""
     data = plan.data
     n, N, n0 = plan.n, data.n_rows, plan.n0
-    off = [int(v) for v in data.offsets]
     first = block_model(plan, cpds, "first")
     later = block_model(plan, cpds, "later")
+    shared = _shared_model(first, later)
+    if shared:
+        steps = _step_covariances(plan, first, later)
+        mp, Pp, m, P = _forward_shared(plan, first, later, steps)
+    else:
+        mp, Pp, m, P = _forward_rows(plan, first, later)
+    row_ll = np.empty(N)
+    if shared and first.H.shape[0] <= 1 and later.H.shape[0] <= 1:
+        row_ll[:n0] = _innovations(first, mp[:n0], steps.pred[:1], np.zeros(n0, dtype=np.int64))
+        row_ll[n0:] = _innovations(later, mp[n0:], steps.pred, steps.step[n0:])
+    else:
+        row_ll[:n0] = _innovations(first, mp[:n0], Pp[:n0])
+        row_ll[n0:] = _innovations(later, mp[n0:], Pp[n0:])
+    seq_ll = np.bincount(data.rank, weights=row_ll, minlength=data.n_sequences) if N else np.zeros(0)
+    total = float(seq_ll.sum())
+    models = {"first": first, "later": later}
+    if not smooth:
+        return KalmanResult(total, seq_ll, row_ll, None, None, None, models)
+    if N == n0:
+        return KalmanResult(total, seq_ll, row_ll, m, P, np.zeros((0, n, n)), models)
+    if shared:
+        ms, Ps, gain = _smooth_shared(plan, later, steps, mp, m, P)
+    else:
+        ms, Ps, gain = _smooth_rows(plan, later, mp, Pp, m, P)
+    cross = Ps[n0:] @ _bt(gain)
+    return KalmanResult(total, seq_ll, row_ll, ms, Ps, cross, models)
+
+
+def _update(pp: np.ndarray, J: np.ndarray) -> np.ndarray:
+    """The filtered covariance (I + P^- J)^{-1} P^-, symmetrised."""
+    pt = np.linalg.solve(np.eye(pp.shape[-1]) + pp @ J, pp)
+    return 0.5 * (pt + _bt(pt))
+
+
+def _forward_rows(plan: KalmanPlan, first: Model, later: Model) -> tuple[np.ndarray, ...]:
+    """The filter with per-row matrices: every running sequence updated together, step by step."""
+    data = plan.data
+    n, N, n0 = plan.n, data.n_rows, plan.n0
+    off = [int(v) for v in data.offsets]
     mp = np.empty((N, n))
     Pp = np.empty((N, n, n))
     m = np.empty((N, n))
     P = np.empty((N, n, n))
-    eye = np.eye(n)
     mp[:n0] = first.u
     Pp[:n0] = first.Q
-    # information-form update (see the module docstring); J and h were computed for all rows
     for t in range(len(off) - 1):
         s, e = off[t], off[t + 1]
         if t:
@@ -410,27 +456,85 @@ def kalman(plan: KalmanPlan, cpds: dict[str, CPD], *, smooth: bool = True) -> Ka
             Jt, ht = _at(later.J, a, b), later.h[a:b]
         else:
             Jt, ht = first.J, first.h
-        pp = Pp[s:e]
-        pt = np.linalg.solve(eye + pp @ Jt, pp)
-        pt = 0.5 * (pt + _bt(pt))
+        pt = _update(Pp[s:e], Jt)
         P[s:e] = pt
         g = ht - np.matmul(Jt, mp[s:e, :, None])[:, :, 0]
         m[s:e] = mp[s:e] + np.matmul(pt, g[:, :, None])[:, :, 0]
-    row_ll = np.empty(N)
-    row_ll[:n0] = _innovations(first, mp[:n0], Pp[:n0])
-    row_ll[n0:] = _innovations(later, mp[n0:], Pp[n0:])
-    seq_ll = np.bincount(data.rank, weights=row_ll, minlength=data.n_sequences) if N else np.zeros(0)
-    total = float(seq_ll.sum())
-    models = {"first": first, "later": later}
-    if not smooth:
-        return KalmanResult(total, seq_ll, row_ll, None, None, None, models)
-    prev = data.prev_rows
+    return mp, Pp, m, P
+
+
+@dataclass
+class Steps:
+    """Covariances that depend on the step only (shared model): predicted and filtered, (T, n, n)."""
+
+    pred: np.ndarray
+    filt: np.ndarray
+    step: np.ndarray          # (N,) the step of every row
+
+
+def _step_covariances(plan: KalmanPlan, first: Model, later: Model) -> Steps:
+    """The covariance recursion once per step (not per sequence), until it reaches its fixed point
+    (to rounding): from there on every step has the same predicted and filtered covariances."""
+    data = plan.data
+    T, n = data.n_steps, plan.n
+    pred = np.empty((T, n, n))
+    filt = np.empty((T, n, n))
+    pred[0] = first.Q[0]
+    filt[0] = _update(pred[:1], first.J[:1] if len(first.J) else np.zeros((1, n, n)))[0]
+    if T > 1:
+        F, Q, J = later.F[0], later.Q[0], later.J[0]
+        eye = np.eye(n)
+        for t in range(1, T):
+            pp = F @ filt[t - 1] @ F.T + Q
+            pt = np.linalg.solve(eye + pp @ J, pp)
+            pred[t] = pp
+            filt[t] = 0.5 * (pt + pt.T)
+            if t > 1 and np.abs(filt[t] - filt[t - 1]).max() <= 1e-15 * np.abs(filt[t]).max() \
+                    and np.abs(pred[t] - pred[t - 1]).max() <= 1e-15 * np.abs(pred[t]).max():
+                pred[t + 1:] = pred[t]
+                filt[t + 1:] = filt[t]
+                break
+    step = np.repeat(np.arange(T), np.diff(data.offsets))
+    return Steps(pred, filt, step)
+
+
+def _forward_shared(plan: KalmanPlan, first: Model, later: Model, steps: Steps) -> tuple[np.ndarray, ...]:
+    """The filter's means with the step covariances known: ``m_t = M_t m_{t-1} + v_t`` with
+    ``M_t = (I - P_t J) F`` per step and ``v_t = (I - P_t J) u_t + P_t h_t`` per row, both computed
+    before the loop, which then costs one product per step."""
+    data = plan.data
+    n, N, n0 = plan.n, data.n_rows, plan.n0
+    off = [int(v) for v in data.offsets]
+    eye = np.eye(n)
+    Pp = steps.pred[steps.step]
+    P = steps.filt[steps.step]
+    m = np.empty((N, n))
+    mp = np.empty((N, n))
+    mp[:n0] = first.u
+    J0 = first.J[0] if len(first.J) else np.zeros((n, n))
+    m[:n0] = first.u + (first.h - first.u @ J0.T) @ steps.filt[0].T
     if N > n0:
-        # smoother gains of every (previous row, row) pair at once: G = P_prev F^T (P^-)^{-1}
-        fp = later.F @ P[prev]
-        gain = _bt(np.linalg.solve(Pp[n0:], fp))
-    else:
-        gain = np.zeros((0, n, n))
+        J, F = later.J[0], later.F[0]
+        keep = eye[None] - steps.filt @ J                                   # (T, n, n)
+        trans = keep @ F                                                    # M_t
+        st = steps.step[n0:]
+        v = np.einsum("rij,rj->ri", keep[st], later.u) + np.einsum("rij,rj->ri", steps.filt[st], later.h)
+        for t in range(1, len(off) - 1):
+            s, e = off[t], off[t + 1]
+            ps = off[t - 1]
+            m[s:e] = m[ps:ps + e - s] @ trans[t].T + v[s - n0:e - n0]
+        mp[n0:] = m[data.prev_rows] @ F.T + later.u
+    return mp, Pp, m, P
+
+
+def _smooth_rows(plan: KalmanPlan, later: Model, mp: np.ndarray, Pp: np.ndarray, m: np.ndarray,
+                 P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The RTS smoother with per-row gains (all computed at once before the loop)."""
+    data = plan.data
+    n0 = plan.n0
+    off = [int(v) for v in data.offsets]
+    # smoother gains of every (previous row, row) pair at once: G = P_prev F^T (P^-)^{-1}
+    gain = _bt(np.linalg.solve(Pp[n0:], later.F @ P[data.prev_rows]))
     ms = m.copy()
     Ps = P.copy()
     for t in range(len(off) - 2, 0, -1):
@@ -440,13 +544,48 @@ def kalman(plan: KalmanPlan, cpds: dict[str, CPD], *, smooth: bool = True) -> Ka
         gt = gain[s - n0:e - n0]
         ms[ps:pe] += np.matmul(gt, (ms[s:e] - mp[s:e])[:, :, None])[:, :, 0]
         Ps[ps:pe] += gt @ (Ps[s:e] - Pp[s:e]) @ _bt(gt)
-    Ps = 0.5 * (Ps + _bt(Ps))
-    cross = Ps[n0:] @ _bt(gain) if N > n0 else np.zeros((0, n, n))
-    return KalmanResult(total, seq_ll, row_ll, ms, Ps, cross, models)
+    return ms, 0.5 * (Ps + _bt(Ps)), gain
 
 
-def _innovations(model: Model, mp: np.ndarray, Pp: np.ndarray) -> np.ndarray:
-    """log N(r - H m^-; 0, H P^- H^T + R) per row, the masked components' -log(2 pi)/2 added back."""
+def _smooth_shared(plan: KalmanPlan, later: Model, steps: Steps, mp: np.ndarray, m: np.ndarray,
+                   P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The RTS smoother with one gain per step: mean and covariance as one vector
+    ``x = [m, vec(P)]`` with ``x_{t-1} = x_t B_t + c`` (``B_t`` = blockdiag(G^T, (G (x) G)^T) per
+    step, ``c`` per row computed before the loop): one product per step."""
+    data = plan.data
+    n, N, n0 = plan.n, data.n_rows, plan.n0
+    off = [int(v) for v in data.offsets]
+    T = data.n_steps
+    F = later.F[0]
+    gsteps = np.zeros((T, n, n))
+    gsteps[1:] = _bt(np.linalg.solve(steps.pred[1:], F @ steps.filt[:-1]))   # G_t = P_{t-1} F^T (P^-_t)^-1
+    st = steps.step[n0:]
+    prev = data.prev_rows
+    w = n + n * n
+    # the constant part of each (previous row, row) pair: m_prev - G mp, P_prev - G P^- G^T
+    konst = np.empty((N - n0, w))
+    konst[:, :n] = m[prev] - np.einsum("rij,rj->ri", gsteps[st], mp[n0:])
+    kcov = steps.filt[:-1] - gsteps[1:] @ steps.pred[1:] @ _bt(gsteps[1:])     # per step t >= 1
+    konst[:, n:] = kcov[st - 1].reshape(-1, n * n)
+    big = np.zeros((T, w, w))
+    big[:, :n, :n] = _bt(gsteps)
+    big[:, n:, n:] = _bt(np.einsum("tij,tkl->tikjl", gsteps, gsteps).reshape(T, n * n, n * n))
+    x = np.empty((N, w))
+    x[:, :n] = m
+    x[:, n:] = P.reshape(N, n * n)
+    for t in range(len(off) - 2, 0, -1):
+        s, e = off[t], off[t + 1]
+        ps = off[t - 1]
+        x[ps:ps + e - s] = x[s:e] @ big[t] + konst[s - n0:e - n0]
+    Ps = x[:, n:].reshape(N, n, n)
+    return x[:, :n].copy(), 0.5 * (Ps + _bt(Ps)), gsteps[st]
+
+
+def _innovations(model: Model, mp: np.ndarray, Pp: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+    """log N(r - H m^-; 0, H P^- H^T + R) per row, the masked components' -log(2 pi)/2 added back.
+
+    ``Pp`` holds each row's predicted covariance, or with ``step`` one per step (a shared model):
+    then the innovation covariance is factored once per step and the rows are whitened in blocks."""
     if not len(mp):
         return np.zeros(0)
     if model.H.shape[1] == 0:
@@ -454,15 +593,25 @@ def _innovations(model: Model, mp: np.ndarray, Pp: np.ndarray) -> np.ndarray:
     H = model.H
     S = H @ Pp @ _bt(H) + model.R
     S = 0.5 * (S + _bt(S))
-    resid = model.r - np.matmul(H, mp[:, :, None])[:, :, 0]
+    resid = model.r - np.matmul(H, mp[:, :, None])[:, :, 0] if H.shape[0] > 1 else model.r - mp @ H[0].T
     try:
         chol = np.linalg.cholesky(S)
     except np.linalg.LinAlgError:
         raise ModelError("an innovation covariance of the Kalman filter is not positive definite; increase "
                          "reg_covar") from None
-    z = np.linalg.solve(chol, resid[:, :, None])[:, :, 0]
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    return -0.5 * (model.n_obs * LOG_2PI + logdet + np.einsum("nd,nd->n", z, z)) + model.const
+    if step is None:
+        z = np.linalg.solve(chol, resid[:, :, None])[:, :, 0]
+        return -0.5 * (model.n_obs * LOG_2PI + logdet + np.einsum("nd,nd->n", z, z)) + model.const
+    # one triangular solve per step gives the whitening L^-1 (L: the Cholesky factor of S, well
+    # conditioned by R), applied to the rows in bounded blocks
+    white = np.linalg.solve(chol, np.broadcast_to(np.eye(S.shape[-1]), S.shape))
+    maha = np.empty(len(mp))
+    for a in range(0, len(mp), STAT_ROWS):
+        sl = slice(a, a + STAT_ROWS)
+        z = np.einsum("rij,rj->ri", white[step[sl]], resid[sl])
+        maha[sl] = np.einsum("nd,nd->n", z, z)
+    return -0.5 * (model.n_obs * LOG_2PI + logdet[step] + maha) + model.const
 
 
 # ----------------------------------------------------------------------------------------- statistics
@@ -554,10 +703,6 @@ def _w_cov(plan: KalmanPlan, res: KalmanResult, block: str, rows: np.ndarray | s
     cov[:, n:, :n] = cross
     cov[:, :n, n:] = _bt(cross)
     return cov
-
-
-#: Rows of per-row covariances (rows x k x k) formed at once when the statistics need them.
-STAT_ROWS = 65536
 
 
 def _cov_sums(plan: KalmanPlan, res: KalmanResult, block: str, cfg: np.ndarray, n_configs: int,

@@ -117,6 +117,24 @@ def test_smoothed_moments_equal_pykalman(ref: dict, tmp_path: Path) -> None:
     np.testing.assert_array_equal(best.loc[seen, "y[0]"], frame.loc[seen, "y[0]"])
 
 
+def test_shared_and_per_row_recursions_agree(tmp_path: Path, monkeypatch) -> None:
+    """Complete data with one set of matrices for every row take the step-covariance path (the
+    covariances once per step, one product per step for the means); it equals the per-row recursion
+    and the numpy filter, over sequences of different lengths."""
+    truth = lds_fitted(TRUTH, tmp_path)
+    data = truth.sample(5, length=60, seed=4).drop(columns=["s[0]", "s[1]"])
+    data = data[data["t"] < 60 - 11 * data["seq"]]                     # lengths 60, 49, 38, 27, 16
+    ll = truth.log_likelihood(data)
+    post = truth.posterior("s", data)
+    rows = pd.Series(truth.row_log_likelihood(data), index=data.index)
+    for sid, part in data.groupby("seq"):
+        expected, _ = numpy_kalman(TRUTH, part[["y[0]", "y[1]", "y[2]"]].to_numpy())
+        assert rows[part.index].sum() == pytest.approx(expected, rel=1e-11)
+    monkeypatch.setattr("pgm.infer.kalman._shared_model", lambda first, later: False)
+    assert truth.log_likelihood(data) == pytest.approx(ll, rel=1e-12)
+    np.testing.assert_allclose(truth.posterior("s", data).to_numpy(), post.to_numpy(), rtol=0, atol=1e-10)
+
+
 # ------------------------------------------------------------------ brute force on a richer slice
 RICH = """
 name: rich
