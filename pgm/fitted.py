@@ -27,7 +27,7 @@ from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, margin
 from pgm.infer.chain_gaussian import gaussian_posterior
 from pgm.infer.forecast import check_forecast, discrete_predictive, filtered_belief, gaussian_predictive, make_forecast_plan, \
     propagate
-from pgm.infer.kalman import gaussian_state, kalman, make_kalman_plan, node_moments
+from pgm.infer.kalman import gaussian_state, kalman, kalman_forecast, make_kalman_plan, node_moments
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
 from pgm.infer.gaussian import gaussian_group, gaussian_query
 from pgm.infer.factor import LogFactor, logsumexp
@@ -264,8 +264,10 @@ class FittedModel(Answers):
 
         Raises
         ------
-        pgm.ModelError : a gaussian value carried to the next step (an autoregressive gaussian node,
-            or a gaussian parent of a forecast node): not available yet.
+        pgm.ModelError : an observed gaussian value carried to the next step (an autoregressive
+            gaussian node, or a gaussian parent of a forecast node): not available yet.  A gaussian
+            hidden state is propagated by the Kalman predictive (:func:`pgm.infer.kalman.kalman_forecast`),
+            through families that read the hidden state only.
         pgm.DataError : the errors of reading sequences, and sequences of probability zero.
         """
         if not self.graph.sequence:
@@ -276,23 +278,30 @@ class FittedModel(Answers):
         asked = self._asked(nodes, "forecast") if nodes is not None else \
             [v for v in self.graph.slice if not self.graph[v].latent]
         seq = encode_sequences(self.graph, data, options=read_options(na_values, sep))
-        plan = make_forecast_plan(self.graph, self.cpds)
-        check_forecast(plan, asked)  # a gaussian carried state is refused before any work
         spec_seq = self.spec.sequence
-        orders = next_orders(seq, spec_seq.order, int(steps))
-        chain = self._chain(seq)
-        sm = forward_backward(chain, self.cpds)
-        refuse_impossible_sequences(seq, sm.sequence_log_likelihood, "forecast()")
         n_seq, k = seq.n_sequences, int(steps)
         probs: dict[str, np.ndarray] = {v: np.empty((n_seq, k, self.graph[v].n_states)) for v in asked
                                         if self.graph[v].discrete}
         means = {v: np.empty((n_seq, k, self.graph[v].dim)) for v in asked if not self.graph[v].discrete}
         covs = {v: np.empty((n_seq, k, self.graph[v].dim, self.graph[v].dim)) for v in means}
-        for j, belief in enumerate(propagate(plan, filtered_belief(plan, chain, sm.gamma), k)):
-            for v in probs:
-                probs[v][:, j] = discrete_predictive(plan, belief, v)
-            for v in means:
-                means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
+        if gaussian_state(self.graph):  # a linear dynamical system: the Kalman predictive
+            kplan = make_kalman_plan(self.graph, seq)
+            ahead = kalman_forecast(kplan, self.cpds, kalman(kplan, self.cpds), list(asked), k)
+            orders = next_orders(seq, spec_seq.order, k)
+            for v, (mv, cv) in ahead.items():
+                means[v], covs[v] = mv, cv
+        else:
+            plan = make_forecast_plan(self.graph, self.cpds)
+            check_forecast(plan, asked)  # a gaussian carried state is refused before any work
+            orders = next_orders(seq, spec_seq.order, k)
+            chain = self._chain(seq)
+            sm = forward_backward(chain, self.cpds)
+            refuse_impossible_sequences(seq, sm.sequence_log_likelihood, "forecast()")
+            for j, belief in enumerate(propagate(plan, filtered_belief(plan, chain, sm.gamma), k)):
+                for v in probs:
+                    probs[v][:, j] = discrete_predictive(plan, belief, v)
+                for v in means:
+                    means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
         by_id = np.asarray(pd.Index(seq.ids).argsort())  # ranks in id order
         rows = (by_id[:, None] * k + np.arange(k)[None, :]).reshape(-1)
         cols: dict[str, Any] = {spec_seq.id: np.repeat(seq.ids[by_id], k),

@@ -779,3 +779,70 @@ def node_moments(plan: KalmanPlan, cpds: dict[str, CPD], res: KalmanResult,
         mean[rows] = zm
         cov[rows] = zc * (~keep[:, :, None] & ~keep[:, None, :])
     return mean, cov
+
+
+# ----------------------------------------------------------------------------------------- forecasting
+def _forecast_refusal(plan: KalmanPlan, f: str, what: str) -> None:
+    graph = plan.graph
+    fam = plan.fams[f]
+    others = [graph.shown(f, p) for p in fam.disc + fam.cont if plan.members[f][p].kind != "state"]
+    if others:
+        raise ModelError(f"forecast(): {what} {graph[f].decl!r} reads {others}, whose future values are unknown; "
+                         "forecasting a gaussian hidden state needs every family it propagates through to read "
+                         "the hidden state only (forecast other nodes with nodes=[...])")
+
+
+def kalman_forecast(plan: KalmanPlan, cpds: dict[str, CPD], res: KalmanResult, nodes: list[str],
+                    steps: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The predictive mean (S, steps, d) and covariance (S, steps, d, d) of each of ``nodes`` (latent
+    state nodes, or observed gaussian nodes whose parents are state nodes of the same step) for the
+    ``steps`` steps after each sequence's last one: the filtered moments of the last step (the
+    smoothed ones there) propagated by ``m' = F m + u``, ``P' = F P F^T + Q``; an observation's is
+    ``H m + d`` and ``H P H^T + R``.
+
+    Raises
+    ------
+    pgm.ModelError : a discrete node asked, or a family on the way that reads observed values.
+    """
+    graph, n = plan.graph, plan.n
+    sf = [f for f in plan.fams if _base(f) in plan.state and not f.endswith(PREV)]
+    for f in sf:
+        _forecast_refusal(plan, f, "the hidden node")
+    for v in nodes:
+        if graph[v].discrete:
+            raise ModelError(f"forecast(): the discrete node {v!r} of a model with a gaussian hidden state cannot be "
+                             "forecast yet; ask for the gaussian nodes (nodes=[...])")
+        if v not in plan.state:
+            _forecast_refusal(plan, v, "the node")
+    width = 2 * n
+    bmat, wmat, psi, c = np.eye(n), np.zeros((n, n)), np.zeros((n, n)), np.zeros(n)
+    for f in sf:
+        cpd = cpds[graph[f].param]
+        o, d = plan.offsets[f], graph[f].dim
+        load = _state_loadings(plan, f, cpd, 0, width)
+        bmat[o:o + d] -= load[:, n:]
+        wmat[o:o + d] = load[:, :n]
+        psi[o:o + d, o:o + d] = cpd.cov[0]
+        c[o:o + d] = cpd.intercept[0]
+    lmat = np.linalg.inv(bmat)
+    F, u, Q = lmat @ wmat, lmat @ c, lmat @ psi @ lmat.T
+    Q = 0.5 * (Q + Q.T)
+    data = plan.data
+    last = data.offsets[data.lengths - 1] + np.arange(data.n_sequences)
+    mean, cov = res.mean[last], res.cov[last]
+    out = {v: (np.empty((len(last), steps, graph[v].dim)), np.empty((len(last), steps, graph[v].dim, graph[v].dim)))
+           for v in nodes}
+    for j in range(steps):
+        mean = mean @ F.T + u
+        cov = F @ cov @ F.T + Q
+        cov = 0.5 * (cov + _bt(cov))
+        for v in nodes:
+            if v in plan.state:
+                o, d = plan.offsets[v], graph[v].dim
+                out[v][0][:, j], out[v][1][:, j] = mean[:, o:o + d], cov[:, o:o + d, o:o + d]
+                continue
+            cpd = cpds[graph[v].param]
+            H = _state_loadings(plan, v, cpd, 0, width)[:, n:]
+            out[v][0][:, j] = mean @ H.T + cpd.intercept[0]
+            out[v][1][:, j] = H @ cov @ H.T + cpd.cov[0]
+    return out

@@ -58,8 +58,9 @@ def reference_frame(ref: dict) -> pd.DataFrame:
     return frame.sample(frac=1.0, random_state=1)  # any row order
 
 
-def numpy_kalman(p: dict, ys: np.ndarray) -> tuple[float, np.ndarray]:
-    """A plain covariance-form Kalman filter, one sequence, one step at a time: (log-likelihood, means)."""
+def numpy_kalman(p: dict, ys: np.ndarray, last: bool = False) -> tuple:
+    """A plain covariance-form Kalman filter, one sequence, one step at a time: (log-likelihood, means),
+    with ``last`` also the last step's filtered mean and covariance."""
     A, b, Q, C, d, R = (np.asarray(p[k]) for k in ("A", "b", "Q", "C", "d", "R"))
     m, P = np.asarray(p["mu0"], float), np.asarray(p["P0"], float)
     ll, means = 0.0, []
@@ -73,7 +74,7 @@ def numpy_kalman(p: dict, ys: np.ndarray) -> tuple[float, np.ndarray]:
             K = P @ C.T @ np.linalg.inv(S)
             m, P = m + K @ r, P - K @ C @ P
         means.append(m)
-    return ll, np.array(means)
+    return (ll, np.array(means), m, P) if last else (ll, np.array(means))
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,26 @@ def test_shared_and_per_row_recursions_agree(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setattr("pgm.infer.kalman._shared_model", lambda first, later: False)
     assert truth.log_likelihood(data) == pytest.approx(ll, rel=1e-12)
     np.testing.assert_allclose(truth.posterior("s", data).to_numpy(), post.to_numpy(), rtol=0, atol=1e-10)
+
+
+def test_forecast_propagates_the_filtered_state(tmp_path: Path) -> None:
+    truth = lds_fitted(TRUTH, tmp_path)
+    data = truth.sample(3, length=12, seed=6).drop(columns=["s[0]", "s[1]"])
+    data = data[data["t"] < 12 - 3 * data["seq"]]                        # lengths 12, 9, 6
+    got = truth.forecast(data, steps=3, nodes=["y", "s"], proba=True)
+    assert len(got) == 9 and list(got["t"]) == [12, 13, 14, 9, 10, 11, 6, 7, 8]
+    A, b, Q, C, d, R = (np.asarray(TRUTH[k]) for k in ("A", "b", "Q", "C", "d", "R"))
+    for sid, part in data.groupby("seq"):
+        _, _, m, P = numpy_kalman(TRUTH, part.sort_values("t")[["y[0]", "y[1]", "y[2]"]].to_numpy(), last=True)
+        rows = got[got["seq"] == sid]
+        for j in range(3):
+            m, P = A @ m + b, A @ P @ A.T + Q
+            row = rows.iloc[j]
+            np.testing.assert_allclose(row[["s[0]", "s[1]"]].to_numpy(float), m, atol=1e-10)
+            np.testing.assert_allclose(row[["y[0]", "y[1]", "y[2]"]].to_numpy(float), C @ m + d, atol=1e-10)
+            S = C @ P @ C.T + R
+            assert row["cov(y[0],y[2])"] == pytest.approx(S[0, 2], abs=1e-10)
+            assert row["cov(s[1],s[1])"] == pytest.approx(P[1, 1], abs=1e-10)
 
 
 # ------------------------------------------------------------------ brute force on a richer slice
@@ -315,6 +336,16 @@ def test_save_load_round_trip_bit_for_bit(rich, tmp_path: Path) -> None:
                 np.testing.assert_array_equal(getattr(back.cpds[key], name), getattr(cpd, name))
     assert back.log_likelihood(frame) == fitted.log_likelihood(frame)
     pd.testing.assert_frame_equal(back.posterior("s", frame), fitted.posterior("s", frame))
+
+
+def test_forecast_refuses_what_it_cannot_propagate(rich) -> None:
+    fitted, frame = rich
+    with pytest.raises(pgm.ModelError, match=r"'y' reads \['u'\].*future values are unknown"):
+        fitted.forecast(frame, steps=2, nodes=["y"])
+    with pytest.raises(pgm.ModelError, match=r"discrete node 'u'"):
+        fitted.forecast(frame, steps=2, nodes=["u"])
+    ahead = fitted.forecast(frame, steps=2, nodes=["s", "v"])
+    assert list(ahead.columns) == ["seq", "t", "s[0]", "s[1]", "v"] and len(ahead) == 8
 
 
 def test_sample_draws_sequences_that_fit(rich) -> None:
