@@ -154,7 +154,7 @@ def test_cli_fit_and_score_with_sequence_weights_and_hard_em(tmp_path, capsys):
     assert "weights column 'w' weighs whole sequences" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_gaussian_hidden_state_refuses_sequence_weights_hard_em_and_forecast():
+def test_a_gaussian_hidden_state_refuses_sequence_weights_and_hard_em_and_forecasts():
     spec = {"name": "lds", "sequence": {"id": "seq", "order": "t"},
             "nodes": {"s": {"type": "gaussian", "latent": True, "prev": ["s"]},
                       "y": {"type": "gaussian", "parents": ["s"]}}}
@@ -167,8 +167,11 @@ def test_a_gaussian_hidden_state_refuses_sequence_weights_hard_em_and_forecast()
         pgm.fit(parse_spec(spec), data.assign(w=1.0), weights="w")
     with pytest.raises(pgm.DataError, match="hard EM needs discrete hidden states"):
         pgm.fit(parse_spec(spec), data, learner="hard-em", max_iter=2)
-    with pytest.raises(pgm.ModelError, match="'y' reads the gaussian node 's' in the same step"):
-        lds.forecast(data)
+    # forecast propagates the last step's filtered state (the Kalman predictive; it was refused before)
+    ahead = lds.forecast(data, proba=True)
+    last = lds.posterior("s", data)[data["t"] == 4]
+    np.testing.assert_allclose(ahead["y"], 0.5 + 0.9 * last["mean"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ahead["variance(y)"], 0.3 + 0.81 * last["variance"].to_numpy() + 0.2, rtol=1e-12)
     # the log-likelihood of weighted sequences is the weighted sum (the Kalman filter's terms)
     w = data["seq"].to_numpy() + 1.0
     each = [lds.log_likelihood(data[data["seq"] == s]) for s in range(4)]
