@@ -19,6 +19,7 @@ from pgm.learn import choose
 from pgm.features import compile_layout
 from pgm.graph import Graph
 from pgm.learn.chain import SequenceSource, sequence_rows
+from pgm.learn.structured import choose_sequence_learner, structured_rows
 from pgm.learn.driver import fit_directed, in_memory
 from pgm.learn.loglinear import fit_loglinear
 from pgm.learn.start import check_start
@@ -216,22 +217,28 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
                   tol: float | None, n_init: int, seed: int | None, init: Any, prior: dict | None,
                   reg_covar: float | None, penalty: float | None, callback: Any, weights: str | None,
                   reading: Any, options: dict[str, Any]) -> FittedModel:
-    """A sequence model: counting when every cell is observed, else EM over forward-backward."""
+    """A sequence model: counting when every cell is observed, else EM over forward-backward, or
+    structured mean-field (learner="variational", chosen when forward-backward is too wide)."""
     if "chunk_rows" in options or type(data).__module__.startswith("dask"):
         raise PGMError("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data "
                        "as a pandas DataFrame")
     if options:
         raise PGMError(f"unknown options for a sequence model: {sorted(options)}")
-    if learner not in (None, "mle", "em", "hard-em"):
+    if learner not in (None, "mle", "em", "hard-em", "variational"):
         raise PGMError(f"learner={learner!r} does not fit a sequence model; use 'em' or 'hard-em' (Viterbi training), "
-                       "or 'mle' when every cell is observed")
+                       "'mle' when every cell is observed, or 'variational' when exact inference is too wide")
     seq = encode_sequences(graph, data, options=reading, weights=weights)
-    source = SequenceSource(graph, seq)
-    chosen = learner or ("em" if source.has_hidden else "mle")
-    if chosen == "mle" and source.has_hidden:
-        raise PGMError(f"nodes {list(source.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
-                       "every cell observed: use learner='em'")
-    fitted = fit_directed(graph, sequence_rows(graph, source), learner=chosen, max_iter=max_iter, tol=tol,
+    chosen, extra = choose_sequence_learner(graph, seq, learner)
+    if chosen == "variational":
+        rows = structured_rows(graph, seq, extra)
+    else:
+        source = SequenceSource(graph, seq)
+        chosen = chosen or ("em" if source.has_hidden else "mle")
+        if chosen == "mle" and source.has_hidden:
+            raise PGMError(f"nodes {list(source.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
+                           "every cell observed: use learner='em'")
+        rows = sequence_rows(graph, source)
+    fitted = fit_directed(graph, rows, learner=chosen, max_iter=max_iter, tol=tol,
                           n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar, penalty=penalty,
                           callback=callback)
     return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)

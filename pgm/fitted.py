@@ -33,6 +33,7 @@ from pgm.infer.gaussian import gaussian_group, gaussian_query
 from pgm.infer.factor import LogFactor, logsumexp
 from pgm.io.table import read_options
 from pgm.learn.chain import refuse_impossible_sequences
+from pgm.learn.structured import sequence_elbo
 from pgm.learn.variational import elbo as mean_field_elbo
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
@@ -139,9 +140,10 @@ class FittedModel(Answers):
         ``sum_i w_i ELBO_i <= log_likelihood``, with each row's fully factorised q over its hidden
         discrete cells optimised by coordinate ascent (logistic nodes with many hidden parents under
         the Jaakkola-Jordan bound).  It needs no exact inference, so it also works where
-        :meth:`log_likelihood` is refused as too wide."""
-        if self.graph.sequence:
-            raise PGMError("elbo() is for models without a sequence: use log_likelihood() (exact forward algorithm)")
+        :meth:`log_likelihood` is refused as too wide.  For a sequence model: the structured
+        mean-field bound (each chain of hidden nodes exact, see :mod:`pgm.learn.structured`)."""
+        if self.graph.sequence:  # structured mean-field: each piece (chain) exact, q factorised across them
+            return sequence_elbo(self.graph, self.cpds, self.encode(data, weights, na_values=na_values, sep=sep))
         enc = self.encode(data, weights, na_values=na_values, sep=sep)
         return float(mean_field_elbo(self.graph, self.cpds, enc))
 

@@ -454,8 +454,13 @@ def test_refusals_of_the_learner():
     wide = {"name": "w", "sequence": {"id": "seq", "order": "t"},
             "nodes": {**{f"z{i}": {"states": 2, "latent": True, "prev": [f"z{i}"]} for i in range(13)},
                       "o": {"states": 4, "parents": ["z0"]}}}
+    # beyond exact forward-backward: learner='em' is refused, and without a learner the structured
+    # mean-field learner fits it (tests/learn/test_structured.py)
     with pytest.raises(pgm.ModelError, match="8.19e\\+03 joint states, more than 4096"):
-        pgm.fit(parse_spec(wide), data)
+        pgm.fit(parse_spec(wide), data, learner="em")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pgm.fit(parse_spec(wide), data, max_iter=1).info["learner"] == "variational"
     # a fitted model as the start: EM from the true parameters only climbs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -66,8 +66,20 @@ class ChainPlan:
         return int(self.data.offsets[1])
 
 
-def make_chain_plan(graph: Graph, data: SequenceData) -> ChainPlan:
+def slice_hidden(graph: Graph, data: SequenceData) -> tuple[str, ...]:
+    """The slice variables hidden in some row: discrete nodes that are latent or have missing cells."""
+    enc = data.enc
+    return tuple(v for v in graph.slice if graph[v].discrete
+                 and (graph[v].latent or not enc.observed(v) or v in enc.missing))
+
+
+def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | None = None,
+                    only: tuple[str, ...] | None = None) -> ChainPlan:
     """The plan of ``data``: hidden variables, joint states and each family's role.
+
+    ``hidden`` and ``only`` (structured mean-field, :mod:`pgm.learn.structured`) restrict the joint
+    state to some of the hidden variables and the recursions to some families; every family's
+    data is checked either way.
 
     Raises
     ------
@@ -76,9 +88,7 @@ def make_chain_plan(graph: Graph, data: SequenceData) -> ChainPlan:
     """
     fams = families(graph)
     enc = data.enc
-    names = graph.slice
-    hidden = tuple(v for v in names if graph[v].discrete
-                   and (graph[v].latent or not enc.observed(v) or v in enc.missing))
+    hidden = slice_hidden(graph, data) if hidden is None else hidden
     cards = [graph[v].n_states for v in hidden]
     size = math.prod(cards)
     if size > MAX_JOINT:
@@ -93,8 +103,9 @@ def make_chain_plan(graph: Graph, data: SequenceData) -> ChainPlan:
     first, later, trans = [], [], []
     for f, fam in fams.items():
         block = "first" if f.endswith(PREV) else "later"
-        (first if block == "first" else trans if any(
-            m.endswith(PREV) and _base(m) in hidden for m in fam.members) else later).append(f)
+        if only is None or f in only:
+            (first if block == "first" else trans if any(
+                m.endswith(PREV) and _base(m) in hidden for m in fam.members) else later).append(f)
         for m in fam.members:
             base = _base(m)
             if graph[base].discrete:
@@ -249,10 +260,12 @@ def _probabilities(tab: Tables, n0: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return p, a, a_rows, shift
 
 
-def forward_backward(plan: ChainPlan, cpds: dict[str, CPD], *, smooth: bool = True) -> Smoothed:
-    """Scaled forward (and with ``smooth`` backward) recursions for every sequence at once."""
+def forward_backward(plan: ChainPlan, cpds: dict[str, CPD], *, smooth: bool = True,
+                     tab: Tables | None = None) -> Smoothed:
+    """Scaled forward (and with ``smooth`` backward) recursions for every sequence at once
+    (over ``tab`` when given, else the tables of ``cpds``)."""
     data = plan.data
-    tab = tables(plan, cpds)
+    tab = tables(plan, cpds) if tab is None else tab
     p, a, a_rows, shift = _probabilities(tab, plan.n0)
     n, k, n0 = data.n_rows, plan.n_states, plan.n0
     off = data.offsets

@@ -39,12 +39,15 @@ class Rows:
     em_source : ``em_source()`` -> an EM data source (``observed_stats``, ``e_step``, ``map_sum``)
     known : the rows already in memory (the learner is chosen from them), else :data:`NO_ROWS`
     info : extra entries of the fitted model's ``info`` (e.g. ``chunk_rows``)
+    variational : ``variational(**options)`` -> the variational fit of a source that is not plain
+        rows (sequences: :func:`pgm.learn.structured.fit_structured`), else None
     """
 
     complete: Callable[[bool], dict[str, Stats] | None]
     em_source: Callable[[], Any]
     known: EncodedData = NO_ROWS
     info: dict[str, Any] = field(default_factory=dict)
+    variational: Callable[..., Any] | None = None   # learner="variational" of a source that is not plain rows
 
 
 def in_memory(graph: Graph, data: EncodedData) -> Rows:
@@ -87,7 +90,9 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
     iterative = {"max_iter": max_iter or MAX_ITER, "tol": TOL if tol is None else tol, "n_init": n_init,
                  "seed": seed, "init": init, "prior": prior, "reg_covar": REG_COVAR if reg_covar is None else reg_covar,
                  "penalty": penalty, "callback": callback}
-    if chosen == "variational":
+    if chosen == "variational" and rows.variational is not None:
+        result = rows.variational(**iterative)
+    elif chosen == "variational":
         if rows.known is NO_ROWS:
             raise PGMError("learner='variational' needs the rows in memory (not a file read in chunks or Dask "
                            "partitions)")

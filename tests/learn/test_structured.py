@@ -1,0 +1,236 @@
+"""Structured mean-field for sequence models (learner="variational" on `sequence:`; issue 15).
+
+Independent computations: pgm's exact forward-backward over the joint hidden state (the ELBO must
+stay below its log-likelihood at every iteration, and equal it when the chains are independent
+given the data), and for the coordinate update a brute-force enumeration of every hidden path of
+short sequences written here in numpy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pgm
+from pgm.graph import build
+from pgm.infer.chain import forward_backward, make_chain_plan
+from pgm.learn.structured import _EStep, _State, fit_structured, make_structure
+from pgm.schema import parse_spec
+from pgm.sequence import encode_sequences
+
+
+def _spec(nodes: dict) -> pgm.ModelSpec:
+    return parse_spec({"name": "fhmm", "sequence": {"id": "seq", "order": "t"}, "nodes": nodes})
+
+
+def _chains(m: int, k: int) -> dict:
+    return {f"h{i}": {"states": k, "latent": True, "prev": [f"h{i}"]} for i in range(m)}
+
+
+def _frame(lengths, rng, columns: dict) -> pd.DataFrame:
+    seq = np.repeat(np.arange(len(lengths)), lengths)
+    t = np.concatenate([np.arange(n) for n in lengths])
+    return pd.DataFrame({"seq": seq, "t": t, **columns}).sample(frac=1.0, random_state=0)  # any row order
+
+
+def _data(lengths, m, rng, kind="gaussian", missing=0.0) -> pd.DataFrame:
+    n = int(sum(lengths))
+    h = rng.integers(0, 3, (n, m))
+    s = h @ (np.arange(m) + 1.0)
+    if kind == "gaussian":
+        x = s + rng.normal(0, 0.7, n)
+    elif kind == "table":
+        x = np.where(rng.random(n) < 0.7, s.astype(int) % 3, rng.integers(0, 3, n)).astype(float)
+    else:  # binary
+        x = (rng.random(n) < 1 / (1 + np.exp(-(s - s.mean())))).astype(float)
+    x[rng.random(n) < missing] = np.nan
+    return _frame(lengths, rng, {"x": x})
+
+
+MODELS = {
+    # two chains sharing a gaussian child (the factorial HMM)
+    "gaussian": ({**_chains(2, 3), "x": {"type": "gaussian", "parents": ["h0", "h1"]}}, "gaussian", 0.0),
+    # a table child with missing cells (a piece of its own) and a binary logistic child
+    "table-missing": ({**_chains(2, 2), "x": {"states": 3, "parents": ["h0", "h1"]}}, "table", 0.15),
+    "logistic": ({**_chains(3, 2), "x": {"states": 2, "cpd": "logistic", "parents": ["h0", "h1", "h2"]}},
+                 "binary", 0.0),
+    # the child reads one chain at this step and the other at the previous one
+    "lagged": ({**_chains(2, 3), "x": {"type": "gaussian", "parents": ["h0"], "prev": ["h1"]}}, "gaussian", 0.0),
+}
+
+
+def _trace(graph, seq, **kw):
+    exact = make_chain_plan(graph, seq)
+    gaps = []
+    result = fit_structured(graph, seq, trace=lambda i, v, cpds: gaps.append(
+        forward_backward(exact, cpds, smooth=False).log_likelihood - v), **kw)
+    return result, np.array(gaps)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_elbo_below_exact_log_likelihood_at_every_iteration(model):
+    nodes, kind, missing = MODELS[model]
+    graph = build(_spec(nodes))
+    rng = np.random.default_rng(3)
+    seq = encode_sequences(graph, _data(rng.integers(4, 12, 25), 3, rng, kind, missing))
+    result, gaps = _trace(graph, seq, max_iter=10 if kind == "binary" else 25)
+    h = np.array(result.history)
+    assert np.all(np.diff(h) >= -1e-9 * abs(h[-1]))
+    assert np.all(gaps >= -1e-8), gaps.min()
+    assert gaps[-1] > 1e-6  # the chains are coupled through x: a real gap remains
+    print(f"{model}: final ELBO {h[-1]:.4f}, gap to the exact log-likelihood {gaps[-1]:.4g}")
+
+
+def test_elbo_equals_exact_when_each_chain_has_its_own_children():
+    nodes = {**_chains(3, 3), **{f"x{i}": {"type": "gaussian", "parents": [f"h{i}"]} for i in range(3)},
+             "o": {"states": 2, "parents": ["h1"]}}
+    graph = build(_spec(nodes))
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 15, 30)
+    n = int(lengths.sum())
+    h = rng.integers(0, 3, (n, 3))
+    cols = {f"x{i}": h[:, i] + rng.normal(0, 0.6, n) for i in range(3)}
+    cols["o"] = np.where(rng.random(n) < 0.2, np.nan, (h[:, 1] > 0).astype(float))
+    seq = encode_sequences(graph, _frame(lengths, rng, cols))
+    assert make_structure(graph, seq).pieces == [("h0",), ("h1", "o"), ("h2",)]  # o's missing cells join h1
+    result, gaps = _trace(graph, seq, max_iter=15)
+    np.testing.assert_allclose(gaps, 0.0, atol=1e-8)
+    assert np.all(np.diff(result.history) >= 0)
+
+
+# ------------------------------------------------------------------------------ against brute force
+def _brute(graph, cpds, seq, lengths, x):
+    """Every path of each chain of a 2-chain binary model, enumerated: log p(path) and the
+    emission log-tables, per sequence."""
+    start = [cpds[f"h{i}@first"].probs[0] for i in range(2)]
+    trans = [cpds[f"h{i}"].probs for i in range(2)]
+    emit = cpds["x"].probs.reshape(2, 2, 3)          # (h0, h1, x)
+    out, pos = [], 0
+    for n in lengths:
+        paths = np.array(list(itertools.product(range(2), repeat=n)))            # (2^n, n)
+        prior = [np.log(start[i][paths[:, 0]]) + sum(np.log(trans[i][paths[:, t - 1], paths[:, t]])
+                                                     for t in range(1, n)) for i in range(2)]
+        out.append((paths, prior, np.log(emit[:, :, x[pos:pos + n]])))          # (2, 2, n)
+        pos += n
+    return out
+
+
+def _best_q(prior, paths, lin):
+    """q over paths maximising E_q[prior + sum_t lin[t, z_t]] + H(q): exp of it, normalised."""
+    score = prior + lin[np.arange(lin.shape[0])[None, :], paths].sum(axis=1)
+    q = np.exp(score - score.max())
+    return q / q.sum()
+
+
+def test_each_chain_update_is_the_brute_force_optimum():
+    graph = build(_spec({**_chains(2, 2), "x": {"states": 3, "parents": ["h0", "h1"]}}))
+    rng = np.random.default_rng(5)
+    lengths = [4, 3, 4]
+    x = rng.integers(0, 3, sum(lengths))
+    seq = encode_sequences(graph, _frame(lengths, rng, {"x": x.astype(float)}))
+    st = make_structure(graph, seq)
+    assert [p for p in st.pieces] == [("h0",), ("h1",)] and len(st.cross) == 2  # x at the first and the later steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpds = fit_structured(graph, seq, max_iter=2).cpds
+    q = _State(st, np.random.default_rng(1))           # random marginals of chain 1 to start from
+    es = _EStep(st, q, cpds)
+    es.update(0)
+    last = es.update(1)
+    bound = es.bound(last)
+    # the same two coordinate steps by enumeration, sequence by sequence (rows are time-major: row of
+    # step t of the sequence of rank r is offsets[t] + r; ids are 0..S-1)
+    rank = {int(s): r for r, s in enumerate(seq.ids)}
+    start = _State(st, np.random.default_rng(1)).gamma[1]
+    total = 0.0
+    for s, (paths, prior, lemit) in enumerate(_brute(graph, cpds, seq, lengths, x)):
+        rows = seq.offsets[:lengths[s]] + rank[s]
+        m1 = start[rows]                                                   # (n, 2) chain 1's marginals
+        q0 = _best_q(prior[0], paths, np.einsum("abt,tb->ta", lemit, m1))
+        m0 = np.stack([[q0[paths[:, t] == k].sum() for k in range(2)] for t in range(len(rows))])
+        np.testing.assert_allclose(q.gamma[0][rows], m0, atol=1e-12)
+        q1 = _best_q(prior[1], paths, np.einsum("abt,ta->tb", lemit, m0))
+        m1new = np.stack([[q1[paths[:, t] == k].sum() for k in range(2)] for t in range(len(rows))])
+        np.testing.assert_allclose(q.gamma[1][rows], m1new, atol=1e-12)
+        # the bound of q0 x q1 by enumeration of the pairs of paths
+        joint = q0[:, None] * q1[None, :]
+        t_idx = np.arange(len(rows))
+        lp = (prior[0][:, None] + prior[1][None, :]
+              + lemit[paths[:, None, :], paths[None, :, :], t_idx[None, None, :]].sum(axis=2))
+        total += float((joint * lp).sum() - (q0 * np.log(q0)).sum() - (q1 * np.log(q1)).sum())
+    assert bound == pytest.approx(total, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------ the automatic choice
+def _fhmm_frame(m, k, n_seq, length, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_seq * length
+    h = rng.integers(0, k, (n, m))
+    x = h @ (np.arange(m) + 1.0) + rng.normal(0, 0.5, n)
+    return pd.DataFrame({"seq": np.repeat(np.arange(n_seq), length), "t": np.tile(np.arange(length), n_seq), "x": x})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("m,k,n_seq", [(6, 3, 100), (10, 2, 50)])
+def test_many_chains_fit_without_naming_a_learner(m, k, n_seq):
+    spec = _spec({**_chains(m, k), "x": {"type": "gaussian", "parents": [f"h{i}" for i in range(m)]}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(spec, _fhmm_frame(m, k, n_seq, 70), max_iter=3)
+    assert fitted.info["learner"] == "variational"
+    assert f"{k ** m:.3g} joint states" in fitted.info["learner_reason"]
+    assert "operations per iteration" in fitted.info["learner_reason"]
+    assert np.all(np.diff(fitted.history) > 0)
+
+
+def test_beyond_the_joint_limit_em_is_refused_and_variational_fits():
+    spec = _spec({**_chains(13, 2), "x": {"type": "gaussian", "parents": ["h0", "h1"]}})
+    df = _fhmm_frame(2, 2, 10, 8)
+    with pytest.raises(pgm.ModelError, match=r"learner='em' needs forward-backward .* 8.19e\+03 joint states, "
+                                             r"more than 4096.*learner='variational'"):
+        pgm.fit(spec, df, learner="em")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(spec, df, max_iter=5)
+        named = pgm.fit(spec, df, max_iter=5, learner="variational")
+    assert fitted.info["learner"] == "variational" and "learner_reason" not in named.info
+    assert fitted.history == named.history
+    small = _spec({**_chains(2, 2), "x": {"type": "gaussian", "parents": ["h0", "h1"]}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = pgm.fit(small, df, max_iter=2)
+    assert exact.info["learner"] == "em" and "learner_reason" not in exact.info
+
+
+def test_elbo_of_a_fitted_sequence_model():
+    spec = _spec({**_chains(2, 3), "x": {"type": "gaussian", "parents": ["h0", "h1"]}})
+    df = _fhmm_frame(2, 3, 20, 15, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(spec, df, learner="variational", max_iter=20)
+    assert fitted.info["learner"] == "variational"
+    bound, exact = fitted.elbo(df), fitted.log_likelihood(df)
+    assert bound <= exact + 1e-9
+    assert bound > exact - 0.02 * abs(exact)
+
+
+def test_cli_fit_says_which_learner_it_chose(tmp_path, capsys):
+    import yaml
+
+    from pgm.cli import main
+
+    spec = _spec({**_chains(13, 2), "x": {"type": "gaussian", "parents": ["h0", "h1"]}})
+    path = tmp_path / "fhmm.yaml"
+    path.write_text(yaml.safe_dump(spec.model_dump(exclude_none=True, by_alias=True), sort_keys=False))
+    csv = tmp_path / "x.csv"
+    _fhmm_frame(2, 2, 5, 6).to_csv(csv, index=False)
+    code = main(["fit", str(path), str(csv), "--max-iter", "2", "-o", str(tmp_path / "out.yaml")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("learner:")]
+    assert len(lines) == 1 and lines[0].startswith("learner: variational (exact inference would need forward-backward"), out
+    assert "ELBO" in out
