@@ -448,7 +448,7 @@ def test_priors_ties_and_scores():
 def test_refusals_of_the_learner():
     data = discrete_data()
     with pytest.raises(pgm.PGMError, match="does not fit a sequence model; use 'em' or 'hard-em'"):
-        pgm.fit(parse_spec(DISCRETE), data, learner="variational")
+        pgm.fit(parse_spec(DISCRETE), data, learner="mcem")
     with pytest.raises(pgm.PGMError, match="learner='mle' needs every cell observed"):
         pgm.fit(parse_spec(DISCRETE), data, learner="mle")
     wide = {"name": "w", "sequence": {"id": "seq", "order": "t"},

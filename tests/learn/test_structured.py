@@ -234,3 +234,17 @@ def test_cli_fit_says_which_learner_it_chose(tmp_path, capsys):
     lines = [line for line in out.splitlines() if line.startswith("learner:")]
     assert len(lines) == 1 and lines[0].startswith("learner: variational (exact inference would need forward-backward"), out
     assert "ELBO" in out
+
+
+def test_sequence_weights_equal_repeated_sequences():
+    spec = _spec({**_chains(2, 3), "x": {"type": "gaussian", "parents": ["h0", "h1"]}})
+    df = _fhmm_frame(2, 3, 12, 9, seed=4)
+    w = np.random.default_rng(0).integers(1, 4, 12)
+    weighted = df.assign(w=w[df["seq"]].astype(float))
+    repeated = pd.concat([df[df["seq"] == s].assign(seq=f"{s}-{r}") for s in range(12) for r in range(w[s])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(spec, weighted, weights="w", learner="variational", max_iter=10)
+    assert np.all(np.diff(fitted.history) >= 0)
+    np.testing.assert_allclose(fitted.elbo(weighted, weights="w"), fitted.elbo(repeated), rtol=1e-10)
+    assert fitted.elbo(repeated) <= fitted.log_likelihood(repeated) + 1e-9
