@@ -25,9 +25,9 @@ from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, re
                           typed_column, warn_impossible)
 from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
 from pgm.infer.chain_gaussian import gaussian_posterior
-from pgm.infer.forecast import check_forecast, discrete_predictive, filtered_belief, gaussian_predictive, make_forecast_plan, \
-    propagate
-from pgm.infer.kalman import gaussian_state, kalman, kalman_forecast, make_kalman_plan, node_moments
+from pgm.infer.forecast import Belief, ForecastPlan, check_forecast, discrete_predictive, gaussian_predictive, \
+    make_forecast_plan, propagate, start_belief, state_probs
+from pgm.infer.kalman import gaussian_state, kalman, make_kalman_plan, node_moments
 from pgm.infer.enumerate import e_step, hidden_parts, make_plan, observed_log_prob
 from pgm.infer.gaussian import gaussian_group, gaussian_query
 from pgm.infer.factor import LogFactor, logsumexp
@@ -38,7 +38,7 @@ from pgm.learn.variational import elbo as mean_field_elbo
 from pgm.io.yaml_text import fitted_data, save_fitted
 from pgm.schema import ModelSpec
 from pgm.scoring import check_kind, structure_score
-from pgm.sequence import SequenceData, encode_sequences, long_frame, next_orders
+from pgm.sequence import SequenceData, encode_sequences, last_rows, long_frame, next_orders
 
 
 @dataclass(frozen=True)
@@ -242,11 +242,14 @@ class FittedModel(Answers):
         r"""Predict the ``steps`` steps after the last row of every sequence in ``data``.
 
         Each sequence (long data, rows in any order, missing cells allowed) is filtered to its last
-        step ``T``: ``b_T(s) = p(S_T = s | x_1..T)`` over the carried discrete state ``S`` (every
-        ``prev:`` parent).  Step ``T + j`` then has, for the discrete variables ``E`` a node needs,
-        ``p(E_{T+j}) = sum_{s'} b_{T+j-1}(s') prod_{v in E} p(v | pa(v), prev(v) = s')`` and
-        ``b_{T+j}`` is its marginal on ``S``: observed nodes are unknown in the future, so they are
-        summed over like latent ones (exact, no sampling; :mod:`pgm.infer.forecast`).
+        step ``T``: the belief about its carried state (every ``prev:`` parent), ``b_T(s) = p(S_T = s
+        | x_1..T)`` over the discrete part ``S`` and the moments of the gaussian part given each ``s``
+        (forward-backward, or the Kalman filter for a gaussian hidden state; an observed value is
+        itself).  Step ``T + j`` then has, for the discrete variables ``E`` a node needs,
+        ``p(E_{T+j}) = sum_{s'} b_{T+j-1}(s') prod_{v in E} p(v | pa(v), prev(v) = s')``, and its
+        gaussian variables, linear in the previous step's and in each other given ``(s', e)``, have
+        exact means and covariances per pair, mixed over the pairs.  Observed nodes are unknown in the
+        future, so they are summed over like latent ones (exact, no sampling; :mod:`pgm.infer.forecast`).
 
         Parameters
         ----------
@@ -266,11 +269,10 @@ class FittedModel(Answers):
 
         Raises
         ------
-        pgm.ModelError : an observed gaussian value carried to the next step (an autoregressive
-            gaussian node, or a gaussian parent of a forecast node): not available yet.  A gaussian
-            hidden state is propagated by the Kalman predictive (:func:`pgm.infer.kalman.kalman_forecast`),
-            through families that read the hidden state only.
-        pgm.DataError : the errors of reading sequences, and sequences of probability zero.
+        pgm.ModelError : a discrete node that reads a gaussian node (its predictive is no finite
+            mixture).
+        pgm.DataError : the errors of reading sequences, sequences of probability zero, and a
+            gaussian value read at the next step that is missing in a sequence's last row.
         """
         if not self.graph.sequence:
             raise PGMError("forecast() continues sequences: it is for sequence models (a model with `sequence:`); "
@@ -280,30 +282,21 @@ class FittedModel(Answers):
         asked = self._asked(nodes, "forecast") if nodes is not None else \
             [v for v in self.graph.slice if not self.graph[v].latent]
         seq = encode_sequences(self.graph, data, options=read_options(na_values, sep))
+        plan = make_forecast_plan(self.graph, self.cpds)
+        check_forecast(plan, asked)  # a discrete node reading a gaussian one is refused before any work
         spec_seq = self.spec.sequence
+        orders = next_orders(seq, spec_seq.order, int(steps))
+        belief = self._forecast_start(plan, seq)
         n_seq, k = seq.n_sequences, int(steps)
         probs: dict[str, np.ndarray] = {v: np.empty((n_seq, k, self.graph[v].n_states)) for v in asked
                                         if self.graph[v].discrete}
         means = {v: np.empty((n_seq, k, self.graph[v].dim)) for v in asked if not self.graph[v].discrete}
         covs = {v: np.empty((n_seq, k, self.graph[v].dim, self.graph[v].dim)) for v in means}
-        if gaussian_state(self.graph):  # a linear dynamical system: the Kalman predictive
-            kplan = make_kalman_plan(self.graph, seq)
-            ahead = kalman_forecast(kplan, self.cpds, kalman(kplan, self.cpds), list(asked), k)
-            orders = next_orders(seq, spec_seq.order, k)
-            for v, (mv, cv) in ahead.items():
-                means[v], covs[v] = mv, cv
-        else:
-            plan = make_forecast_plan(self.graph, self.cpds)
-            check_forecast(plan, asked)  # a gaussian carried state is refused before any work
-            orders = next_orders(seq, spec_seq.order, k)
-            chain = self._chain(seq)
-            sm = forward_backward(chain, self.cpds)
-            refuse_impossible_sequences(seq, sm.sequence_log_likelihood, "forecast()")
-            for j, belief in enumerate(propagate(plan, filtered_belief(plan, chain, sm.gamma), k)):
-                for v in probs:
-                    probs[v][:, j] = discrete_predictive(plan, belief, v)
-                for v in means:
-                    means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
+        for j, belief in enumerate(propagate(plan, belief, k)):
+            for v in probs:
+                probs[v][:, j] = discrete_predictive(plan, belief, v)
+            for v in means:
+                means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
         by_id = np.asarray(pd.Index(seq.ids).argsort())  # ranks in id order
         rows = (by_id[:, None] * k + np.arange(k)[None, :]).reshape(-1)
         cols: dict[str, Any] = {spec_seq.id: np.repeat(seq.ids[by_id], k),
@@ -336,6 +329,43 @@ class FittedModel(Answers):
         res = kalman(plan, self.cpds)
         return {v: seq.to_caller(node_moments(plan, self.cpds, res, v)[0])
                 for v in self.graph.slice if self.graph[v].gaussian}
+
+    def _forecast_start(self, plan: ForecastPlan, seq: SequenceData) -> Belief:
+        """The belief about the carried state at each sequence's last step: forward-backward's (or
+        the Kalman filter's) posterior of the last row, an observed carried gaussian its value."""
+        last = last_rows(seq)
+        n = len(last)
+        enc = seq.enc
+        mean, cov = np.zeros((n, plan.dim)), np.zeros((n, plan.dim, plan.dim))
+        observed = {v: enc.codes[v][last] for v in plan.state if v in enc.codes}
+        if gaussian_state(self.graph):  # discrete nodes are all observed there (else the Kalman plan refuses)
+            kp = make_kalman_plan(self.graph, seq)
+            res = kalman(kp, self.cpds)
+            refuse_impossible_sequences(seq, res.sequence_log_likelihood, "forecast()")
+            probs = state_probs(plan, (), np.zeros((0, 1), dtype=np.int64), observed, np.ones((n, 1)))
+            latent = [v for v in plan.carried if v in kp.state]
+            if latent:
+                mine = np.concatenate([np.arange(self.graph[v].dim) + plan.offsets[v] for v in latent])
+                theirs = np.concatenate([np.arange(self.graph[v].dim) + kp.offsets[v] for v in latent])
+                mean[:, mine] = res.mean[last][:, theirs]
+                cov[:, mine[:, None], mine[None, :]] = res.cov[last][:, theirs[:, None], theirs[None, :]]
+        else:
+            chain = self._chain(seq)
+            sm = forward_backward(chain, self.cpds)
+            refuse_impossible_sequences(seq, sm.sequence_log_likelihood, "forecast()")
+            probs = state_probs(plan, chain.hidden, chain.joint, observed, sm.gamma[last])
+        for v in plan.carried:
+            if self.graph[v].latent:
+                continue
+            values = enc.values[v][last] if v in enc.values else np.full((n, self.graph[v].dim), np.nan)
+            gone = np.flatnonzero(np.isnan(values).any(axis=1))
+            if gone.size:
+                shown = [i.item() if isinstance(i, np.generic) else i for i in seq.ids[gone[:5]]]
+                raise DataError(f"forecast(): the gaussian node {v!r} is read at the next step, and its cell in the "
+                                f"last row of {gone.size} sequence{'s' if gone.size > 1 else ''} ({shown}) is "
+                                "missing; the forecast starts from it: fill it, or drop the sequence's last rows")
+            mean[:, plan.offsets[v]:plan.offsets[v] + self.graph[v].dim] = values
+        return start_belief(plan, probs, mean, cov)
 
     # --------------------------------------------------------------- posteriors and predictions
     def _infer(self, enc: EncodedData, nodes: tuple[str, ...], mode: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -227,15 +227,22 @@ def test_forecast_refusals():
                                               "params": {"a": {"table": [0.5, 0.5]}}}))
     with pytest.raises(pgm.PGMError, match="forecast\\(\\) continues sequences"):
         plain.forecast(pd.DataFrame({"a": [0, 1]}))
-    ar = _fitted({"name": "ar", "sequence": SEQ,
-                  "nodes": {"r": {"states": 2, "latent": True, "prev": ["r"]},
-                            "y": {"type": "gaussian", "parents": ["r"], "prev": ["y"]}}},
-                 {"r@first": {"table": [0.3, 0.7]}, "r": {"table": [[0.85, 0.15], [0.25, 0.75]]},
-                  "y@first": {"intercept": [-1.0, 2.0], "covariance": [0.5, 1.5]},
-                  "y": {"intercept": [0.5, -0.3], "coef": [[0.8], [-0.4]], "covariance": [0.3, 0.9]}})
-    with pytest.raises(pgm.ModelError, match="'y' reads the gaussian node 'y' at the previous step"):
-        ar.forecast(ar.sample(2, seed=0, length=3).drop(columns="r"))
-    assert ar.forecast(ar.sample(2, seed=0, length=3).drop(columns="r"), nodes=["r"])["r"].dtype == np.int64
+    logit = _fitted({"name": "lg", "sequence": SEQ,
+                     "nodes": {"g": {"type": "gaussian", "prev": ["g"]},
+                               "x": {"states": 2, "cpd": "logistic", "parents": ["g"]}}},
+                    {"g@first": {"intercept": 0.0, "covariance": 1.0},
+                     "g": {"intercept": 0.0, "coef": [0.5], "covariance": 1.0},
+                     "x": {"intercept": [0.0, 0.1], "coef": [[0.0], [1.0]], "features": ["g"]}})
+    rows = logit.sample(2, seed=0, length=3)
+    with pytest.raises(pgm.ModelError, match="the discrete node 'x' reads the gaussian node 'g' in the same step"):
+        logit.forecast(rows)
+    assert list(logit.forecast(rows, nodes=["g"]).columns) == ["seq", "t", "g"]  # g alone is an AR(1)
+    ar = _fitted(AR, AR_PARAMS)
+    rows = ar.sample(3, seed=0, length=3).drop(columns="r")
+    missing = rows.assign(y=rows["y"].where((rows["t"] != 2) | (rows["seq"] == 1)))
+    with pytest.raises(pgm.DataError, match=r"'y' is read at the next step, and its cell in the last row of 2 "
+                                            r"sequences \(\[0, 2\]\) is missing"):
+        ar.forecast(missing)
     zero = _fitted({"name": "d", "sequence": SEQ, "nodes": {"h": {"states": 2, "latent": True, "prev": ["h"]},
                                                             "o": {"states": 2, "parents": ["h"]}}},
                    {"h@first": {"table": [1.0, 0.0]}, "h": {"table": [[1.0, 0.0], [0.0, 1.0]]},
@@ -277,3 +284,80 @@ def test_cli_forecast_writes_the_api_answer(tmp_path, capsys):
     assert "this model has no `sequence:`; use pgm predict" in capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "hmm.yaml"), str(tmp_path / "d.csv"), "-o", str(tmp_path / "d.csv")]) == 2
     assert "writing there would replace it" in capsys.readouterr().err
+
+
+AR = {"name": "ar", "sequence": SEQ,
+      "nodes": {"r": {"states": 2, "latent": True, "prev": ["r"]},
+                "y": {"type": "gaussian", "parents": ["r"], "prev": ["y"]}}}
+AR_PARAMS = {"r@first": {"table": [0.3, 0.7]}, "r": {"table": [[0.85, 0.15], [0.25, 0.75]]},
+             "y@first": {"intercept": [-1.0, 2.0], "covariance": [0.5, 1.5]},
+             "y": {"intercept": [0.5, -0.3], "coef": [[0.8], [-0.4]], "covariance": [0.3, 0.9]}}
+
+
+def test_autoregressive_gaussian_forecast_equals_the_unrolled_network():
+    """y from the previous y with a switching regime: the exact predictive moments against the network
+    unrolled over the observed and future steps (the future y's are missing cells there)."""
+    seq = _fitted(AR, AR_PARAMS)
+    n_obs, k = 3, 3
+    data = seq.sample(10, seed=6, length=n_obs).drop(columns="r")
+    got = seq.forecast(data, steps=k, nodes=["y", "r"], proba=True)
+    nodes: dict = {}
+    for t in range(n_obs + k):
+        nodes[f"r{t}"] = {"states": 2, "latent": True, **({"parents": [f"r{t - 1}"], "tie": "rr"} if t else {})}
+        nodes[f"y{t}"] = {"type": "gaussian", "parents": [f"r{t}"] + ([f"y{t - 1}"] if t else []),
+                          **({"tie": "yy"} if t else {})}
+    wide = _fitted({"name": "unrolled", "nodes": nodes}, {"r0": AR_PARAMS["r@first"], "rr": AR_PARAMS["r"],
+                                                         "y0": AR_PARAMS["y@first"], "yy": AR_PARAMS["y"]})
+    table = data.pivot(index="seq", columns="t", values="y")
+    table.columns = [f"y{t}" for t in table.columns]
+    table = table.assign(**{f"y{t}": np.nan for t in range(n_obs, n_obs + k)})
+    for j in range(k):
+        rows = got.index[got["t"] == n_obs + j]
+        post = wide.posterior(f"y{n_obs + j}", table)
+        np.testing.assert_allclose(got.loc[rows, "y"].to_numpy(float), post["mean"].to_numpy(), atol=1e-10)
+        np.testing.assert_allclose(got.loc[rows, "variance(y)"].to_numpy(float), post["variance"].to_numpy(),
+                                   atol=1e-10)
+        np.testing.assert_allclose(got.loc[rows, ["p(r=0)", "p(r=1)"]].to_numpy(float),
+                                   wide.posterior(f"r{n_obs + j}", table).to_numpy(), atol=1e-10)
+
+
+def test_linear_dynamical_system_forecast_is_the_kalman_prediction():
+    a, b, q = np.array([[0.9, 0.2], [-0.1, 0.8]]), np.array([0.1, -0.2]), np.array([[0.3, 0.05], [0.05, 0.2]])
+    c, d, r = np.array([[1.0, 0.5], [0.0, 1.0], [0.3, -0.7]]), np.array([0.5, -1.0, 0.0]), np.diag([0.4, 0.2, 0.6])
+    m0, p0 = np.array([0.0, 1.0]), np.array([[1.0, 0.2], [0.2, 0.5]])
+    spec = {"name": "lds", "sequence": SEQ,
+            "nodes": {"s": {"type": "gaussian", "dim": 2, "latent": True, "prev": ["s"], "standard": False},
+                      "y": {"type": "gaussian", "dim": 3, "parents": ["s"]},
+                      "z": {"type": "gaussian", "parents": ["s", "y"]}}}   # two correlated gaussian parents
+    g = np.array([0.4, -0.6, 1.0, 0.5, -0.3])
+    lds = _fitted(spec, {"s@first": {"intercept": m0.tolist(), "covariance": p0.tolist()},
+                         "s": {"intercept": b.tolist(), "coef": a.tolist(), "covariance": q.tolist()},
+                         "y": {"intercept": d.tolist(), "coef": c.tolist(), "covariance": r.tolist()},
+                         "z": {"intercept": 0.2, "coef": g.tolist(), "covariance": 0.1}})
+    data = lds.sample(3, seed=1, length=6).drop(columns=["s[0]", "s[1]"]).assign(z=np.nan)  # z never seen
+    data = data[data["t"] < np.repeat([6, 2, 4], 6)]
+    k = 3
+    got = lds.forecast(data, steps=k, nodes=["y", "z"], proba=True)
+    state = lds.forecast(data, steps=k, nodes=["s"], proba=True)
+    ycols = ["y[0]", "y[1]", "y[2]"]
+    for i in range(3):
+        ys = data.loc[data["seq"] == i, ycols].to_numpy()
+        m, p = m0, p0
+        for t, y in enumerate(ys):                                    # a plain Kalman filter
+            if t:
+                m, p = a @ m + b, a @ p @ a.T + q
+            if not np.isnan(y).any():
+                gain = p @ c.T @ np.linalg.inv(c @ p @ c.T + r)
+                m, p = m + gain @ (y - c @ m - d), p - gain @ c @ p
+        for j in range(k):
+            m, p = a @ m + b, a @ p @ a.T + q
+            row = got.iloc[i * k + j]
+            np.testing.assert_allclose(row[ycols].to_numpy(float), c @ m + d, atol=1e-10)
+            cov = c @ p @ c.T + r
+            np.testing.assert_allclose(row[["cov(y[0],y[0])", "cov(y[0],y[1])", "cov(y[1],y[2])"]].to_numpy(float),
+                                       [cov[0, 0], cov[0, 1], cov[1, 2]], atol=1e-10)
+            joint = np.block([[p, p @ c.T], [c @ p, cov]])                  # Cov([s, y]) of the future step
+            np.testing.assert_allclose(row[["z", "variance(z)"]].to_numpy(float),
+                                       [0.2 + g @ np.concatenate([m, c @ m + d]), g @ joint @ g + 0.1], atol=1e-10)
+            np.testing.assert_allclose(state.iloc[i * k + j][["s[0]", "s[1]", "cov(s[0],s[1])"]].to_numpy(float),
+                                       [m[0], m[1], p[0, 1]], atol=1e-10)
