@@ -17,7 +17,9 @@ import pytest
 
 import pgm
 from pgm.cpd import config_index
+from pgm.fitted import FittedModel
 from pgm.graph import PREV
+from pgm.schema import parse_spec
 from pgm.infer.kalman import STAT_ROWS
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "lds_pykalman.json"
@@ -338,15 +340,52 @@ def test_save_load_round_trip_bit_for_bit(rich, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(back.posterior("s", frame), fitted.posterior("s", frame))
 
 
-def test_forecast_refuses_what_it_cannot_propagate(rich) -> None:
-    fitted, frame = rich
-    with pytest.raises(pgm.ModelError, match=r"'y' reads \['u'\].*future values are unknown"):
-        fitted.forecast(frame, steps=2, nodes=["y"])
-    with pytest.raises(pgm.ModelError, match=r"discrete node 'u'"):
-        fitted.forecast(frame, steps=2, nodes=["u"])
-    ahead = fitted.forecast(frame, steps=2, nodes=["s", "v"])
-    assert list(ahead.columns) == ["seq", "t", "s[0]", "s[1]", "v"] and len(ahead) == 8
-
+def test_forecast_of_the_rich_slice_equals_the_unrolled_network(rich) -> None:
+    """Forecasts through families that read observed discrete (u) and observed gaussian (x, autoregressive)
+    values, whose future is unknown: carried and mixed over (pgm.infer.forecast; these were refused while
+    the forecast was the plain Kalman predictive), against the slice unrolled over the observed and future
+    steps as one non-temporal network (pgm's gaussian conditioning per discrete configuration)."""
+    fitted, _ = rich
+    n_obs, k = 3, 2
+    data = rich_data(np.random.default_rng(9), (3, 3, 3))
+    gauss = ["y[0]", "y[1]", "y[2]", "z[0]", "z[1]"]
+    cells = data[gauss].to_numpy().copy()
+    cells[np.random.default_rng(1).random(cells.shape) < 0.3] = np.nan  # partly and wholly missing vectors
+    data[gauss] = cells
+    p = fitted.to_params()
+    params = {"uu": p["u"], "s0": p["s@first"], "ss": p["s"], "v0": p["v@first"], "vv": p["v"], "x0": p["x@first"],
+              "xx": p["x"], "yy": p["y"], "zz": p["z"]}
+    nodes: dict = {}
+    for t in range(n_obs + k):
+        nodes[f"u{t}"] = {"states": ["a", "b"], "tie": "uu"}
+        nodes[f"s{t}"] = {"type": "gaussian", "dim": 2, "latent": True,
+                          **({"parents": [f"s{t - 1}"], "tie": "ss"} if t else {"standard": False})}
+        nodes[f"v{t}"] = {"type": "gaussian", "latent": True, "parents": [f"s{t}"] + ([f"v{t - 1}"] if t else []),
+                          **({"tie": "vv"} if t else {})}
+        nodes[f"x{t}"] = {"type": "gaussian", **({"parents": [f"x{t - 1}"], "tie": "xx"} if t else {})}
+        nodes[f"y{t}"] = {"type": "gaussian", "dim": 3, "parents": [f"s{t}", f"v{t}", f"u{t}"], "tie": "yy"}
+        nodes[f"z{t}"] = {"type": "gaussian", "dim": 2, "parents": [f"v{t}", f"x{t}"], "tie": "zz"}
+    wide = FittedModel.from_spec(parse_spec({"name": "wide", "nodes": nodes, "params": params}))
+    long = data.melt(id_vars=["seq", "t"], var_name="col")
+    long["name"] = long["col"].str[0] + long["t"].astype(str) + long["col"].str[1:]
+    table = long.pivot(index="seq", columns="name", values="value")
+    table = table.reindex(columns=[c for v in wide.graph.order if not wide.graph[v].latent
+                                   for c in wide.graph[v].columns])     # the future cells: missing
+    table = table.astype({c: float for c in table.columns if not c.startswith("u")})
+    got = fitted.forecast(data, steps=k, nodes=["u", "s", "v", "x", "y", "z"], proba=True)
+    for j in range(k):
+        rows = got[got["t"] == n_obs + j]
+        t = n_obs + j
+        np.testing.assert_allclose(rows[["p(u=a)", "p(u=b)"]].to_numpy(float),
+                                   wide.posterior(f"u{t}", table).to_numpy(), atol=1e-12)
+        for v in ("s", "v", "x", "y", "z"):
+            post = wide.posterior(f"{v}{t}", table)
+            cols = list(fitted.graph[v].columns)
+            want = post.iloc[:, :len(cols)].to_numpy()
+            np.testing.assert_allclose(rows[cols].to_numpy(float), want, atol=1e-10)
+            var = rows[[f"variance({v})"]] if len(cols) == 1 else rows[[f"cov({a},{b})" for i, a in enumerate(cols)
+                                                                         for b in cols[i:]]]
+            np.testing.assert_allclose(var.to_numpy(float), post.iloc[:, len(cols):].to_numpy(), atol=1e-10)
 
 def test_sample_draws_sequences_that_fit(rich) -> None:
     fitted, _ = rich
