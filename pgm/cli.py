@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
 import time
 import warnings
@@ -34,6 +35,8 @@ CLI_WORDS: tuple[tuple[str, str], ...] = (
     ("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data as a pandas "
      "DataFrame", "--chunk-rows and --scheduler are not supported for sequence models yet; fit without them"),
     ("drop weights=", "drop --weights"),
+    ("prior={'dirichlet': 1}", "--prior 1"),
+    ("predict(joint=True)", "--joint"),
 )
 # pgm.fit's argument -> the flag of `pgm fit`/`score`/`predict` that sets it
 CLI_FLAGS = {"learner": "--learner", "max_iter": "--max-iter", "n_init": "--n-init", "tol": "--tol",
@@ -46,7 +49,7 @@ _PY_NAME = re.compile(r"(?<![\w.'\"-])(max_iter|n_init|tol|chunk_rows|na_values)
 
 def _flag(match: re.Match) -> str:
     value = next((v for v in match.groups()[1:] if v is not None), None)
-    return CLI_FLAGS[match.group(1)] + (f" {value}" if value else "")
+    return CLI_FLAGS[match.group(1)] + (f" {shlex.quote(value)}" if value else "")  # as typed in a shell: --sep ';'
 
 
 def cli_words(message: str) -> str:

@@ -44,7 +44,7 @@ def warn_impossible(index: Any, rows: np.ndarray, stacklevel: int = 3) -> None:
     n = len(rows)
     warnings.warn(f"{n} row{'s' if n > 1 else ''} ({row_names(index, rows)}) {'have' if n > 1 else 'has'} "
                   "probability 0 under the model (log-likelihood -inf): the fitted parameters give a state "
-                  "probability 0 there. Fit with a prior (e.g. prior={'dirichlet': 1}; command line: --prior 1) "
+                  "probability 0 there. Fit with a prior (e.g. prior={'dirichlet': 1}) "
                   "to keep every probability above 0", DataWarning, stacklevel=stacklevel)
 
 
@@ -63,7 +63,7 @@ def refuse_impossible(index: Any, row_log_prob: np.ndarray, what: str) -> None:
         raise DataError(f"{what}: {n} row{'s' if n > 1 else ''} ({row_names(index, bad)}) "
                         f"{'have' if n > 1 else 'has'} probability 0 under the model, so nothing can be "
                         f"conditioned on {them}; drop or fix {them}, or refit with a prior "
-                        "(prior={'dirichlet': 1}; command line: --prior 1)")
+                        "(prior={'dirichlet': 1})")
 
 
 # --------------------------------------------------------------------------- queries and evidence

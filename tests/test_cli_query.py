@@ -219,10 +219,15 @@ def test_rows_of_probability_zero_are_named_by_their_file_line(asia, tmp_path, c
                     "no,yes,,yes,no,no,yes,no\n")
     capsys.readouterr()
     assert main(["score", str(root / "asia.fitted.yaml"), str(path)]) == 0
-    assert f"1 row (line 4 of {path}) has probability 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"1 row (line 4 of {path}) has probability 0" in err
+    assert "(e.g. --prior 1)" in err and "dirichlet" not in err  # the CLI names its flag, once
     with pytest.raises(pgm.DataError, match=r"predict\(\): 1 row \(line 4 of .*zero.csv\) has probability 0 .* "
-                                            r"conditioned on it; drop or fix it, .*--prior 1"):
-        fitted.predict("tub", path)
+                                            r"conditioned on it; drop or fix it, .*\(prior=\{'dirichlet': 1\}\)$"):
+        fitted.predict("tub", path)  # Python names its argument
+    assert main(["predict", str(root / "asia.fitted.yaml"), str(path), "--node", "tub"]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("refit with a prior (--prior 1)"), err
     frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", np.nan)
     with pytest.raises(pgm.DataError, match=r"1 row \(row 1\) has probability 0"):
         fitted.posterior("tub", frame)

@@ -128,8 +128,7 @@ def separator_hint(names: list[str], options: ReadOptions = DEFAULT) -> str:
     for other in OTHER_SEPARATORS:
         if other in names[0] and len([f for f in names[0].split(other) if f.strip()]) >= 2:
             shown = "\\t" if other == "\t" else other
-            return (f"; the file looks separated by {shown!r}, not by commas: pass sep='{shown}' "
-                    f"(command line: --sep '{shown}')")
+            return f"; the file looks separated by {shown!r}, not by commas: pass sep='{shown}'"
     return ""
 
 
