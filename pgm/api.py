@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pgm import distributed, stream
+from pgm import distributed, seqstream, stream
 from pgm.encode import EncodedData, check_weights_name, encode
 from pgm.errors import ModelError, PGMError
 from pgm.fitted import FittedModel
@@ -218,29 +219,45 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
                   reg_covar: float | None, penalty: float | None, callback: Any, weights: str | None,
                   reading: Any, options: dict[str, Any]) -> FittedModel:
     """A sequence model: counting when every cell is observed, else EM over forward-backward, or
-    structured mean-field (learner="variational", chosen when forward-backward is too wide)."""
-    if "chunk_rows" in options or type(data).__module__.startswith("dask"):
-        raise PGMError("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data "
-                       "as a pandas DataFrame")
+    structured mean-field (learner="variational", chosen when forward-backward is too wide); from a
+    DataFrame, a file (read whole, or in chunks regrouped into buckets of whole sequences:
+    :mod:`pgm.seqstream`) or a dask DataFrame (a sequence in one partition: :mod:`pgm.distributed`)."""
+    chunk_rows = options.pop("chunk_rows", None)
     if options:
         raise PGMError(f"unknown options for a sequence model: {sorted(options)}")
     if learner not in (None, "mle", "em", "hard-em", "variational"):
         raise PGMError(f"learner={learner!r} does not fit a sequence model; use 'em' or 'hard-em' (Viterbi training), "
                        "'mle' when every cell is observed, or 'variational' when exact inference is too wide")
-    seq = encode_sequences(graph, data, options=reading, weights=weights)
-    chosen, extra = choose_sequence_learner(graph, seq, learner)
-    if chosen == "variational":
-        rows = structured_rows(graph, seq, extra)
-    else:
-        source = SequenceSource(graph, seq)
-        chosen = chosen or ("em" if source.has_hidden else "mle")
+    on_dask = type(data).__module__.startswith("dask")
+    streamed = not on_dask and stream.wants_stream(data, chunk_rows)
+    if on_dask or streamed:
+        if weights is not None:
+            raise PGMError("sequence weights are not supported yet when a sequence model's data are streamed "
+                           "(chunk_rows=) or on Dask; drop weights=, or fit the data in memory")
+        if learner == "variational":
+            raise PGMError("learner='variational' fits a sequence model in memory only, not streamed (chunk_rows=) "
+                           "or on Dask; use learner='em' (exact forward-backward)")
+    with contextlib.ExitStack() as stack:
+        if on_dask:
+            source, info = distributed.sequence_source(graph, data, chunk_rows=chunk_rows, options=reading)
+        elif streamed:
+            source, info = stack.enter_context(seqstream.spilled(graph, data, chunk_rows=chunk_rows, options=reading))
+        else:
+            seq = encode_sequences(graph, data, options=reading, weights=weights)
+            learner, extra = choose_sequence_learner(graph, seq, learner)
+            if learner == "variational":
+                fitted = fit_directed(graph, structured_rows(graph, seq, extra), learner=learner, max_iter=max_iter,
+                                      tol=tol, n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar,
+                                      penalty=penalty, callback=callback)
+                return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
+            source, info = SequenceSource(graph, seq), {}
+        chosen = learner or ("em" if source.has_hidden else "mle")
         if chosen == "mle" and source.has_hidden:
             raise PGMError(f"nodes {list(source.hidden)[:5]} are latent or have missing cells; learner='mle' needs "
                            "every cell observed: use learner='em'")
-        rows = sequence_rows(graph, source)
-    fitted = fit_directed(graph, rows, learner=chosen, max_iter=max_iter, tol=tol,
-                          n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar, penalty=penalty,
-                          callback=callback)
+        fitted = fit_directed(graph, sequence_rows(graph, source, info), learner=chosen, max_iter=max_iter, tol=tol,
+                              n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar, penalty=penalty,
+                              callback=callback)
     return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
 
 

@@ -32,8 +32,6 @@ CLI_WORDS: tuple[tuple[str, str], ...] = (
      "or init='auto' / 'random'", "pass a file fitted on this same graph (`pgm fit` of this declaration), "
      "or leave --init out"),
     ("or init='auto' / 'random'", "or leave --init out"),
-    ("streaming (chunk_rows=) and Dask are not supported for sequence models yet; load the data as a pandas "
-     "DataFrame", "--chunk-rows and --scheduler are not supported for sequence models yet; fit without them"),
     ("drop weights=", "drop --weights"),
     ("prior={'dirichlet': 1}", "--prior 1"),
     ("predict(joint=True)", "--joint"),

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from pgm.cpd.family import Stats
@@ -50,8 +51,10 @@ from pgm.learn import choose
 from pgm.learn.driver import Rows
 from pgm.learn.em import InMemory, prepare_rows
 from pgm.learn.mle import complete_stats
-from pgm.learn.stats import Partial, add_stats
+from pgm.learn.chain import SequenceSource
+from pgm.learn.stats import Partial, StatsSum, add_stats
 from pgm.schema import ModelSpec
+from pgm.sequence import check_sequence_columns, encode_sequences, slice_graph
 from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header, separator
 from pgm.stream import DistinctRows, check_columns, chunk_distinct, columns_of, file_kind
 
@@ -439,6 +442,166 @@ def distinct_rows(graph: Graph, ddf: Any, *, chunk_rows: int | None = None, weig
     return merged.encoded()
 
 
+# --------------------------------------------------------------------------- sequence models
+#: Columns added to every row before the shuffle: its partition and its position in it (for messages).
+_PART, _ROW = "__pgm_partition__", "__pgm_row__"
+
+
+def _split(frame: pd.DataFrame, i: int, n: int, id_column: str) -> tuple[pd.DataFrame, ...]:
+    """Partition ``i``'s rows in ``n`` pieces by a hash of their sequence id (piece j goes to partition j),
+    each row tagged with its partition and position."""
+    frame = frame.assign(**{_PART: np.full(len(frame), i, dtype=np.int64), _ROW: np.arange(len(frame))})
+    if n == 1:
+        return (frame,)
+    target = pd.util.hash_pandas_object(frame[id_column], index=False).to_numpy() % np.uint64(n)
+    return tuple(frame[target == j] for j in range(n))
+
+
+def _gather(*pieces: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+
+
+@dataclass
+class SequencePart(Part):
+    """One persisted partition of whole sequences: its :class:`pgm.learn.chain.SequenceSource`."""
+
+    hidden: tuple[str, ...] = ()
+    sizes: np.ndarray | None = None  # rows of each input partition found here
+
+
+@dataclass
+class SequenceSummary:
+    """What the sequence partitions report: rows per input partition, hidden variables, failures."""
+
+    sizes: np.ndarray
+    hidden: frozenset = frozenset()
+    failed: tuple[int, ...] = ()
+
+    def __add__(self, other: "SequenceSummary") -> "SequenceSummary":
+        return SequenceSummary(self.sizes + other.sizes, self.hidden | other.hidden, self.failed + other.failed)
+
+
+def _prepare_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, i: int, n_inputs: int) -> SequencePart:
+    sizes = np.bincount(frame[_PART].to_numpy(dtype=np.int64), minlength=n_inputs)
+    if len(frame) == 0:
+        return SequencePart(i, 0, sizes=sizes)
+    try:
+        data = encode_sequences(graph, frame.drop(columns=[_PART, _ROW]), options=reading.options)
+        source = SequenceSource(graph, data)
+    except DataError:  # the client encodes this partition again with the rows' places in the data for the message
+        return SequencePart(i, len(frame), failed=True, sizes=sizes)
+    return SequencePart(i, len(frame), source, missing=source.has_hidden, hidden=source.hidden, sizes=sizes)
+
+
+def _describe_sequences(part: SequencePart) -> SequenceSummary:
+    return SequenceSummary(part.sizes, frozenset(part.hidden), (part.index,) if part.failed else ())
+
+
+def _check_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, starts: np.ndarray) -> None:
+    """Encode a partition with its rows named by their places in the data (lines of a file): its DataError."""
+    positions = starts[frame[_PART].to_numpy(dtype=np.int64)] + frame[_ROW].to_numpy(dtype=np.int64)
+    frame = frame.drop(columns=[_PART, _ROW]).set_axis(pd.Index(positions), axis=0)
+    SequenceSource(graph, encode_sequences(graph, frame, options=reading.options, source=reading.source))
+
+
+def _sequence_e_step(part: SequencePart, cpds: dict, rule: Posterior) -> Partial:
+    if part.source is None:
+        return Partial(0.0, {})
+    es = part.source.e_step(cpds, rule)
+    return Partial(es.log_likelihood, es.stats)
+
+
+def _complete_part(part: SequencePart) -> StatsSum:
+    return StatsSum(part.source.complete_stats() if part.source is not None else {})
+
+
+class SequenceDaskSource(DaskSource):
+    """EM over a dask DataFrame of sequences: the rows regrouped so that each sequence lies in one
+    partition (a hash of its id; deterministic), each partition encoded and planned once and persisted
+    on the workers (:class:`pgm.learn.chain.SequenceSource`).  Each E-step runs forward-backward on
+    every partition and sums the log-likelihoods and statistics by the tree reduction, as
+    :class:`DaskSource` does for rows; the data source protocol of :func:`pgm.learn.em.fit_em` (with
+    ``has_hidden``, ``hidden`` and ``complete_stats`` of :func:`pgm.learn.chain.sequence_rows`)."""
+
+    def __init__(self, graph: Graph, frames: list[Any], reading: Reading, n_inputs: int) -> None:
+        self.graph = graph
+        self.reading = reading
+        self.frames = frames
+        self.n_inputs = n_inputs
+        self.parts = self._persist()
+        delayed = _dask().delayed
+        summary = self._run(lambda parts: tree_sum([delayed(_describe_sequences, pure=False)(p) for p in parts]),
+                            "encoding the partitions")
+        if summary.failed:
+            starts = np.concatenate([[0], np.cumsum(summary.sizes)[:-1]])
+            bad = min(summary.failed)
+            _compute(delayed(_check_sequences, pure=False)(_value(graph), _value(reading), frames[bad], starts),
+                     "a data check")
+            raise DataError(f"partition {bad} could not be encoded, but encoding it again succeeded; rerun the fit")
+        if not summary.sizes.sum():
+            raise DataError("the dask DataFrame has no rows; give at least one row")
+        self.hidden = tuple(v for v in graph.slice if v in summary.hidden)
+
+    @property
+    def has_hidden(self) -> bool:
+        return bool(self.hidden)
+
+    def _persist(self) -> list[Any]:
+        dask = _dask()
+        g, r = _value(self.graph), _value(self.reading)
+        parts = [dask.delayed(_prepare_sequences, pure=False)(g, r, f, i, self.n_inputs)
+                 for i, f in enumerate(self.frames)]
+        return list(dask.persist(*parts))
+
+    def e_step(self, cpds: dict, rule: Posterior = Posterior.EXACT) -> EStep:
+        delayed = _dask().delayed
+
+        def build(parts: list[Any]) -> Any:
+            params = _broadcast(cpds)
+            return tree_sum([delayed(_sequence_e_step, pure=False)(p, params, rule) for p in parts])
+
+        total = self._run(build, "an E-step")
+        return EStep(total.log_likelihood, total.stats)
+
+    def complete_stats(self) -> dict[str, Stats]:
+        delayed = _dask().delayed
+        return self._run(lambda parts: tree_sum([delayed(_complete_part, pure=False)(p) for p in parts]),
+                         "the statistics pass").stats
+
+
+def sequence_source(graph: Graph, ddf: Any, *, chunk_rows: int | None = None,
+                    options: ReadOptions = DEFAULT) -> tuple[SequenceDaskSource, dict[str, Any]]:
+    """A dask DataFrame of long-form sequences (rows in any order, in any partition) as the data source
+    of a sequence model's fit (:func:`pgm.learn.chain.sequence_rows`), with the fitted model's ``info``.
+
+    The rows are regrouped by a hash of their sequence id into as many partitions as ``ddf`` has, so
+    that a sequence is never split; a data error names the row's position in the whole DataFrame, or
+    the file and its line for a DataFrame made by :func:`read_frame`."""
+    if chunk_rows is not None:
+        raise PGMError("chunk_rows= applies to a file read on one machine; a dask DataFrame is processed "
+                       "partition by partition (ddf.repartition(...) changes their size)")
+    delayed = _dask().delayed
+    reading = _reading(ddf, options, None)
+    seq = graph.spec.sequence
+    assert seq is not None
+    names = [str(c) for c in ddf.columns]
+    try:
+        check_sequence_columns(graph, names)
+    except DataError as exc:
+        raise DataError(f"{reading.source}: {exc}" if reading.source is not None else str(exc)) from None
+    cols = check_columns(slice_graph(graph), [c for c in names if c not in (seq.id, seq.order)], None,
+                         reading.source)
+    if any(not isinstance(c, str) for c in ddf.columns):
+        ddf = ddf.rename(columns=str)
+    inputs = list(ddf[list(cols.needed) + [seq.id, seq.order]].to_delayed())
+    n = len(inputs)
+    if not n:
+        raise PGMError("the dask DataFrame has no partitions")
+    pieces = [delayed(_split, nout=n, pure=True)(f, i, n, seq.id) for i, f in enumerate(inputs)]
+    frames = [delayed(_gather, pure=True)(*[p[j] for p in pieces]) for j in range(n)]
+    return SequenceDaskSource(graph, frames, reading, n), {"partitions": n}
+
+
 # --------------------------------------------------------------------------- the command line
 #: Dask DataFrames made by :func:`read_frame` (by their graph name): the file and the options they were
 #: read with, so that errors name the file's lines.
@@ -506,3 +669,4 @@ def connect(scheduler: str) -> Iterator[Any]:
                        "(e.g. tcp://host:8786), or use --scheduler local") from None
     with client:
         yield client
+

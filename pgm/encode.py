@@ -454,7 +454,7 @@ def _real(value: Any) -> float:
 
 def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, part: bool = False,
            source: str | Path | None = None, absent: tuple[str, ...] = (), options: ReadOptions | None = None,
-           start: int = 0) -> EncodedData:
+           start: int = 0, positions: np.ndarray | None = None) -> EncodedData:
     """Encode ``data`` (DataFrame or path) for the observed variables of ``graph``.
 
     Columns are matched to variables by name; extra columns are ignored with a
@@ -465,7 +465,8 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
 
     ``source`` names the file a frame was read from (a chunk of it starting at data row
     ``start``): errors then name the file and the line of a CSV file.  A path as ``data`` is
-    its own source.
+    its own source.  ``positions`` are the rows' positions in the file when they are not
+    consecutive (rows regrouped, e.g. by sequence), counted from ``start``.
 
     ``weights`` is the name of a data column of row weights (or an array, one weight per row):
     non-negative finite numbers, a row of weight ``w`` counting as ``w`` copies of the row.
@@ -489,7 +490,7 @@ def encode(graph: Graph, data: Any, *, weights: str | np.ndarray | None = None, 
     frame = as_frame(data, columns_of(graph), options, (weight_col,) if weight_col is not None else ())
     where: Any = frame.index
     if source is not None and Path(source).suffix.lower() not in (".parquet", ".pq"):
-        where = Lines(source, options, start)
+        where = Lines(source, options, start, positions)
     try:
         return _encode_frame(graph, frame, weights, weight_col, part, options, where, absent)
     except DataError as exc:

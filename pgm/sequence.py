@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pgm.encode import EncodedData, as_frame, check_weights_name, columns_of, encode, row_weights
-from pgm.io.table import DEFAULT, ReadOptions
+from pgm.io.table import DEFAULT, Lines, ReadOptions
 from pgm.errors import DataError, DataWarning, PGMError
 from pgm.graph import Graph
 
@@ -71,6 +72,10 @@ class SequenceData:
     def n_steps(self) -> int:
         return len(self.offsets) - 1
 
+    def name_rows(self, rows: Any) -> str:
+        """How a message names time-major rows: ``rows [labels]``, or ``lines [...] of f.csv``."""
+        return name_rows(self.enc.lines if self.enc.lines is not None else self.enc.index, rows)
+
     def step(self, t: int) -> slice:
         """The rows of step ``t``."""
         return slice(int(self.offsets[t]), int(self.offsets[t + 1]))
@@ -100,44 +105,146 @@ def slice_graph(graph: Graph) -> Graph:
     return Graph(graph.spec, {n: graph[n] for n in names}, names, {})
 
 
-def _order_values(column: pd.Series, name: str) -> np.ndarray:
-    """The order column as sortable numbers (timestamps as their integer nanoseconds)."""
+def where_of(index: Any, source: str | Path | None, options: ReadOptions = DEFAULT) -> Any:
+    """How messages name the rows labelled ``index``: the lines of a CSV ``source`` (``index`` holds the
+    rows' positions in the file), else the labels themselves (a DataFrame's, or positions in a Parquet file)."""
+    if source is not None and Path(source).suffix.lower() not in (".parquet", ".pq"):
+        return Lines(source, options, 0, np.asarray(index, dtype=np.int64))
+    return index
+
+
+def name_rows(where: Any, rows: Any) -> str:
+    """``rows [3, 7]`` (the labels of ``where``) or ``lines [5, 9] of f.csv`` (a :class:`Lines`)."""
+    rows = [int(r) for r in rows]
+    if isinstance(where, Lines):
+        return f"lines {where.labels(rows)} of {where.path}"
+    labels = [where[r] for r in rows]
+    return f"rows {[v.item() if isinstance(v, np.generic) else v for v in labels]}"
+
+
+def _pair(where: Any, a: int, b: int) -> str:
+    if isinstance(where, Lines):
+        la, lb = where.labels([a, b])
+        return f"lines {la} and {lb}"
+    return f"rows {where[a]} and {where[b]}"
+
+
+def _text_missing(column: pd.Series, options: ReadOptions) -> pd.Series:
+    """A column with its empty (and na_values) text cells as missing: the reading rule of pgm.io.table."""
+    if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+        return column.where(~column.isin(list(options.missing_texts)))
+    return column
+
+
+def sequence_ids(column: pd.Series, name: str, where: Any, options: ReadOptions = DEFAULT) -> pd.Series:
+    """The id column; a DataError naming the rows of empty cells (every row names its sequence)."""
+    ids = _text_missing(column, options)
+    if ids.isna().any():
+        bad = np.flatnonzero(ids.isna().to_numpy())
+        raise DataError(f"id column {name!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} "
+                        f"({name_rows(where, bad[:5])}); every row must name its sequence")
+    return ids
+
+
+def order_values(column: pd.Series, name: str, where: Any = None,
+                 options: ReadOptions = DEFAULT) -> tuple[np.ndarray, str]:
+    """The order column as sortable numbers (timestamps as their integer nanoseconds), and which
+    they were: ``"number"`` or ``"time"``.  ``where`` names rows in messages (see :func:`where_of`)."""
+    where = column.index if where is None else where
+    column = _text_missing(column, options)
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         if column.isna().any():
             bad = np.flatnonzero(column.isna().to_numpy())
-            raise DataError(f"order column {name!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} (rows "
-                            f"{list(column.index[bad[:5]])}); every step needs its place in the sequence")
-        return pd.DatetimeIndex(column).as_unit("ns").asi8.astype(np.float64)  # UTC for zoned stamps
+            raise DataError(f"order column {name!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} "
+                            f"({name_rows(where, bad[:5])}); every step needs its place in the sequence")
+        return pd.DatetimeIndex(column).as_unit("ns").asi8.astype(np.float64), "time"  # UTC for zoned stamps
     if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
         converted = pd.to_numeric(column, errors="coerce")
         if converted.isna().any() and column.notna().all():
             try:
                 stamps = pd.to_datetime(column, errors="raise")
-                return _order_values(stamps, name)
+                return order_values(stamps, name, where, options)
             except (ValueError, TypeError):
                 pass
         bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
         if bad.size or pd.api.types.is_bool_dtype(column.dtype):
             bad = bad if bad.size else np.arange(min(len(column), 5))
             raise DataError(f"order column {name!r}: {len(bad)} cell{'s' if len(bad) > 1 else ''} that are neither "
-                            f"numbers nor timestamps (rows {list(column.index[bad[:5]])}: "
+                            f"numbers nor timestamps ({name_rows(where, bad[:5])}: "
                             f"{list(column.iloc[bad[:5]])}); the order column orders the steps")
         column = converted
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise DataError(f"order column {name!r}: {len(bad)} empty or non-finite cell{'s' if len(bad) > 1 else ''} "
-                        f"(rows {list(column.index[bad[:5]])}); every step needs its place in the sequence")
-    return values
+                        f"({name_rows(where, bad[:5])}); every step needs its place in the sequence")
+    return values, "number"
+
+
+def _reorder(enc: EncodedData, rows: np.ndarray) -> EncodedData:
+    """The encoded rows in the order ``rows`` (every row kept, so the row count holds without columns)."""
+    missing = {k: v[rows] for k, v in enc.missing.items()}
+    return EncodedData(len(rows), {k: v[rows] for k, v in enc.codes.items()},
+                       {k: v[rows] for k, v in enc.values.items()},
+                       None if enc.weights is None else enc.weights[rows],
+                       None if enc.index is None else enc.index[rows], missing,
+                       None if enc.lines is None else enc.lines[rows])
+
+
+def arrange(graph: Graph, code: np.ndarray, ids: np.ndarray, order: np.ndarray, enc: EncodedData, where: Any,
+            order_cells: Any = None, frame: Any = None, weights: np.ndarray | None = None) -> SequenceData:
+    """Rows of encoded steps laid out time-major (see the module docstring).
+
+    ``code`` numbers each row's sequence (``ids[code]`` its id), ``order`` places the row in it,
+    ``enc`` holds the rows as given and ``where`` names them in messages; ``order_cells`` shows the
+    order cells as written in the duplicate message (default: ``order``); ``weights`` are the
+    sequences' weights (by ``code``), or None.
+
+    Raises
+    ------
+    pgm.DataError
+        two rows with the same (id, order).
+    """
+    seq = graph.spec.sequence
+    assert seq is not None
+    by_seq = np.lexsort((order, code))
+    sc, so = code[by_seq], order[by_seq]
+    dup = np.flatnonzero((sc[1:] == sc[:-1]) & (so[1:] == so[:-1]))
+    if dup.size:
+        shown = "; ".join(_pair(where, by_seq[d], by_seq[d + 1]) for d in dup[:3])
+        first = by_seq[dup[0]]
+        cells = order if order_cells is None else order_cells
+        one = ids[code[first]]
+        raise DataError(f"{dup.size} duplicated ({seq.id}, {seq.order}) pair{'s' if dup.size > 1 else ''} ({shown}, "
+                        f"e.g. {seq.id}={one.item() if isinstance(one, np.generic) else one!r}, "
+                        f"{seq.order}={cells[first]!r}); each step of a sequence must appear once")
+    counts = np.bincount(code, minlength=len(ids))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(len(sc)) - starts[sc]
+    rank_of = np.empty(len(counts), dtype=np.int64)
+    by_length = np.argsort(-counts, kind="stable")
+    rank_of[by_length] = np.arange(len(counts))
+    tm = np.lexsort((rank_of[sc], pos))
+    rows = by_seq[tm]
+    lengths = counts[by_length]
+    n_t = np.bincount(pos, minlength=int(lengths[0]))  # sequences still running at each step
+    offsets = np.concatenate([[0], np.cumsum(n_t)])
+    laid = _reorder(enc, rows)
+    ranked = None if weights is None else weights[by_length]
+    if ranked is not None:  # the encoded rows carry their weights too (EM's start reads moments from them)
+        laid = replace(laid, weights=ranked[np.arange(len(rows)) - np.repeat(offsets[:-1], n_t)])
+    return SequenceData(laid, offsets, lengths, np.asarray(ids)[by_length], rows, enc.index, frame, ranked)
 
 
 def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
-                     options: ReadOptions | None = None, weights: str | None = None) -> SequenceData:
+                     options: ReadOptions | None = None, weights: str | None = None,
+                     source: str | Path | None = None) -> SequenceData:
     """Encode long-form ``data`` (DataFrame or path) for a sequence model's graph.
 
     ``weights`` names a column of sequence weights: a number >= 0 per row, the same in every row
     of a sequence (a sequence of weight w counts as w copies of it); sequences of weight 0 are
-    dropped.
+    dropped.  ``source`` names the file a DataFrame was read from, its index holding the rows'
+    positions in the file (a path as ``data`` is its own source): messages then name the file's lines.
 
     Raises
     ------
@@ -152,59 +259,53 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
     if isinstance(data, EncodedData):
         raise PGMError("a sequence model needs its data as a table with the id and order columns, not "
                        "encoded rows")
-    seq = graph.spec.sequence
-    assert seq is not None
     options = options or DEFAULT
+    if isinstance(data, (str, Path)):
+        source = data
     if weights is not None:
         check_weights_name(graph, weights)
     frame = as_frame(data, columns_of(slice_graph(graph)), options, (weights,) if weights is not None else ())
+    try:
+        return _encode_frame(graph, frame, absent, options, source, weights)
+    except DataError as exc:
+        if source is None or str(source) in str(exc):  # CSV lines name their file already
+            raise
+        raise DataError(f"{source}: {exc}") from None
+
+
+def check_sequence_columns(graph: Graph, columns: Any) -> None:
+    """A DataError when the id or the order column is missing."""
+    seq = graph.spec.sequence
+    assert seq is not None
     for role, col in (("id", seq.id), ("order", seq.order)):
-        if col not in frame.columns:
+        if col not in columns:
             raise DataError(f"missing {role} column {col!r}: a sequence model reads long data, one row per step, "
                             f"with `sequence: {{id: {seq.id}, order: {seq.order}}}` naming the sequence and "
-                            f"ordering its steps (found: {sorted(map(str, frame.columns))[:12]})")
+                            f"ordering its steps (found: {sorted(map(str, columns))[:12]})")
+
+
+def _encode_frame(graph: Graph, frame: pd.DataFrame, absent: tuple[str, ...], options: ReadOptions,
+                  source: str | Path | None, weights: str | None) -> SequenceData:
+    seq = graph.spec.sequence
+    assert seq is not None
+    check_sequence_columns(graph, frame.columns)
     if len(frame) == 0:
         raise DataError("the data have no rows; give at least one row")
-    ids = frame[seq.id]
-    if ids.isna().any():
-        bad = np.flatnonzero(ids.isna().to_numpy())
-        raise DataError(f"id column {seq.id!r}: {len(bad)} empty cell{'s' if len(bad) > 1 else ''} (rows "
-                        f"{list(frame.index[bad[:5]])}); every row must name its sequence")
+    where = where_of(frame.index, source, options)
+    ids = sequence_ids(frame[seq.id], seq.id, where, options)
     seq_weight = None
     if weights is not None:
         frame, seq_weight = _sequence_weights(frame, seq.id, weights)
-        ids = frame[seq.id]
+        ids, where = frame[seq.id], where_of(frame.index, source, options)
     code, uniques = pd.factorize(ids, sort=True)
-    order = _order_values(frame[seq.order], seq.order)
-    by_seq = np.lexsort((order, code))
-    sc, so = code[by_seq], order[by_seq]
-    dup = np.flatnonzero((sc[1:] == sc[:-1]) & (so[1:] == so[:-1]))
-    if dup.size:
-        pairs = [(frame.index[by_seq[d]], frame.index[by_seq[d + 1]]) for d in dup[:3]]
-        shown = "; ".join(f"rows {a} and {b}" for a, b in pairs)
-        first = by_seq[dup[0]]
-        raise DataError(f"{dup.size} duplicated ({seq.id}, {seq.order}) pair{'s' if dup.size > 1 else ''} ({shown}, "
-                        f"e.g. {seq.id}={ids.iloc[first]!r}, {seq.order}={frame[seq.order].iloc[first]!r}); "
-                        "each step of a sequence must appear once")
-    counts = np.bincount(code, minlength=len(uniques))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.arange(len(sc)) - starts[sc]
-    rank_of = np.empty(len(counts), dtype=np.int64)
-    by_length = np.argsort(-counts, kind="stable")
-    rank_of[by_length] = np.arange(len(counts))
-    tm = np.lexsort((rank_of[sc], pos))
-    rows = by_seq[tm]
-    lengths = counts[by_length]
-    n_t = np.bincount(pos, minlength=int(lengths[0]))  # sequences still running at each step
-    offsets = np.concatenate([[0], np.cumsum(n_t)])
-    body = frame.iloc[rows].drop(columns=[seq.id, seq.order] + ([weights] if weights is not None else []))
+    order, _ = order_values(frame[seq.order], seq.order, where, options)
+    body = frame.drop(columns=[seq.id, seq.order] + ([weights] if weights is not None else []))
+    positions = np.asarray(frame.index, dtype=np.int64) if isinstance(where, Lines) else None
     with warnings.catch_warnings():  # a step with every cell missing still moves its chain on: not uninformative
         warnings.filterwarnings("ignore", message=r".*with every cell missing", category=DataWarning)
-        enc = encode(slice_graph(graph), body, absent=absent, options=options)
-    ranked = None if seq_weight is None else seq_weight[by_length]
-    if ranked is not None:  # the encoded rows carry their weights too (EM's start reads moments from them)
-        enc = replace(enc, weights=ranked[np.arange(len(rows)) - np.repeat(offsets[:-1], n_t)])
-    return SequenceData(enc, offsets, lengths, np.asarray(uniques)[by_length], rows, frame.index, frame, ranked)
+        enc = encode(slice_graph(graph), body, absent=absent, options=options, source=source, positions=positions)
+    return arrange(graph, code, np.asarray(uniques), order, enc, where, frame[seq.order].to_numpy(), frame,
+                   seq_weight)
 
 
 def _sequence_weights(frame: pd.DataFrame, id_col: str, column: str) -> tuple[pd.DataFrame, np.ndarray]:

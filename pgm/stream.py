@@ -128,7 +128,8 @@ def default_chunk_rows(graph: Graph) -> int:
     return max(1024, CHUNK_CELLS // max(1, n_columns))
 
 
-def _check_chunk_rows(graph: Graph, chunk_rows: int | None) -> int:
+def check_chunk_rows(graph: Graph, chunk_rows: int | None) -> int:
+    """``chunk_rows`` checked (a positive whole number), or the graph's default."""
     if chunk_rows is None:
         return default_chunk_rows(graph)
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
@@ -186,15 +187,16 @@ class ChunkReader:
     """
 
     def __init__(self, graph: Graph, path: str | Path, chunk_rows: int, weights: str | None = None,
-                 options: ReadOptions = DEFAULT) -> None:
+                 options: ReadOptions = DEFAULT, extra: tuple[str, ...] = ()) -> None:
         self.graph = graph
         self.path = Path(path)
         self.kind = file_kind(self.path)
         self.chunk_rows = chunk_rows
         self.weights = weights
         self.options = options
+        self.extra = extra  # more columns read (as text from a CSV file), not nodes: a sequence's id and order
         self.header = self._header()
-        self.columns = check_columns(graph, self.header, weights, self.path)
+        self.columns = check_columns(graph, [c for c in self.header if c not in extra], weights, self.path)
         self.warned = 0  # rows whose encoding warnings were given
 
     def _header(self) -> list[str]:
@@ -220,7 +222,7 @@ class ChunkReader:
 
     def _tables(self, as_text: bool = False) -> Iterator[Any]:
         pa = _pyarrow()
-        cols = list(self.columns.needed) + ([self.weights] if self.weights is not None else [])
+        cols = list(self.columns.needed) + ([self.weights] if self.weights is not None else []) + list(self.extra)
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -273,6 +275,8 @@ class ChunkReader:
 
     def _encode(self, frame: pd.DataFrame, start: int) -> EncodedData:
         """One chunk encoded; a DataError names the file and the line (CSV) or row (Parquet)."""
+        if self.extra:
+            frame = frame.drop(columns=list(self.extra))
         return encode(self.graph, frame, weights=self.weights, part=True, options=self.options, source=self.path,
                       start=start)
 
@@ -394,7 +398,7 @@ def rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = None, weigh
     (:func:`pgm.learn.driver.fit_directed`); ``weights`` names the column of row weights.  The result
     equals the in-memory fit on the same rows (EM: from the same ``init``; see the module docstring).
     """
-    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights, options)
+    reader = ChunkReader(graph, path, check_chunk_rows(graph, chunk_rows), weights, options)
     return Rows(lambda strict: _complete_stats(graph, reader, strict), lambda: FileSource(reader),
                 info={"chunk_rows": reader.chunk_rows})
 
@@ -443,7 +447,7 @@ def distinct_rows(graph: Graph, path: str | Path, *, chunk_rows: int | None = No
                   weights: str | None = None, options: ReadOptions = DEFAULT) -> EncodedData:
     """The file as distinct weighted rows, for the undirected learners (see the module docstring);
     ``weights`` names a column of row weights, summed into the distinct rows' weights."""
-    reader = ChunkReader(graph, path, _check_chunk_rows(graph, chunk_rows), weights, options)
+    reader = ChunkReader(graph, path, check_chunk_rows(graph, chunk_rows), weights, options)
     total: DistinctRows | None = None
     for _, chunk in reader.encoded():
         part = chunk_distinct(graph, chunk)

@@ -22,6 +22,7 @@ from pgm.encode import encode
 from pgm.errors import DataError, PGMError
 from pgm.graph import build
 from pgm.io.table import read_options
+from pgm.schema import parse_spec
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -281,3 +282,71 @@ def test_the_reading_rule_on_the_cluster(client, tmp_path):
     (tmp_path / "na.csv").write_text("a,b\nNone,True\n?,0\nnull,?\n")
     fitted = quiet_fit(model, pgm_distributed.read_frame(spec, tmp_path / "na.csv", options=read_options(["?"])))
     assert fitted.info["learner"] == "em"
+
+
+# --------------------------------------------------------------------------- sequence models
+@pytest.mark.parametrize("spec_name", ["discrete", "gaussian"])
+@pytest.mark.parametrize("npartitions", [1, 4])
+def test_sequences_equal_in_memory(client, spec_name, npartitions):
+    """Rows of each sequence spread over every partition: regrouped so that a sequence lies in one
+    partition, EM from the seed equals the in-memory fit (parameters and history to 1e-10)."""
+    import test_sequence_stream as seqs
+
+    spec, seed = (seqs.DISCRETE, 1) if spec_name == "discrete" else (seqs.GAUSSIAN, 2)
+    rows = seqs._rows(spec, 30, seed)
+    memory = quiet_fit(parse_spec(spec), rows, max_iter=6, seed=3)
+    fitted, workers = ran_on_workers(client, "_sequence_e_step", lambda: quiet_fit(
+        parse_spec(spec), dd.from_pandas(rows, npartitions=npartitions), max_iter=6, seed=3))
+    assert fitted.info["partitions"] == npartitions and workers
+    seqs.assert_equal_fits(fitted, memory)
+
+
+def test_sequences_from_a_file_on_the_cluster(client, tmp_path):
+    """read_frame (as `pgm fit --scheduler` reads): counting and EM equal in memory; errors name the line."""
+    import test_sequence_stream as seqs
+
+    rows = seqs._rows(seqs.DISCRETE, 30, 1)
+    csv = tmp_path / "rows.csv"
+    rows.to_csv(csv, index=False)
+    spec = parse_spec(seqs.DISCRETE)
+    ddf = pgm_distributed.read_frame(spec, csv).repartition(npartitions=3)
+    seqs.assert_equal_fits(quiet_fit(spec, ddf, max_iter=4, seed=1), quiet_fit(spec, rows, max_iter=4, seed=1))
+    full = parse_spec({**seqs.DISCRETE, "nodes": {"h": {"states": 3, "prev": ["h"]},
+                                                   "o": {"states": 4, "parents": ["h"]}}})
+    complete = seqs._true(seqs.DISCRETE, 4).sample(20, seed=4, length=5).sample(frac=1.0, random_state=2)
+    complete.to_parquet(tmp_path / "full.parquet", index=False)
+    counted = quiet_fit(full, pgm_distributed.read_frame(full, tmp_path / "full.parquet"))
+    assert counted.info == {"learner": "mle", "partitions": 1}
+    seqs.assert_equal_fits(counted, quiet_fit(full, complete), atol=1e-15)
+    bad = rows.astype({"o": object})
+    bad.loc[40, "o"] = 9
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"bad.csv: column 'o'.*line 42"):
+        pgm.fit(spec, pgm_distributed.read_frame(spec, tmp_path / "bad.csv"))
+    with pytest.raises(DataError, match=r"column 'o'.*row 40: 9"):  # a DataFrame: the row's position
+        pgm.fit(spec, dd.from_pandas(bad, npartitions=3))
+    dup = rows.copy()
+    dup.loc[17, ["seq", "t"]] = dup.loc[16, ["seq", "t"]].to_numpy()
+    with pytest.raises(DataError, match=r"duplicated \(seq, t\) pair \(rows 16 and 17"):
+        pgm.fit(spec, dd.from_pandas(dup, npartitions=3))
+    with pytest.raises(DataError, match="missing order column 't'"):
+        pgm.fit(spec, dd.from_pandas(rows.drop(columns=["t"]), npartitions=2))
+
+
+def test_cli_scheduler_fits_a_sequence_model(client, tmp_path):
+    import test_sequence_stream as seqs
+
+    rows = seqs._rows(seqs.DISCRETE, 30, 1)
+    data = tmp_path / "rows.csv"
+    rows.to_csv(data, index=False)
+    model = tmp_path / "hmm.yaml"
+    model.write_text("name: hmm\nsequence: {id: seq, order: t}\nnodes:\n"
+                     "  h: {states: 3, latent: true, prev: [h]}\n  o: {states: 4, parents: [h]}\n")
+    out = tmp_path / "fitted.yaml"
+    run = subprocess.run([sys.executable, "-m", "pgm.cli", "fit", str(model), str(data), "--max-iter", "4",
+                          "--scheduler", client.scheduler.address, "-o", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    memory = quiet_fit(pgm.load(model), rows, max_iter=4)
+    for key in memory.cpds:
+        np.testing.assert_allclose(pgm.load(out).cpds[key].probs, memory.cpds[key].probs, rtol=0, atol=1e-10)

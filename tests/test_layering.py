@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pgm"
-LAYERS = ["errors", "schema", "io", "graph", "encode", "sequence", "cpd", "features", "infer", "learn", "scoring", "evidence", "fitted", "markov", "convert", "stream", "distributed", "draw", "notebook", "api", "cli"]
+LAYERS = ["errors", "schema", "io", "graph", "encode", "sequence", "cpd", "features", "infer", "learn", "scoring", "evidence", "fitted", "markov", "convert", "stream", "seqstream", "distributed", "draw", "notebook", "api", "cli"]
 
 
 def module_name(path: Path) -> str:

@@ -288,8 +288,8 @@ def test_data_errors_name_the_problem():
         fitted.log_likelihood(dup)
     with pytest.raises(pgm.DataError, match="order column 't'.*empty"):
         fitted.log_likelihood(data.assign(t=data["t"].where(data.index != 3)))
-    with pytest.raises(pgm.PGMError, match="not supported for sequence models yet"):
-        pgm.fit(parse_spec(DISCRETE), data, chunk_rows=100)
+    with pytest.raises(pgm.PGMError, match="chunk_rows= reads a .csv or .parquet file in chunks"):
+        pgm.fit(parse_spec(DISCRETE), data, chunk_rows=100)  # streaming: tests/test_sequence_stream.py
     with pytest.raises(pgm.DataError, match="weights column 'w' weighs whole sequences"):  # one weight per sequence
         pgm.fit(parse_spec(DISCRETE), data.assign(w=data["t"] + 1.0), weights="w")
 
@@ -375,8 +375,11 @@ def test_cli_validate_show_fit_and_refusals(tmp_path, capsys):
     assert fitted.log_likelihood(data) == pytest.approx(fitted.log_likelihood(discrete_data()), abs=1e-9)
     assert main(["show", str(out)]) == 0
     assert "h@first" in capsys.readouterr().out
-    assert main(["fit", str(model), str(data), "-o", str(tmp_path / "x.yaml"), "--chunk-rows", "50"]) == 2
-    assert "not supported for sequence models yet" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["fit", str(model), str(data), "-o", str(tmp_path / "x.yaml"), "--max-iter", "5",
+                     "--chunk-rows", "50"]) == 0
+    assert pgm.load(tmp_path / "x.yaml").log_likelihood(data) == pytest.approx(fitted.log_likelihood(data), abs=1e-9)
 
 
 def test_logistic_transition_equals_the_unrolled_network():

@@ -271,7 +271,7 @@ class Moments:
 
 
 def moments(z: np.ndarray) -> Moments:
-    shift = z.mean(axis=0)
+    shift = z.mean(axis=0) if len(z) else np.zeros(z.shape[1])  # no rows (no sequence reaches step 2): no NaN
     zc = z - shift
     iu = np.triu_indices(z.shape[1])
     return Moments(shift, zc, zc[:, iu[0]] * zc[:, iu[1]], iu)

@@ -117,15 +117,15 @@ def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | 
                 continue
             partly = miss & ~np.isnan(block_values[rows]).all(axis=1) if block_values is not None else miss & False
             if partly.any():  # the chain's gaussian families are per-row evidence: all components or none
-                bad = data.index[data.rows[rows[np.flatnonzero(partly)[:3]]]]
-                raise DataError(f"some but not all components of the gaussian node {base!r} are missing in rows "
-                                f"{list(bad)}; sequence models take a gaussian vector whole or not at all (fill "
+                bad = data.name_rows(rows[np.flatnonzero(partly)[:3]])
+                raise DataError(f"some but not all components of the gaussian node {base!r} are missing in "
+                                f"{bad}; sequence models take a gaussian vector whole or not at all (fill "
                                 "or empty the other components)")
             if m == f:
                 missing_child[f] = miss
             else:
-                bad = data.index[data.rows[rows[np.flatnonzero(miss)[:3]]]]
-                raise DataError(f"gaussian node {base!r} is missing in rows {list(bad)} while {graph[f].decl!r} "
+                bad = data.name_rows(rows[np.flatnonzero(miss)[:3]])
+                raise DataError(f"gaussian node {base!r} is missing in {bad} while {graph[f].decl!r} "
                                 f"depends on it{' at the next step' if m.endswith(PREV) else ''}; continuous values "
                                 "can only be missing where no node depends on them (fill those cells or drop the rows)")
     mask = None

@@ -175,8 +175,8 @@ def make_kalman_plan(graph: Graph, data: SequenceData) -> KalmanPlan:
             if m == f:
                 miss[f] = gone
             elif gone.any():
-                bad = data.index[data.rows[s.rows[np.flatnonzero(gone.any(axis=1))[:3]]]]
-                raise DataError(f"gaussian node {s.base!r} is missing in rows {list(bad)} while {graph[f].decl!r} "
+                bad = data.name_rows(s.rows[np.flatnonzero(gone.any(axis=1))[:3]])
+                raise DataError(f"gaussian node {s.base!r} is missing in {bad} while {graph[f].decl!r} "
                                 f"depends on it{' at the next step' if m.endswith(PREV) else ''}; continuous values "
                                 "can only be missing where no node depends on them (fill those cells or drop the rows)")
     frozen = {b: {k: tuple(v) for k, v in d.items()} for b, d in blocks.items()}

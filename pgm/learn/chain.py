@@ -10,7 +10,7 @@ member, from the two-slice graph and the moments of the gaussian columns in ``da
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from pgm.infer.enumerate import EStep
 from pgm.infer.kalman import KalmanPlan, gaussian_state, kalman, kalman_stats, make_kalman_plan
 from pgm.infer.posterior import Posterior
 from pgm.learn.driver import Rows
-from pgm.learn.stats import pool_stats
+from pgm.learn.stats import add_stats, pool_stats
 from pgm.sequence import SequenceData
 
 
@@ -61,6 +61,10 @@ class SequenceSource:
     def has_hidden(self) -> bool:
         return bool(self.hidden)
 
+    def complete_stats(self) -> dict[str, Stats]:
+        """Each family's complete-data statistics (every cell observed: no posterior to weigh them)."""
+        return chain_stats(self.plan, np.ones((self.data.n_rows, 1)), np.ones((1, 1)), None)
+
     def observed_stats(self) -> dict[str, Stats]:
         """Every family's statistics come from the E-step (they are weighted by the posteriors)."""
         return {}
@@ -88,13 +92,66 @@ class SequenceSource:
         return fn(self, *args)
 
 
-def sequence_rows(graph: Graph, source: SequenceSource) -> Rows:
-    """Sequences as a source of the directed fit driver (:func:`pgm.learn.driver.fit_directed`):
+class SequenceParts:
+    """Sequences in parts, each holding whole sequences (a file's buckets; see :mod:`pgm.seqstream`),
+    as a data source of :func:`pgm.learn.em.fit_em`.
+
+    Forward-backward runs on each part in turn: a sequence's posteriors depend on its own rows only,
+    so the log-likelihoods and expected statistics of the parts add up to those of all the sequences
+    at once, and EM's start (built from sums over every part) is the in-memory one.
+
+    parts : ``parts()`` -> an iterator of :class:`SequenceSource`, one per part, in a fixed order
+    hidden : the slice variables hidden in some part (their union is what one source of every row has)
+    where : how messages name the data (a file)
+    """
+
+    def __init__(self, graph: Graph, parts: Callable[[], Iterator[SequenceSource]], hidden: tuple[str, ...],
+                 where: str = "") -> None:
+        self.graph = graph
+        self.parts = parts
+        self.hidden = tuple(v for v in graph.slice if v in hidden)
+        self.where = where
+
+    @property
+    def has_hidden(self) -> bool:
+        return bool(self.hidden)
+
+    def observed_stats(self) -> dict[str, Stats]:
+        return {}
+
+    def e_step(self, cpds: dict[str, CPD], rule: Posterior = Posterior.EXACT) -> EStep:
+        log_likelihood, stats = 0.0, {}
+        for part in self.parts():
+            try:
+                es = part.e_step(cpds, rule)
+            except DataError as exc:
+                raise DataError(f"{self.where}: {exc}" if self.where else str(exc)) from None
+            log_likelihood += es.log_likelihood
+            stats = add_stats(stats, es.stats)
+        return EStep(log_likelihood, stats)
+
+    def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """The sum of ``fn(part, *args)`` over the parts (EM's start)."""
+        total = None
+        for part in self.parts():
+            value = fn(part, *args)
+            total = value if total is None else total + value
+        return total
+
+    def complete_stats(self) -> dict[str, Stats]:
+        total: dict[str, Stats] = {}
+        for part in self.parts():
+            total = add_stats(total, part.complete_stats())
+        return total
+
+
+def sequence_rows(graph: Graph, source: Any, info: dict[str, Any] | None = None) -> Rows:
+    """Sequences (a :class:`SequenceSource`, :class:`SequenceParts`, or Dask partitions of whole
+    sequences) as a source of the directed fit driver (:func:`pgm.learn.driver.fit_directed`):
     counting when no cell is hidden, else EM over forward-backward."""
     def complete(strict: bool) -> dict[str, Stats] | None:
         if source.has_hidden:
             return None
-        stats = chain_stats(source.plan, np.ones((source.data.n_rows, 1)), np.ones((1, 1)), None)
-        return pool_stats(graph, stats.items())
+        return pool_stats(graph, source.complete_stats().items())
 
-    return Rows(complete, lambda: source)
+    return Rows(complete, lambda: source, info=dict(info or {}))

@@ -253,8 +253,10 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      {"zero.fitted.yaml": ZERO}, ["--init does not match this model's graph", "or leave --init out"]),
     ("fit-sequence-weights", ["fit", "hmm.yaml", "hmm.csv", "--weights", "w", "-o", "out.yaml"],
      {"hmm.yaml": HMM, "hmm.csv": HMM_CSV}, ["not supported for sequence models yet; drop --weights"]),
-    ("fit-sequence-chunk-rows", ["fit", "hmm.yaml", "hmm.csv", "--chunk-rows", "2", "-o", "out.yaml"],
-     {"hmm.yaml": HMM, "hmm.csv": HMM_CSV}, ["--chunk-rows and --scheduler are not supported for sequence models"]),
+    ("fit-sequence-chunk-rows-repeated-step", ["fit", "hmm.yaml", "hmm2.csv", "--chunk-rows", "2", "-o", "out.yaml"],
+     {"hmm.yaml": HMM, "hmm2.csv": HMM_CSV + "1,2,yes,1\n"}, ["hmm2.csv: 1 duplicated (walk, day) pair (lines 3 and 5"]),
+    ("fit-sequence-chunk-rows-bad-label", ["fit", "hmm.yaml", "hmm3.csv", "--chunk-rows", "2", "-o", "out.yaml"],
+     {"hmm.yaml": HMM, "hmm3.csv": HMM_CSV + "2,2,maybe,1\n"}, ["hmm3.csv: column 'umbrella'", "line 5: 'maybe'"]),
     # --- sample
     ("sample-negative-n", ["sample", "sp.fitted.yaml", "-n", "-1"], {}, ["argument -n: must be >= 0, got -1"]),
     ("sample-n-text", ["sample", "sp.fitted.yaml", "-n", "ten"], {}, ["argument -n: expected a whole number"]),
