@@ -363,7 +363,7 @@ def next_orders(data: SequenceData, name: str, steps: int) -> Any:
     without a regular step (or a sequence of one row) have no next value: a DataError names them.
     """
     column = data.frame[name]
-    _order_values(column, name)                                # the encoder's checks and messages
+    order_values(column, name)                                 # the encoder's checks and messages
     stamps = pd.api.types.is_datetime64_any_dtype(column.dtype)
     if not stamps and not pd.api.types.is_numeric_dtype(column.dtype):
         converted = pd.to_numeric(column, errors="coerce")    # numbers written as text, as the encoder reads them
