@@ -212,6 +212,16 @@ def test_errors_name_the_file_and_line(discrete_rows, tmp_path, spill_dir):
     assert os.listdir(spill_dir) == []
 
 
+def test_weights_and_hard_em_when_streaming(discrete_rows, tmp_path):
+    path = write(discrete_rows.assign(w=2.0), tmp_path / "w.csv")
+    with pytest.raises(pgm.PGMError, match="sequence weights are not supported yet when .* streamed"):
+        quiet_fit(parse_spec(DISCRETE), path, weights="w", chunk_rows=50)
+    # Viterbi training sums its counts over the buckets as EM does
+    memory = quiet_fit(parse_spec(DISCRETE), discrete_rows, learner="hard-em", max_iter=4, seed=2)
+    streamed = quiet_fit(parse_spec(DISCRETE), path, learner="hard-em", max_iter=4, seed=2, chunk_rows=50)
+    assert_equal_fits(streamed, memory)
+
+
 def test_command_line_fits_a_sequence_model_in_chunks(discrete_rows, tmp_path, capsys):
     model = tmp_path / "hmm.yaml"
     model.write_text("name: hmm\nsequence: {id: seq, order: t}\nnodes:\n"
