@@ -14,8 +14,15 @@ down by an order of magnitude when the cores are oversubscribed (hmmlearn measur
 0.8 s per iteration that way), so run with one BLAS thread; the hmmlearn subprocess inherits it.
 Benchmarks are not tests: nothing here fails on a slow result.
 
+With ``--streamed N`` it compares instead a streamed fit (``chunk_rows``, :mod:`pgm.seqstream`) with
+the in-memory fit of the same Parquet file of N rows (sequences of ``--length`` steps, rows shuffled
+across sequences), each in a fresh process: time per EM iteration (median callback gap, CPU),
+the setup before the first iteration (read, encode, spill), peak RSS, and the final log-likelihood
+(equal: the streamed fit is the in-memory fit).
+
 Run:  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python bench/bench_sequence.py [--sequences 1000] [--length 100] [--iters 10]
       [--hmmlearn-python /work/venv-sequence/bin/python]
+      OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python bench/bench_sequence.py --streamed 1000000 [--chunk-rows 100000]
 """
 
 from __future__ import annotations
@@ -93,13 +100,62 @@ def pgm_per_iteration(data: pd.DataFrame, iters: int) -> tuple[float, float, flo
     return wall, cpu, fitted.history[-1]
 
 
+def child(path: str, chunk_rows: int, iters: int) -> None:
+    """One fit of the file in this (fresh) process: prints its timings and peak RSS as JSON."""
+    import resource
+
+    stamps: list[tuple[float, float]] = []
+    w0, c0 = time.perf_counter(), time.process_time()
+
+    def tick(_: int, __: float) -> None:
+        stamps.append((time.perf_counter(), time.process_time()))
+
+    options = {"chunk_rows": chunk_rows} if chunk_rows else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(parse_spec(SPEC), path, max_iter=iters, tol=0.0, seed=0, callback=tick, **options)
+    print(json.dumps({"wall": float(np.median(np.diff([s[0] for s in stamps]))),
+                      "cpu": float(np.median(np.diff([s[1] for s in stamps]))),
+                      "setup_cpu": stamps[0][1] - c0, "setup_wall": stamps[0][0] - w0,
+                      "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "loglik": fitted.history[-1], "buckets": fitted.info.get("buckets", 1)}))
+
+
+def streamed_vs_memory(rows: int, length: int, chunk_rows: int, iters: int) -> None:
+    data = draw(rows // length, length).sample(frac=1.0, random_state=0)  # rows of a sequence anywhere
+    print(f"gaussian HMM, 3 states, {rows // length:,} sequences x {length} steps = {len(data):,} rows shuffled, "
+          f"Parquet; {iters} iterations from the seed; each fit in a fresh process")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.parquet")
+        data.to_parquet(path, index=False)
+        del data
+        for name, chunk in (("in memory", 0), (f"streamed ({chunk_rows:,} rows/chunk)", chunk_rows)):
+            run = subprocess.run([sys.executable, __file__, "--child", path, str(chunk), str(iters)],
+                                 capture_output=True, text=True, check=True)
+            out[name] = r = json.loads(run.stdout.strip().splitlines()[-1])
+            print(f"{name:32s} {r['cpu'] * 1e3:8.1f} ms/iter cpu ({r['wall'] * 1e3:7.1f} wall)  setup "
+                  f"{r['setup_cpu']:6.2f} s cpu  peak RSS {r['maxrss'] / 2**20:7.1f} MiB  buckets {r['buckets']}  "
+                  f"log-lik {r['loglik']:.9f}")
+    mem, st = out["in memory"], out[f"streamed ({chunk_rows:,} rows/chunk)"]
+    print(f"ratio streamed/in memory: {st['cpu'] / mem['cpu']:.2f} cpu per iteration, "
+          f"{st['maxrss'] / mem['maxrss']:.2f} peak RSS; |log-lik difference| {abs(st['loglik'] - mem['loglik']):.2e}")
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        return child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=1000)
     parser.add_argument("--length", type=int, default=100)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--hmmlearn-python", default="/work/venv-sequence/bin/python")
+    parser.add_argument("--streamed", type=int, metavar="ROWS", help="compare a streamed fit of ROWS rows with the "
+                        "in-memory fit instead of hmmlearn")
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
     args = parser.parse_args()
+    if args.streamed:
+        return streamed_vs_memory(args.streamed, args.length, args.chunk_rows, args.iters)
     data = draw(args.sequences, args.length)
     print(f"gaussian HMM, 3 states, {args.sequences} sequences x {args.length} steps = {len(data):,} rows, "
           f"{args.iters} iterations from the true parameters")

@@ -212,6 +212,30 @@ def test_errors_name_the_file_and_line(discrete_rows, tmp_path, spill_dir):
     assert os.listdir(spill_dir) == []
 
 
+def test_a_linear_dynamical_system_streams_too(tmp_path):
+    """A gaussian hidden state (Kalman filter and smoother per bucket) with missing observation vectors."""
+    spec = {"name": "lds", "sequence": {"id": "seq", "order": "t"},
+            "nodes": {"s": {"type": "gaussian", "dim": 2, "latent": True, "prev": ["s"]},
+                      "y": {"type": "gaussian", "dim": 3, "parents": ["s"]}}}
+    rng = np.random.default_rng(0)
+    a, c = np.array([[0.9, 0.1], [-0.1, 0.9]]), rng.standard_normal((3, 2))
+    lengths = rng.integers(1, 15, 40)
+    state = rng.standard_normal((40, 2))
+    ys = []
+    for t in range(lengths.max()):
+        ys.append(state @ c.T + 0.3 * rng.standard_normal((40, 3)))
+        state = state @ a.T + 0.2 * rng.standard_normal((40, 2))
+    y = np.stack(ys, axis=1)                                         # (sequence, step, 3)
+    seq, t = np.nonzero(np.arange(lengths.max())[None, :] < lengths[:, None])
+    rows = pd.DataFrame({"seq": seq, "t": t, **{f"y[{j}]": y[seq, t, j] for j in range(3)}})
+    rows.loc[rows.index % 9 == 0, ["y[0]", "y[1]", "y[2]"]] = np.nan
+    rows = rows.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    memory = quiet_fit(parse_spec(spec), rows, max_iter=5, seed=0)
+    streamed = quiet_fit(parse_spec(spec), write(rows, tmp_path / "lds.csv"), max_iter=5, seed=0, chunk_rows=20)
+    assert streamed.info["buckets"] > 1
+    assert_equal_fits(streamed, memory)
+
+
 def test_weights_and_hard_em_when_streaming(discrete_rows, tmp_path):
     path = write(discrete_rows.assign(w=2.0), tmp_path / "w.csv")
     with pytest.raises(pgm.PGMError, match="sequence weights are not supported yet when .* streamed"):
