@@ -72,6 +72,8 @@ GMM_FITTED = ("name: g\nnodes:\n  z: {states: 2}\n  x: {type: gaussian, parents:
 HMM = ("name: umbrella\nsequence: {id: walk, order: day}\nnodes:\n  rain: {states: [no, yes], latent: true, "
        "prev: [rain]}\n  umbrella: {states: [no, yes], parents: [rain]}\n")
 HMM_CSV = "walk,day,umbrella,w\n1,1,yes,1\n1,2,no,1\n2,1,yes,1\n"
+HMM_FITTED = HMM + ("params:\n  rain@first: {table: [0.5, 0.5]}\n  rain: {table: [[0.7, 0.3], [0.3, 0.7]]}\n"
+                    "  umbrella: {table: [[0.8, 0.2], [0.1, 0.9]]}\n")
 RNG_BYTES = bytes(np.random.default_rng(8).integers(0, 256, 2000, dtype=np.uint8))
 SP_FRAME = pd.read_csv(__import__("io").StringIO(_sprinkler_csv()))
 
@@ -258,6 +260,25 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      {"hmm.yaml": HMM, "hmm2.csv": HMM_CSV + "1,2,yes,1\n"}, ["hmm2.csv: 1 duplicated (walk, day) pair (lines 3 and 5"]),
     ("fit-sequence-chunk-rows-bad-label", ["fit", "hmm.yaml", "hmm3.csv", "--chunk-rows", "2", "-o", "out.yaml"],
      {"hmm.yaml": HMM, "hmm3.csv": HMM_CSV + "2,2,maybe,1\n"}, ["hmm3.csv: column 'umbrella'", "line 5: 'maybe'"]),
+    ("fit-sequence-weights-vary", ["fit", "hmm.yaml", "hmm.csv", "--weights", "w", "-o", "out.yaml"],
+     {"hmm.yaml": HMM, "hmm.csv": HMM_CSV.replace("1,2,no,1", "1,2,no,2")},
+     ["weights column 'w' weighs whole sequences", "sequence '1': 1 and 2, rows [0, 1]"]),
+    # --- forecast
+    ("forecast-declaration", ["forecast", "hmm.yaml", "hmm.csv"], {"hmm.yaml": HMM, "hmm.csv": HMM_CSV},
+     ["not a fitted model (no `params:`)"]),
+    ("forecast-no-sequence", ["forecast", "sp.fitted.yaml", "sp.csv"], {},
+     ["pgm forecast continues sequences, and this model has no `sequence:`; use pgm predict"]),
+    ("forecast-steps-zero", ["forecast", "hmm.fitted.yaml", "hmm.csv", "--steps", "0"],
+     {"hmm.fitted.yaml": HMM_FITTED, "hmm.csv": HMM_CSV}, ["argument --steps: must be >= 1, got 0"]),
+    ("forecast-unknown-node", ["forecast", "hmm.fitted.yaml", "hmm.csv", "--node", "rian"],
+     {"hmm.fitted.yaml": HMM_FITTED, "hmm.csv": HMM_CSV}, ["unknown node 'rian' in forecast()"]),
+    ("forecast-missing-order", ["forecast", "hmm.fitted.yaml", "o.csv"],
+     {"hmm.fitted.yaml": HMM_FITTED, "o.csv": "walk,umbrella\n1,yes\n"}, ["missing order column 'day'"]),
+    ("forecast-irregular-dates", ["forecast", "hmm.fitted.yaml", "d.csv"],
+     {"hmm.fitted.yaml": HMM_FITTED, "d.csv": "walk,day,umbrella\n1,2026-01-01,yes\n1,2026-01-02,no\n"
+      "1,2026-01-05,no\n"}, ["1 sequence (['1']) has no regular step in the order column 'day'", "integer orders"]),
+    ("forecast-output-is-the-data", ["forecast", "hmm.fitted.yaml", "hmm.csv", "-o", "hmm.csv"],
+     {"hmm.fitted.yaml": HMM_FITTED, "hmm.csv": HMM_CSV}, ["hmm.csv: this is", "choose another output file"]),
     # --- sample
     ("sample-negative-n", ["sample", "sp.fitted.yaml", "-n", "-1"], {}, ["argument -n: must be >= 0, got -1"]),
     ("sample-n-text", ["sample", "sp.fitted.yaml", "-n", "ten"], {}, ["argument -n: expected a whole number"]),
@@ -288,7 +309,7 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
 ]
 
 #: Rows also run through the installed executable.
-SUBPROCESS = ["query-given-unknown-state", "predict-nothing-to-predict", "validate-python-tag", "fit-data-unknown-label", "fit-data-ragged", "fit-max-iter-zero",
+SUBPROCESS = ["query-given-unknown-state", "predict-nothing-to-predict", "forecast-irregular-dates", "validate-python-tag", "fit-data-unknown-label", "fit-data-ragged", "fit-max-iter-zero",
               "score-hand-edited-fitted", "fit-data-short-row", "sample-output-is-the-model", "convert-unknown-output", "no-command"]
 
 
