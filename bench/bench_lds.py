@@ -32,6 +32,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+import pgm
+
 A = [[0.9, 0.2], [-0.15, 0.85]]
 Q = [[0.2, 0.02], [0.02, 0.1]]
 C = [[1.0, 0.5], [-0.4, 0.8], [0.6, -1.1]]
@@ -99,8 +101,7 @@ def draw(n_seq: int, length: int, seed: int = 0) -> pd.DataFrame:
                          "y[0]": y[:, :, 0].ravel(), "y[1]": y[:, :, 1].ravel(), "y[2]": y[:, :, 2].ravel()})
 
 
-def fitted_truth(folder: str):
-    import pgm
+def fitted_truth(folder: str) -> pgm.FittedModel:
     params = {"s@first": {"intercept": [0.0, 0.0], "covariance": [[1.0, 0.0], [0.0, 1.0]]},
               "s": {"intercept": [0.0, 0.0], "coef": A, "covariance": Q},
               "y": {"intercept": D, "coef": C, "covariance": R}}
@@ -110,9 +111,8 @@ def fitted_truth(folder: str):
     return pgm.load(path)
 
 
-def per_iteration(truth, frame: pd.DataFrame, iters: int) -> tuple[float, float, float]:
+def per_iteration(truth: pgm.FittedModel, frame: pd.DataFrame, iters: int) -> tuple[float, float, float]:
     """Median wall and CPU seconds between successive EM callbacks, and the last log-likelihood."""
-    import pgm
     stamps: list[tuple[float, float]] = []
     values: list[float] = []
 

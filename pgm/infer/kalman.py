@@ -406,7 +406,7 @@ def kalman(plan: KalmanPlan, cpds: dict[str, CPD], *, smooth: bool = True) -> Ka
     else:
         mp, Pp, m, P = _forward_rows(plan, first, later)
     row_ll = np.empty(N)
-    if shared and first.H.shape[0] <= 1 and later.H.shape[0] <= 1:
+    if shared:  # one observation model for every row: the innovation covariances per step
         row_ll[:n0] = _innovations(first, mp[:n0], steps.pred[:1], np.zeros(n0, dtype=np.int64))
         row_ll[n0:] = _innovations(later, mp[n0:], steps.pred, steps.step[n0:])
     else:
@@ -465,11 +465,18 @@ def _forward_rows(plan: KalmanPlan, first: Model, later: Model) -> tuple[np.ndar
 
 @dataclass
 class Steps:
-    """Covariances that depend on the step only (shared model): predicted and filtered, (T, n, n)."""
+    """Covariances that depend on the step only (shared model), kept for the distinct steps: the
+    recursion reaches its fixed point (to rounding) after some steps K, and every later step has
+    the covariances of step K - 1."""
 
-    pred: np.ndarray
-    filt: np.ndarray
-    step: np.ndarray          # (N,) the step of every row
+    pred: np.ndarray          # (K, n, n) predicted covariance of steps 0..K-1
+    filt: np.ndarray          # (K, n, n) filtered covariance
+    step: np.ndarray          # (N,) each row's index into pred/filt: min(step, K - 1)
+    pair: np.ndarray          # (N - n0,) each later row's index into the gains: min(step, K)
+
+    @property
+    def K(self) -> int:
+        return len(self.pred)
 
 
 def _step_covariances(plan: KalmanPlan, first: Model, later: Model) -> Steps:
@@ -477,36 +484,34 @@ def _step_covariances(plan: KalmanPlan, first: Model, later: Model) -> Steps:
     (to rounding): from there on every step has the same predicted and filtered covariances."""
     data = plan.data
     T, n = data.n_steps, plan.n
-    pred = np.empty((T, n, n))
-    filt = np.empty((T, n, n))
-    pred[0] = first.Q[0]
-    filt[0] = _update(pred[:1], first.J[:1] if len(first.J) else np.zeros((1, n, n)))[0]
+    pred = [first.Q[0]]
+    filt = [_update(first.Q[:1], first.J[:1] if len(first.J) else np.zeros((1, n, n)))[0]]
     if T > 1:
         F, Q, J = later.F[0], later.Q[0], later.J[0]
         eye = np.eye(n)
         for t in range(1, T):
             pp = F @ filt[t - 1] @ F.T + Q
             pt = np.linalg.solve(eye + pp @ J, pp)
-            pred[t] = pp
-            filt[t] = 0.5 * (pt + pt.T)
+            pred.append(pp)
+            filt.append(0.5 * (pt + pt.T))
             if t > 1 and np.abs(filt[t] - filt[t - 1]).max() <= 1e-15 * np.abs(filt[t]).max() \
                     and np.abs(pred[t] - pred[t - 1]).max() <= 1e-15 * np.abs(pred[t]).max():
-                pred[t + 1:] = pred[t]
-                filt[t + 1:] = filt[t]
                 break
+    K = len(pred)
     step = np.repeat(np.arange(T), np.diff(data.offsets))
-    return Steps(pred, filt, step)
+    n0 = plan.n0
+    return Steps(np.array(pred), np.array(filt), np.minimum(step, K - 1), np.minimum(step[n0:], K))
 
 
 def _forward_shared(plan: KalmanPlan, first: Model, later: Model, steps: Steps) -> tuple[np.ndarray, ...]:
     """The filter's means with the step covariances known: ``m_t = M_t m_{t-1} + v_t`` with
     ``M_t = (I - P_t J) F`` per step and ``v_t = (I - P_t J) u_t + P_t h_t`` per row, both computed
-    before the loop, which then costs one product per step."""
+    before the loop, which then costs one product per step.  The covariances stay per step (the
+    predicted ones are not formed per row: ``None``)."""
     data = plan.data
     n, N, n0 = plan.n, data.n_rows, plan.n0
     off = [int(v) for v in data.offsets]
     eye = np.eye(n)
-    Pp = steps.pred[steps.step]
     P = steps.filt[steps.step]
     m = np.empty((N, n))
     mp = np.empty((N, n))
@@ -515,16 +520,17 @@ def _forward_shared(plan: KalmanPlan, first: Model, later: Model, steps: Steps) 
     m[:n0] = first.u + (first.h - first.u @ J0.T) @ steps.filt[0].T
     if N > n0:
         J, F = later.J[0], later.F[0]
-        keep = eye[None] - steps.filt @ J                                   # (T, n, n)
+        keep = eye[None] - steps.filt @ J                                   # (K, n, n)
         trans = keep @ F                                                    # M_t
         st = steps.step[n0:]
         v = np.einsum("rij,rj->ri", keep[st], later.u) + np.einsum("rij,rj->ri", steps.filt[st], later.h)
+        last = steps.K - 1
         for t in range(1, len(off) - 1):
             s, e = off[t], off[t + 1]
             ps = off[t - 1]
-            m[s:e] = m[ps:ps + e - s] @ trans[t].T + v[s - n0:e - n0]
+            m[s:e] = m[ps:ps + e - s] @ trans[min(t, last)].T + v[s - n0:e - n0]
         mp[n0:] = m[data.prev_rows] @ F.T + later.u
-    return mp, Pp, m, P
+    return mp, None, m, P
 
 
 def _smooth_rows(plan: KalmanPlan, later: Model, mp: np.ndarray, Pp: np.ndarray, m: np.ndarray,
@@ -555,28 +561,32 @@ def _smooth_shared(plan: KalmanPlan, later: Model, steps: Steps, mp: np.ndarray,
     data = plan.data
     n, N, n0 = plan.n, data.n_rows, plan.n0
     off = [int(v) for v in data.offsets]
-    T = data.n_steps
+    K = steps.K
     F = later.F[0]
-    gsteps = np.zeros((T, n, n))
-    gsteps[1:] = _bt(np.linalg.solve(steps.pred[1:], F @ steps.filt[:-1]))   # G_t = P_{t-1} F^T (P^-_t)^-1
-    st = steps.step[n0:]
+    # G_k = P_{k-1} F^T (P^-_k)^-1 for the steps k = 1..K-1, and G_K for every step from K on
+    pred_k = np.concatenate([steps.pred[1:], steps.pred[K - 1:]])
+    filt_k = steps.filt
+    gsteps = np.zeros((K + 1, n, n))
+    gsteps[1:] = _bt(np.linalg.solve(pred_k, F @ filt_k))
+    st = steps.pair
     prev = data.prev_rows
     w = n + n * n
     # the constant part of each (previous row, row) pair: m_prev - G mp, P_prev - G P^- G^T
     konst = np.empty((N - n0, w))
     konst[:, :n] = m[prev] - np.einsum("rij,rj->ri", gsteps[st], mp[n0:])
-    kcov = steps.filt[:-1] - gsteps[1:] @ steps.pred[1:] @ _bt(gsteps[1:])     # per step t >= 1
-    konst[:, n:] = kcov[st - 1].reshape(-1, n * n)
-    big = np.zeros((T, w, w))
+    kcov = np.zeros((K + 1, n, n))
+    kcov[1:] = filt_k - gsteps[1:] @ pred_k @ _bt(gsteps[1:])
+    konst[:, n:] = kcov[st].reshape(-1, n * n)
+    big = np.zeros((K + 1, w, w))
     big[:, :n, :n] = _bt(gsteps)
-    big[:, n:, n:] = _bt(np.einsum("tij,tkl->tikjl", gsteps, gsteps).reshape(T, n * n, n * n))
+    big[:, n:, n:] = _bt(np.einsum("tij,tkl->tikjl", gsteps, gsteps).reshape(K + 1, n * n, n * n))
     x = np.empty((N, w))
     x[:, :n] = m
     x[:, n:] = P.reshape(N, n * n)
     for t in range(len(off) - 2, 0, -1):
         s, e = off[t], off[t + 1]
         ps = off[t - 1]
-        x[ps:ps + e - s] = x[s:e] @ big[t] + konst[s - n0:e - n0]
+        x[ps:ps + e - s] = x[s:e] @ big[min(t, K)] + konst[s - n0:e - n0]
     Ps = x[:, n:].reshape(N, n, n)
     return x[:, :n].copy(), 0.5 * (Ps + _bt(Ps)), gsteps[st]
 
