@@ -8,7 +8,14 @@ be summed (H <= 16), the exact log-likelihood of the returned parameters by brut
 rows x 2^H) and its gap to the ELBO.  It also shows what exact inference would need (pgm's
 estimate, the one the automatic choice uses) and the independent-pixel log-likelihood.
 
+Factorial HMMs (structured mean-field, :mod:`pgm.learn.structured`): M chains of K states
+sharing one gaussian child, ``--fhmm-seqs`` sequences of ``--fhmm-steps`` steps.  For each MxK it
+reports the CPU time per variational EM iteration, the final ELBO, and where exact
+forward-backward runs (K^M <= MAX_JOINT) the exact log-likelihood of the returned parameters, the
+gap, and exact EM's CPU time per iteration on the same data side by side (the ratio).
+
 Run:  python bench/bench_variational.py [--rows 500] [--iters 20] [--hidden 16,40,100]
+                                         [--fhmm 3x3,8x3] [--fhmm-seqs 200] [--fhmm-steps 100] [--fhmm-iters 5]
 Benchmarks are not tests: nothing here fails on a slow result.
 """
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +33,13 @@ from sklearn.datasets import load_digits
 
 from pgm.encode import encode
 from pgm.graph import build
+from pgm.infer.chain import MAX_JOINT, forward_backward, make_chain_plan
+from pgm.learn.chain import SequenceSource
+from pgm.learn.em import fit_em
+from pgm.learn.structured import chain_estimate, fit_structured
 from pgm.learn.variational import exact_estimate, fit_variational
 from pgm.schema import parse_spec
+from pgm.sequence import encode_sequences
 
 
 def sbn(hidden: int):
@@ -52,11 +65,62 @@ def brute_force(cpds, x: np.ndarray, hidden: int, block: int = 2**14) -> float:
     return float(acc.sum())
 
 
+def fhmm(m: int, k: int, n_seq: int, length: int, seed: int = 0):
+    """M chains of K states sharing the gaussian child x (mean: a weighted sum of the chains' states)."""
+    nodes = {f"h{i}": {"states": k, "latent": True, "prev": [f"h{i}"]} for i in range(m)}
+    nodes["x"] = {"type": "gaussian", "parents": [f"h{i}" for i in range(m)]}
+    graph = build(parse_spec({"name": f"fhmm{m}x{k}", "sequence": {"id": "seq", "order": "t"}, "nodes": nodes}))
+    rng = np.random.default_rng(seed)
+    n = n_seq * length
+    h = np.zeros((n, m), dtype=int)
+    for t in range(length):  # each chain keeps its state with probability 0.8
+        rows = slice(t * n_seq, (t + 1) * n_seq)
+        fresh = rng.integers(0, k, (n_seq, m))
+        h[rows] = fresh if t == 0 else np.where(rng.random((n_seq, m)) < 0.8, h[(t - 1) * n_seq:t * n_seq], fresh)
+    x = h @ (np.arange(m) + 1.0) + rng.normal(0, 0.5, n)
+    df = pd.DataFrame({"seq": np.tile(np.arange(n_seq), length), "t": np.repeat(np.arange(length), n_seq), "x": x})
+    return graph, encode_sequences(graph, df)
+
+
+def per_iteration(fit) -> tuple[float, Any]:
+    """Median CPU seconds between successive callbacks of ``fit(callback)``, and its result."""
+    stamps: list[float] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(lambda i, v: stamps.append(time.process_time()))
+    return float(np.median(np.diff(stamps))), result
+
+
+def fhmm_lines(args: argparse.Namespace) -> None:
+    print(f"\nfactorial HMM, gaussian child: {args.fhmm_seqs} sequences x {args.fhmm_steps} steps, "
+          f"{args.fhmm_iters} iterations (CPU seconds per iteration)")
+    print(f"{'MxK':>5} {'joint':>7} {'variational':>11} {'ELBO':>11} {'exact LL':>11} {'gap':>8} "
+          f"{'exact EM':>9} {'EM/var':>7}  automatic choice")
+    for spec in args.fhmm.split(","):
+        m, k = (int(v) for v in spec.lower().split("x"))
+        graph, seq = fhmm(m, k, args.fhmm_seqs, args.fhmm_steps)
+        var_s, res = per_iteration(lambda cb: fit_structured(graph, seq, max_iter=args.fhmm_iters, tol=0, callback=cb))
+        exact_ll = gap = em_s = float("nan")
+        if k ** m <= MAX_JOINT:
+            exact_ll = forward_backward(make_chain_plan(graph, seq), res.cpds, smooth=False).log_likelihood
+            gap = exact_ll - res.history[-1]
+            em_s, _ = per_iteration(lambda cb: fit_em(graph, SequenceSource(graph, seq), max_iter=args.fhmm_iters,
+                                                      tol=0, callback=cb))
+        est = chain_estimate(graph, seq)
+        choice = "variational" if est.over_budget else "em"
+        print(f"{spec:>5} {k ** m:>7} {var_s:>11.3f} {res.history[-1]:>11.1f} {exact_ll:>11.1f} {gap:>8.2f} "
+              f"{em_s:>9.3f} {em_s / var_s:>7.2f}  {choice} (~{est.cost:.2g} operations per exact iteration)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=500)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--hidden", default="16,40,100")
+    ap.add_argument("--fhmm", default="3x3,8x3")
+    ap.add_argument("--fhmm-seqs", type=int, default=200)
+    ap.add_argument("--fhmm-steps", type=int, default=100)
+    ap.add_argument("--fhmm-iters", type=int, default=5)
     args = ap.parse_args()
     x = (load_digits().data[:args.rows] >= 8).astype(int)
     df = pd.DataFrame(x, columns=[f"p{j}" for j in range(64)])
@@ -65,7 +129,7 @@ def main() -> None:
     print(f"digits: {len(x)} rows x 64 pixels; independent-pixel log-likelihood {independent:.1f}")
     print(f"{'H':>4} {'wall s/iter':>11} {'cpu s/iter':>10} {'ELBO':>10} {'exact':>10} {'gap':>7} "
           f"{'monotone':>8}  exact inference would need")
-    for hidden in (int(h) for h in args.hidden.split(",")):
+    for hidden in (int(h) for h in args.hidden.split(",") if h):
         graph = sbn(hidden)
         enc = encode(graph, df)
         stamps: list[tuple[float, float]] = []
@@ -81,6 +145,8 @@ def main() -> None:
         est = exact_estimate(graph, enc)
         print(f"{hidden:>4} {wall:>11.3f} {cpu:>10.3f} {h[-1]:>10.1f} {exact:>10.1f} {exact - h[-1]:>7.1f} "
               f"{str(monotone):>8}  {est.describe()}{'' if est.feasible else ' (beyond the tree limits)'}")
+    if args.fhmm:
+        fhmm_lines(args)
 
 
 if __name__ == "__main__":
