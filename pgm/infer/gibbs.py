@@ -30,8 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from scipy.special import log_expit
+
 from pgm.cpd.base import configs, continuous
 from pgm.cpd.family import CPD, family_log_prob, kind_of
+from pgm.cpd.logistic import design
 from pgm.encode import EncodedData
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
@@ -148,6 +151,22 @@ class Gibbs:
             else:  # summed-out cells get a value too (never counted: see GibbsLayout.keep)
                 rows = layout.hidden.get(name, np.zeros(n, dtype=bool)) | layout.dropped.get(name, False)
                 store[name][rows] = draw[rows]
+        # binary logistic families with a hidden discrete parent: their logits are kept per row and
+        # moved by one weight column when a parent changes (a sigmoid belief network's Gibbs step)
+        self.fast = tuple(f for f, fam in fams.items() if fam.kind == "logistic" and fam.var.n_states == 2
+                          and any(p in layout.hidden for p in fam.disc))
+        col = {f: j for j, f in enumerate(self.fast)}
+        self.fast_parent: dict[str, tuple[np.ndarray, list[tuple[str, int]]]] = {}
+        for v in layout.hidden:
+            if not graph[v].discrete:
+                continue
+            found = [(f, fams[f].disc.index(v)) for f in self.fast if v in fams[f].disc]
+            if found:
+                self.fast_parent[v] = (np.array([col[f] for f, _ in found]), found)
+        self.col = col
+        self.logit: np.ndarray | None = None      # (n, F): logit of state 1 of each fast family
+        self.seen: dict[str, Any] = {}            # the CPDs self.logit was computed with
+        self.weights: dict[str, np.ndarray] = {}  # hidden parent -> (|families|, k) weight of each state
 
     def assign(self) -> dict[str, np.ndarray]:
         """Every node's current value for every row (the complete-data assignment of the learners)."""
@@ -160,7 +179,8 @@ class Gibbs:
         rows = self.layout.rows[v]
         k = graph[v].n_states
         fams = graph.families
-        members = {m for f in self.layout.blanket[v] for m in fams[f].members}
+        fast_fams = {f for f, _ in self.fast_parent[v][1]} if v in self.fast_parent else set()
+        members = {m for f in self.layout.blanket[v] if f not in fast_fams for m in fams[f].members}
         assign: dict[str, np.ndarray] = {}
         for m in members:
             if m == v:
@@ -173,14 +193,62 @@ class Gibbs:
                 assign[m] = x if rows is None else x[rows]
         n = self.data.n_rows if rows is None else len(rows)
         out = np.zeros((n, k))
+        fast = ()
+        if v in self.fast_parent:
+            self._refresh(cpds)
+            out += self._fast_terms(v)
+            fast = tuple(f for f, _ in self.fast_parent[v][1])
         for f in self.layout.blanket[v]:
+            if f in fast:
+                continue
             lp = family_log_prob(fams[f], cpds[graph[f].param], assign, n)
             keep = self.layout.keep(f, rows)
             out += lp if keep is None else np.where(keep[:, None], lp, 0.0)
         return out
 
+    def _refresh(self, cpds: dict[str, CPD]) -> None:
+        """The fast families' logits from the current state (when their parameters changed)."""
+        graph, fams = self.graph, self.graph.families
+        keys = {graph[f].param for f in self.fast}
+        if self.logit is not None and all(cpds[k] is self.seen.get(k) for k in keys):
+            return
+        n = self.data.n_rows
+        assign = self.assign()
+        self.logit = np.empty((n, len(self.fast)))
+        for j, f in enumerate(self.fast):
+            cpd = cpds[graph[f].param]
+            self.logit[:, j] = cpd.intercept[1] - cpd.intercept[0] + design(fams[f], assign, (n,)) @ (cpd.coef[1] - cpd.coef[0])
+        for v, (_, found) in self.fast_parent.items():
+            k = graph[v].n_states
+            w = np.zeros((len(found), k))
+            for i, (f, pos) in enumerate(found):
+                cpd = cpds[graph[f].param]
+                at = sum(c - 1 for c in fams[f].cards[:pos])
+                w[i, 1:] = (cpd.coef[1] - cpd.coef[0])[at:at + k - 1]
+            self.weights[v] = w
+        self.seen = {k: cpds[k] for k in keys}
+
+    def _fast_terms(self, v: str) -> np.ndarray:
+        """Σ over v's fast child families of log p(child | parents) for each state of v: (rows, k)."""
+        idx, found = self.fast_parent[v]
+        rows = self.layout.rows[v]
+        w = self.weights[v]                                     # (m, k)
+        logit = self.logit[:, idx] if rows is None else self.logit[np.ix_(rows, idx)]
+        cur = self.codes[v] if rows is None else self.codes[v][rows]
+        base = logit - w[:, cur].T                               # without v's own term
+        sign = np.stack([2.0 * (self.codes[f] if rows is None else self.codes[f][rows]) - 1.0
+                         for f, _ in found], axis=1)             # (rows, m)
+        lp = log_expit(sign[:, :, None] * (base[:, :, None] + w[None, :, :]))   # (rows, m, k)
+        for i, (f, _) in enumerate(found):
+            keep = self.layout.keep(f, rows)
+            if keep is not None:
+                lp[:, i, :] *= keep[:, None]
+        return lp.sum(axis=1)
+
     def sweep(self, cpds: dict[str, CPD], rng: np.random.Generator) -> None:
         """Redraw every hidden node once from its full conditional (topological order)."""
+        if self.fast:
+            self._refresh(cpds)
         for v in self.graph.order:
             if v not in self.layout.hidden:
                 continue
@@ -189,6 +257,14 @@ class Gibbs:
                 draw = draw_categorical(self.conditional(v, cpds), rng)
                 cur = self.codes[v] if rows is None else self.codes[v][rows]
                 draw = np.where(draw < 0, cur, draw)
+                if v in self.fast_parent:  # move the logits of its fast child families
+                    idx, _ = self.fast_parent[v]
+                    w = self.weights[v]
+                    delta = (w[:, draw] - w[:, cur]).T
+                    if rows is None:
+                        self.logit[:, idx] += delta
+                    else:
+                        self.logit[np.ix_(rows, idx)] += delta
                 if rows is None:
                     self.codes[v] = draw
                 else:

@@ -193,27 +193,38 @@ MIXED = {"z1": {"states": 2, "latent": True}, "z2": {"states": 3, "latent": True
          "z3": {"states": 2, "latent": True, "parents": ["z2"]},
          "a": {"states": 2, "parents": ["z1", "z2"]}, "g": {"type": "gaussian", "parents": ["z2", "z3"]},
          "l": {"states": 3, "cpd": "logistic", "parents": ["z1", "z3", "g"]},
-         "o": {"states": 2, "cpd": "noisy-or", "parents": ["z1", "z3"]}}
+         "o": {"states": 2, "cpd": "noisy-or", "parents": ["z1", "z3"]},
+         "m": {"states": 2, "cpd": "logistic", "parents": ["z2", "z1", "g"]}}
 
 
-def _mixed_model(n=300, seed=0):
-    spec, graph = _graph(MIXED)
+def _mixed_model(n=300, seed=0, partial=False):
+    """MIXED with random parameters; ``partial``: z1 observed, missing in every other row."""
+    nodes = dict(MIXED)
+    if partial:
+        nodes["z1"] = {"states": 2}
+    spec, graph = _graph(nodes)
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({"a": rng.integers(0, 2, n), "g": rng.normal(0, 2, n), "l": rng.integers(0, 3, n),
-                       "o": rng.integers(0, 2, n)})
+                       "o": rng.integers(0, 2, n), "m": rng.integers(0, 2, n)})
+    if partial:
+        df["z1"] = np.where(np.arange(n) % 2 == 0, np.nan, rng.integers(0, 2, n))
     enc = encode(graph, df)
     cpds = random_start(graph, {}, {}, np.random.default_rng(seed + 1))
     return spec, graph, enc, cpds, df
 
 
-def test_gibbs_full_conditionals_equal_exact_conditionals_by_enumeration():
-    _, graph, enc, cpds, df = _mixed_model()
+@pytest.mark.parametrize("partial", [False, True])
+def test_gibbs_full_conditionals_equal_exact_conditionals_by_enumeration(partial):
+    _, graph, enc, cpds, df = _mixed_model(partial=partial)
     layout = gibbs_layout(graph, enc)
     chain = Gibbs(graph, layout, enc, cpds, np.random.default_rng(0))
-    chain.sweep(cpds, np.random.default_rng(1))
+    for s in range(3):  # the binary logistic child's logits are moved incrementally between sweeps
+        chain.sweep(cpds, np.random.default_rng(s))
     # the same graph with every node observed: enumerate p(v | every other cell) with v missing
     _, full = _graph({k: {kk: vv for kk, vv in v.items() if kk != "latent"} for k, v in MIXED.items()})
     for v in ("z1", "z2", "z3"):
+        rows = np.arange(enc.n_rows) if layout.rows[v] is None else layout.rows[v]
+        assert len(rows) == (enc.n_rows // 2 if partial and v == "z1" else enc.n_rows)
         lc = chain.conditional(v, cpds)
         mc = np.exp(lc - lc.max(axis=1, keepdims=True))
         mc /= mc.sum(axis=1, keepdims=True)
@@ -222,7 +233,7 @@ def test_gibbs_full_conditionals_equal_exact_conditionals_by_enumeration():
         data = EncodedData(enc.n_rows, codes, dict(chain.values), missing={v: np.ones(enc.n_rows, bool)})
         _, _, parts = hidden_parts(full, full.families, cpds, data, (v,))
         assert len(parts) == 1 and np.array_equal(parts[0].rows, np.arange(enc.n_rows))
-        np.testing.assert_allclose(mc, np.exp(parts[0].table), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(mc, np.exp(parts[0].table[rows]), rtol=1e-9, atol=1e-12)
 
 
 def test_gaussian_full_conditional_equals_numerical_integration():
@@ -270,7 +281,7 @@ def test_seeded_runs_are_reproducible_and_seeds_differ():
 def test_hidden_node_with_gaussian_and_logistic_children_reaches_em():
     spec, graph, enc, cpds, _ = _mixed_model(n=600, seed=3)
     # data drawn from the model itself, so the latent structure is real
-    df = FittedModel(spec, graph, cpds, [], {}).sample(600, seed=5)[["a", "g", "l", "o"]]
+    df = FittedModel(spec, graph, cpds, [], {}).sample(600, seed=5)[["a", "g", "l", "o", "m"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         em = pgm.fit(spec, df, learner="em", seed=0, max_iter=15)
