@@ -39,6 +39,7 @@ switching linear dynamical system, whose exact posterior is a mixture with K^T c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -196,6 +197,13 @@ def _configs(plan: KalmanPlan, f: str) -> np.ndarray:
                       dtype=np.int64).reshape(n_rows)
 
 
+def _cached(plan: KalmanPlan, key: tuple, make: Callable[[], Any]) -> Any:
+    """A value that depends on the data only, computed once per plan (every EM iteration reuses it)."""
+    if key not in plan.cache:
+        plan.cache[key] = make()
+    return plan.cache[key]
+
+
 def _groups(keys: list[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows grouped by equal keys: ``(first_row_of_each_group, group_of_each_row)``."""
     if not keys or n_rows == 0:
@@ -273,7 +281,8 @@ def block_model(plan: KalmanPlan, cpds: dict[str, CPD], block: str) -> Model:
     # ---- state equations: s = B s + W s_prev + c + eps
     sf = plan.blocks[block]["state"]
     cfgs = {f: _configs(plan, f) for f in sf}
-    first_rows, group = _groups([cfgs[f] for f in sf if plan.fams[f].disc], nb)
+    first_rows, group = _cached(plan, ("state groups", block),
+                                lambda: _groups([cfgs[f] for f in sf if plan.fams[f].disc], nb))
     c_rows = np.zeros((nb, n))
     Fg, Qg = [], []
     for f in sf:
@@ -310,7 +319,7 @@ def block_model(plan: KalmanPlan, cpds: dict[str, CPD], block: str) -> Model:
     D = int(sum(dims))
     ocfg = {f: _configs(plan, f) for f in of}
     keys = [ocfg[f] for f in of if plan.fams[f].disc] + [plan.miss[f] for f in of if plan.miss[f].any()]
-    ofirst, ogroup = _groups(keys, nb)
+    ofirst, ogroup = _cached(plan, ("observation groups", block), lambda: _groups(keys, nb))
     y = np.zeros((nb, D))
     dmean = np.zeros((nb, D))
     mask = np.ones((nb, D), dtype=bool)
@@ -672,7 +681,7 @@ def family_moments(plan: KalmanPlan, cpds: dict[str, CPD], f: str,
         else:  # missing components: their mean given the state and the observed components
             cpd = cpds[graph[f].param]
             dmean = _covariate_mean(plan, f, cpd, cfg)
-            first_rows, group = _groups([cfg, gone], nb)
+            first_rows, group = _cached(plan, ("missing groups", f), lambda: _groups([cfg, gone], nb))
             zg, cg, gg = [], [], []
             for r0 in first_rows:
                 keep = ~gone[r0]
@@ -726,20 +735,27 @@ def _cov_sums(plan: KalmanPlan, res: KalmanResult, block: str, cfg: np.ndarray, 
         wsum = np.zeros((n_configs, width, width))
         for a in range(0, nb, STAT_ROWS):
             part = _w_cov(plan, res, block, slice(a, a + STAT_ROWS))
-            if n_configs == 1:
-                wsum[0] += part.sum(axis=0)
-            else:
-                np.add.at(wsum, cfg[a:a + STAT_ROWS], part)
+            _add_by_config(wsum, cfg[a:a + STAT_ROWS], part)
         out = zmat[0] @ wsum @ zmat[0].T
     else:
         for a in range(0, nb, STAT_ROWS):
             sl = slice(a, a + STAT_ROWS)
             z = zmat[sl]
             part = z @ _w_cov(plan, res, block, sl) @ _bt(z)
-            np.add.at(out, cfg[sl], part)
+            _add_by_config(out, cfg[sl], part)
     if extra is not None:
-        np.add.at(out, cfg, extra)
+        _add_by_config(out, cfg, extra)
     return out
+
+
+def _add_by_config(out: np.ndarray, cfg: np.ndarray, part: np.ndarray) -> None:
+    """out[c] += the sum of ``part`` over the rows of configuration c."""
+    if len(out) == 1:
+        out[0] += part.sum(axis=0)
+    else:
+        flat = part.reshape(len(part), -1)
+        out += np.stack([np.bincount(cfg, weights=flat[:, j], minlength=len(out)) for j in range(flat.shape[1])],
+                        axis=1).reshape(out.shape)
 
 
 def kalman_stats(plan: KalmanPlan, cpds: dict[str, CPD], res: KalmanResult) -> dict[str, Stats]:
