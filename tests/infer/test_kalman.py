@@ -21,6 +21,8 @@ from pgm.fitted import FittedModel
 from pgm.graph import PREV
 from pgm.schema import parse_spec
 from pgm.infer.kalman import STAT_ROWS
+from pgm.learn.chain import SequenceSource
+from pgm.sequence import encode_sequences
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "lds_pykalman.json"
 
@@ -181,10 +183,12 @@ def rich_data(rng: np.random.Generator, lengths: tuple[int, ...]) -> pd.DataFram
     return pd.DataFrame(rows, columns=["seq", "t", "u", "x", "y[0]", "y[1]", "y[2]", "z[0]", "z[1]"])
 
 
-def brute_force(fitted: pgm.FittedModel, frame: pd.DataFrame, asked: str) -> tuple[float, dict]:
+def brute_force(fitted: pgm.FittedModel, frame: pd.DataFrame, asked: str,
+                moments_of_families: dict | None = None) -> tuple[float, dict]:
     """Each sequence unrolled into one joint Gaussian over every gaussian cell (given the discrete
     cells), conditioned on its observed cells with numpy: (log-likelihood, posterior moments of
-    ``asked`` per (seq, t))."""
+    ``asked`` per (seq, t)).  ``moments_of_families`` collects, per family and configuration, the
+    posterior mean and covariance of each row's ``z = [continuous parents, child]``."""
     graph = fitted.graph
     total = 0.0
     moments = {}
@@ -239,6 +243,16 @@ def brute_force(fitted: pgm.FittedModel, frame: pd.DataFrame, asked: str) -> tup
         for t in range(T):
             idx = slots[(t, asked)]
             moments[(sid, t)] = (post_mean[idx], post_cov[np.ix_(idx, idx)])
+            if moments_of_families is None:
+                continue
+            for v in gauss:
+                f = v + PREV if t == 0 else v
+                fam = graph.families[f]
+                c = int(config_index([np.asarray(codes[t]) for _ in fam.disc], fam.cards)) if fam.disc else 0
+                parts = [slots[(t - 1 if (t > 0 and p.endswith(PREV)) else t, p[:-len(PREV)] if p.endswith(PREV)
+                                else p)] for p in fam.cont]
+                z = np.concatenate(parts + [slots[(t, v)]])
+                moments_of_families.setdefault((f, c), []).append((post_mean[z], post_cov[np.ix_(z, z)]))
     return total, moments
 
 
@@ -275,6 +289,28 @@ def test_rich_slice_equals_brute_force(rich) -> None:
                 cols = fitted.graph[node].columns
                 np.testing.assert_allclose(post.loc[i, [f"mean[{a}]" for a in cols]].to_numpy(float), m, atol=1e-9)
                 np.testing.assert_allclose(post.loc[i, f"cov[{cols[0]},{cols[1]}]"], c[0, 1], atol=1e-9)
+
+
+def test_em_statistics_equal_brute_force_moments(rich) -> None:
+    """The smoother's expected statistics (E[z], E[z z^T] of every linear family, cross-time moments
+    included) equal those of the unrolled joint Gaussian, per discrete-parent configuration."""
+    fitted, frame = rich
+    collected: dict = {}
+    brute_force(fitted, frame, "s", collected)
+    source = SequenceSource(fitted.graph, encode_sequences(fitted.graph, frame))
+    stats = source.e_step(fitted.cpds).stats
+    checked = 0
+    for (f, c), pairs in collected.items():
+        means = np.array([m for m, _ in pairs])
+        mean = means.mean(axis=0)
+        scatter = (means - mean).T @ (means - mean) + sum(cv for _, cv in pairs)
+        got = stats[f]
+        assert got.weight[c] == len(pairs)
+        np.testing.assert_allclose(got.mean[c], mean, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got.scatter[c], scatter, rtol=1e-9, atol=1e-9)
+        checked += 1
+    assert {f for f, _ in collected} == {"s@prev", "s", "v@prev", "v", "x@prev", "x", "y@prev", "y", "z@prev", "z"}
+    assert checked == 12                                          # y in both states of u, in both blocks
 
 
 def test_rich_slice_em_is_monotone(rich) -> None:
