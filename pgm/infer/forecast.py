@@ -196,8 +196,9 @@ def state_probs(plan: ForecastPlan, hidden: tuple[str, ...], joint: np.ndarray, 
 
 @dataclass
 class StepMoments:
-    """One future step of every sequence, per pair (s', e): weights (n, P), the codes of ``E``
-    (len(E), K_E), and the mean (n, P, Z) and covariance (n, P, Z, Z) of z = [x_prev, gaussians]."""
+    """One future step of every sequence, per pair (s', e) (per e alone when nothing reads the previous
+    step): weights (n, P), the codes of ``E`` (len(E), K_E), and the mean (n, P, Z) and covariance
+    (n, P, Z, Z) of z = [x_prev, gaussians]."""
 
     weights: np.ndarray
     codes: np.ndarray
@@ -214,13 +215,23 @@ def step_moments(plan: ForecastPlan, belief: Belief, names: tuple[tuple[str, ...
     codes, m = step_table(plan, disc)
     k_s, k_e = m.shape
     n, dc = len(belief.probs), plan.dim
-    weights = (belief.probs[:, :, None] * m[None]).reshape(n, -1)
+    if dc == 0 and not any(q.endswith(PREV) for v in gauss for q in graph[v].parents):
+        k_s = 1  # nothing reads the previous step: its states are summed out first (pairs would cost K_S x K_E)
+        weights = belief.probs @ m
+
+        def code_of(q: str) -> np.ndarray:
+            return codes[disc.index(q)]
+    else:
+        weights = (belief.probs[:, :, None] * m[None]).reshape(n, -1)
+
+        def code_of(q: str) -> np.ndarray:
+            return _pair_codes(plan, disc, codes, q)
     where: dict[str, int] = {}
     z = dc
     for v in gauss:
         where[v] = z
         z += graph[v].dim
-    if n * k_s * k_e * z * z > MAX_MOMENT_CELLS:
+    if n * k_s * k_e * max(z * z, 1) > MAX_MOMENT_CELLS:
         raise ModelError(f"forecast(): {n} sequences x {k_s * k_e} discrete pairs x {z}^2 moments is more than "
                          f"{MAX_MOMENT_CELLS:.3g} cells; forecast fewer sequences or nodes at once")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -228,16 +239,17 @@ def step_moments(plan: ForecastPlan, belief: Belief, names: tuple[tuple[str, ...
         mu_prev = np.where(p > 0, belief.mean / p, 0.0)                                  # (n, K_S, D)
         cov_prev = np.where(p[..., None] > 0, belief.second / p[..., None], 0.0) - \
             mu_prev[:, :, :, None] * mu_prev[:, :, None, :]
-    before = np.arange(k_s * k_e) // k_e
     mean = np.zeros((n, k_s * k_e, z))
     cov = np.zeros((n, k_s * k_e, z, z))
-    mean[:, :, :dc] = mu_prev[:, before]
-    cov[:, :, :dc, :dc] = cov_prev[:, before]
+    if dc:
+        before = np.arange(k_s * k_e) // k_e
+        mean[:, :, :dc] = mu_prev[:, before]
+        cov[:, :, :dc, :dc] = cov_prev[:, before]
     for v in gauss:
         fam = graph.families[v]
         cpd = plan.cpds[graph[v].param]
         o, d = where[v], graph[v].dim
-        configs = config_index([_pair_codes(plan, disc, codes, q) for q in fam.disc], fam.cards)
+        configs = config_index([code_of(q) for q in fam.disc], fam.cards)
         configs = np.broadcast_to(np.asarray(configs, dtype=np.int64), (k_s * k_e,))
         mean[:, :, o:o + d] = cpd.intercept[configs][None]
         cov[:, :, o:o + d, o:o + d] = cpd.cov[configs][None]
@@ -257,6 +269,16 @@ def step_moments(plan: ForecastPlan, belief: Belief, names: tuple[tuple[str, ...
 def propagate(plan: ForecastPlan, belief: Belief, steps: int) -> Iterator[Belief]:
     """The belief before each future step: the last step's, then after each of ``steps - 1`` steps."""
     disc, gauss = plan.core
+    if not plan.carried:  # a discrete state only: b' = (b M) marginalised on S, no per-pair arrays
+        codes, m = step_table(plan, disc)
+        target = state_index(plan, {v: codes[disc.index(v)] for v in plan.state}, (codes.shape[1],))
+        onehot = np.zeros((codes.shape[1], plan.n_states))
+        onehot[np.arange(codes.shape[1]), target] = 1.0
+        empty = np.zeros(belief.probs.shape + (0,))
+        for _ in range(steps):
+            yield belief
+            belief = Belief((belief.probs @ m) @ onehot, empty, empty[..., None])
+        return
     for _ in range(steps):
         yield belief
         st = step_moments(plan, belief, plan.core)
