@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import pgm
 from pgm.cpd import config_index
@@ -47,7 +48,7 @@ def lds_fitted(p: dict, tmp_path: Path) -> pgm.FittedModel:
         "s": {"intercept": list(map(float, p["b"])), "coef": _rows(p["A"]), "covariance": _rows(p["Q"])},
         "y": {"intercept": list(map(float, p["d"])), "coef": _rows(p["C"]), "covariance": _rows(p["R"])},
     }
-    text = LDS % ", standard: false" + "params: " + json.dumps(params) + "\n"
+    text = LDS % ", standard: false" + "params: " + yaml.safe_dump(params, default_flow_style=True, width=10 ** 6)
     path = tmp_path / "lds.fitted.yaml"
     path.write_text(text)
     return pgm.load(path)
