@@ -21,7 +21,7 @@ from pgm.cpd import config_index
 from pgm.fitted import FittedModel
 from pgm.graph import PREV
 from pgm.schema import parse_spec
-from pgm.infer.kalman import STAT_ROWS
+from pgm.infer.kalman import STAT_ROWS, _step_covariances, block_model, make_kalman_plan
 from pgm.learn.chain import SequenceSource
 from pgm.sequence import encode_sequences
 
@@ -130,6 +130,9 @@ def test_shared_and_per_row_recursions_agree(tmp_path: Path, monkeypatch) -> Non
     truth = lds_fitted(TRUTH, tmp_path)
     data = truth.sample(5, length=60, seed=4).drop(columns=["s[0]", "s[1]"])
     data = data[data["t"] < 60 - 11 * data["seq"]]                     # lengths 60, 49, 38, 27, 16
+    plan = make_kalman_plan(truth.graph, encode_sequences(truth.graph, data))
+    steps = _step_covariances(plan, block_model(plan, truth.cpds, "first"), block_model(plan, truth.cpds, "later"))
+    assert 16 < steps.K < 60    # the covariances reach their fixed point: sequences end before and after it
     ll = truth.log_likelihood(data)
     post = truth.posterior("s", data)
     rows = pd.Series(truth.row_log_likelihood(data), index=data.index)
