@@ -443,7 +443,8 @@ def _update(pp: np.ndarray, J: np.ndarray) -> np.ndarray:
 
 
 def _forward_rows(plan: KalmanPlan, first: Model, later: Model) -> tuple[np.ndarray, ...]:
-    """The filter with per-row matrices: every running sequence updated together, step by step."""
+    """The filter with per-row matrices: every running sequence updated together, step by step
+    (a shared transition, the common case with missing cells, is applied as plain 2-d products)."""
     data = plan.data
     n, N, n0 = plan.n, data.n_rows, plan.n0
     off = [int(v) for v in data.offsets]
@@ -451,24 +452,37 @@ def _forward_rows(plan: KalmanPlan, first: Model, later: Model) -> tuple[np.ndar
     Pp = np.empty((N, n, n))
     m = np.empty((N, n))
     P = np.empty((N, n, n))
+    eye = np.eye(n)
     mp[:n0] = first.u
     Pp[:n0] = first.Q
-    for t in range(len(off) - 1):
+    P[:n0] = _update(Pp[:n0], first.J)
+    m[:n0] = first.u + np.matmul(P[:n0], (first.h - np.matmul(first.J, first.u[:, :, None])[:, :, 0])[:, :, None])[:, :, 0]
+    if N == n0:
+        return mp, Pp, m, P
+    fixed = later.F.shape[0] == 1 and later.Q.shape[0] == 1
+    if fixed:
+        F0, FT, Q0 = later.F[0], later.F[0].T, later.Q[0]
+    J, shared_j = later.J, later.J.shape[0] == 1
+    for t in range(1, len(off) - 1):
         s, e = off[t], off[t + 1]
-        if t:
-            ps = off[t - 1]
-            pe = ps + e - s
-            a, b = s - n0, e - n0
-            Ft = _at(later.F, a, b)
-            mp[s:e] = np.matmul(Ft, m[ps:pe, :, None])[:, :, 0] + later.u[a:b]
-            Pp[s:e] = Ft @ P[ps:pe] @ _bt(Ft) + _at(later.Q, a, b)
-            Jt, ht = _at(later.J, a, b), later.h[a:b]
+        ps = off[t - 1]
+        pe = ps + e - s
+        a, b = s - n0, e - n0
+        if fixed:
+            mpt = m[ps:pe] @ FT + later.u[a:b]
+            pp = F0 @ P[ps:pe] @ FT + Q0
         else:
-            Jt, ht = first.J, first.h
-        pt = _update(Pp[s:e], Jt)
+            Ft = _at(later.F, a, b)
+            mpt = np.matmul(Ft, m[ps:pe, :, None])[:, :, 0] + later.u[a:b]
+            pp = Ft @ P[ps:pe] @ _bt(Ft) + _at(later.Q, a, b)
+        Jt = J if shared_j else J[a:b]
+        pt = np.linalg.solve(eye + pp @ Jt, pp)
+        pt = 0.5 * (pt + pt.transpose(0, 2, 1))
+        g = later.h[a:b] - (mpt @ J[0] if shared_j else np.matmul(Jt, mpt[:, :, None])[:, :, 0])  # J symmetric
+        mp[s:e] = mpt
+        Pp[s:e] = pp
         P[s:e] = pt
-        g = ht - np.matmul(Jt, mp[s:e, :, None])[:, :, 0]
-        m[s:e] = mp[s:e] + np.matmul(pt, g[:, :, None])[:, :, 0]
+        m[s:e] = mpt + np.matmul(pt, g[:, :, None])[:, :, 0]
     return mp, Pp, m, P
 
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 import pgm
+from pgm.cli import main
 from pgm.cpd import config_index
 from pgm.fitted import FittedModel
 from pgm.graph import PREV
@@ -434,6 +435,23 @@ def test_sample_draws_sequences_that_fit(rich) -> None:
     assert {"s[0]", "s[1]", "v", "x", "y[0]", "z[1]"} <= set(draws.columns)
     assert np.isfinite(fitted.log_likelihood(draws.drop(columns=["s[0]", "s[1]", "v"])))
     assert fitted.n_params == fitted.spec.n_params()
+
+
+def test_command_line_fits_scores_and_predicts_an_lds(tmp_path: Path, capsys) -> None:
+    truth = lds_fitted(TRUTH, tmp_path)
+    data = truth.sample(6, length=15, seed=8).drop(columns=["s[0]", "s[1]"])
+    data.loc[4, "y[1]"] = np.nan
+    data.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "lds.yaml").write_text(LDS % "")
+    out = tmp_path / "fit.yaml"
+    assert main(["fit", str(tmp_path / "lds.yaml"), str(tmp_path / "d.csv"), "-o", str(out), "--max-iter", "5"]) == 0
+    fitted = pgm.load(out)
+    assert main(["score", str(out), str(tmp_path / "d.csv")]) == 0
+    assert f"{fitted.log_likelihood(data):.6f}" in capsys.readouterr().out
+    assert main(["predict", str(out), str(tmp_path / "d.csv"), "-o", str(tmp_path / "p.csv")]) == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(predicted[["s[0]", "s[1]"]].to_numpy(),
+                               fitted.posterior("s", data)[["mean[s[0]]", "mean[s[1]]"]].to_numpy(), rtol=1e-12)
 
 
 # ------------------------------------------------------------------ refusals
