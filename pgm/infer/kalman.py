@@ -32,6 +32,13 @@ component of an observed child is replaced by its conditional mean given the sta
 components, with its conditional covariance), fed to the linear kind's ``from_stats`` exactly as
 factor analysis feeds it (:class:`pgm.cpd.linear.GaussStats`).
 
+When every row has the same matrices (complete data, no per-row configuration of discrete parents)
+the covariances depend on the step only, not on the sequence: they are computed once per step until
+they reach their fixed point (to rounding; K distinct steps, then every later step has the last
+ones), the filter's means follow ``m_t = M_t m_{t-1} + v_t`` and the smoother's mean and covariance
+``[m, vec P]_{t-1} = [m, vec P]_t B_t + c`` with every per-row term computed before the loops, so a
+step costs one matrix product each way (a single long sequence runs at a few microseconds per step).
+
 A hidden discrete node in the same slice (latent, or a discrete column with missing cells) makes a
 switching linear dynamical system, whose exact posterior is a mixture with K^T components: refused.
 """
