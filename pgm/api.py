@@ -231,17 +231,16 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
     on_dask = type(data).__module__.startswith("dask")
     streamed = not on_dask and stream.wants_stream(data, chunk_rows)
     if on_dask or streamed:
-        if weights is not None:
-            raise PGMError("sequence weights are not supported yet when a sequence model's data are streamed "
-                           "(chunk_rows=) or on Dask; drop weights=, or fit the data in memory")
         if learner == "variational":
             raise PGMError("learner='variational' fits a sequence model in memory only, not streamed (chunk_rows=) "
                            "or on Dask; use learner='em' (exact forward-backward)")
     with contextlib.ExitStack() as stack:
         if on_dask:
-            source, info = distributed.sequence_source(graph, data, chunk_rows=chunk_rows, options=reading)
+            source, info = distributed.sequence_source(graph, data, chunk_rows=chunk_rows, options=reading,
+                                                       weights=weights)
         elif streamed:
-            source, info = stack.enter_context(seqstream.spilled(graph, data, chunk_rows=chunk_rows, options=reading))
+            source, info = stack.enter_context(seqstream.spilled(graph, data, chunk_rows=chunk_rows, options=reading,
+                                                                 weights=weights))
         else:
             seq = encode_sequences(graph, data, options=reading, weights=weights)
             learner, extra = choose_sequence_learner(graph, seq, learner)

@@ -54,7 +54,7 @@ from pgm.learn.mle import complete_stats
 from pgm.learn.chain import SequenceSource
 from pgm.learn.stats import Partial, StatsSum, add_stats
 from pgm.schema import ModelSpec
-from pgm.sequence import check_sequence_columns, encode_sequences, slice_graph
+from pgm.sequence import check_sequence_columns, check_sequence_total, encode_sequences, slice_graph
 from pgm.io.table import DEFAULT, ReadOptions, check_fields, read_header, separator
 from pgm.stream import DistinctRows, check_columns, chunk_distinct, columns_of, file_kind
 
@@ -476,9 +476,11 @@ class SequenceSummary:
     sizes: np.ndarray
     hidden: frozenset = frozenset()
     failed: tuple[int, ...] = ()
+    weight: float = 0.0                  # the sequences' summed weight (with a weights column)
 
     def __add__(self, other: "SequenceSummary") -> "SequenceSummary":
-        return SequenceSummary(self.sizes + other.sizes, self.hidden | other.hidden, self.failed + other.failed)
+        return SequenceSummary(self.sizes + other.sizes, self.hidden | other.hidden, self.failed + other.failed,
+                               self.weight + other.weight)
 
 
 def _prepare_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, i: int, n_inputs: int) -> SequencePart:
@@ -486,22 +488,30 @@ def _prepare_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, i: i
     if len(frame) == 0:
         return SequencePart(i, 0, sizes=sizes)
     try:
-        data = encode_sequences(graph, frame.drop(columns=[_PART, _ROW]), options=reading.options)
+        data = encode_sequences(graph, frame.drop(columns=[_PART, _ROW]), options=reading.options,
+                                weights=reading.weights, part=True)
+        if data is None:  # every sequence here weighs 0
+            return SequencePart(i, len(frame), sizes=sizes)
         source = SequenceSource(graph, data)
     except DataError:  # the client encodes this partition again with the rows' places in the data for the message
         return SequencePart(i, len(frame), failed=True, sizes=sizes)
-    return SequencePart(i, len(frame), source, missing=source.has_hidden, hidden=source.hidden, sizes=sizes)
+    weight = float(data.sequence_weights.sum()) if data.sequence_weights is not None else float(data.n_sequences)
+    return SequencePart(i, len(frame), source, missing=source.has_hidden, hidden=source.hidden, sizes=sizes,
+                        weight=weight)
 
 
 def _describe_sequences(part: SequencePart) -> SequenceSummary:
-    return SequenceSummary(part.sizes, frozenset(part.hidden), (part.index,) if part.failed else ())
+    return SequenceSummary(part.sizes, frozenset(part.hidden), (part.index,) if part.failed else (), part.weight)
 
 
 def _check_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, starts: np.ndarray) -> None:
     """Encode a partition with its rows named by their places in the data (lines of a file): its DataError."""
     positions = starts[frame[_PART].to_numpy(dtype=np.int64)] + frame[_ROW].to_numpy(dtype=np.int64)
     frame = frame.drop(columns=[_PART, _ROW]).set_axis(pd.Index(positions), axis=0)
-    SequenceSource(graph, encode_sequences(graph, frame, options=reading.options, source=reading.source))
+    data = encode_sequences(graph, frame, options=reading.options, weights=reading.weights, source=reading.source,
+                            part=True)
+    if data is not None:
+        SequenceSource(graph, data)
 
 
 def _sequence_e_step(part: SequencePart, cpds: dict, rule: Posterior) -> Partial:
@@ -540,6 +550,8 @@ class SequenceDaskSource(DaskSource):
             raise DataError(f"partition {bad} could not be encoded, but encoding it again succeeded; rerun the fit")
         if not summary.sizes.sum():
             raise DataError("the dask DataFrame has no rows; give at least one row")
+        if reading.weights is not None:
+            check_sequence_total(summary.weight, reading.weights)
         self.hidden = tuple(v for v in graph.slice if v in summary.hidden)
 
     @property
@@ -569,19 +581,20 @@ class SequenceDaskSource(DaskSource):
                          "the statistics pass").stats
 
 
-def sequence_source(graph: Graph, ddf: Any, *, chunk_rows: int | None = None,
-                    options: ReadOptions = DEFAULT) -> tuple[SequenceDaskSource, dict[str, Any]]:
+def sequence_source(graph: Graph, ddf: Any, *, chunk_rows: int | None = None, options: ReadOptions = DEFAULT,
+                    weights: str | None = None) -> tuple[SequenceDaskSource, dict[str, Any]]:
     """A dask DataFrame of long-form sequences (rows in any order, in any partition) as the data source
     of a sequence model's fit (:func:`pgm.learn.chain.sequence_rows`), with the fitted model's ``info``.
 
     The rows are regrouped by a hash of their sequence id into as many partitions as ``ddf`` has, so
     that a sequence is never split; a data error names the row's position in the whole DataFrame, or
-    the file and its line for a DataFrame made by :func:`read_frame`."""
+    the file and its line for a DataFrame made by :func:`read_frame`.  ``weights`` names a column of
+    sequence weights (as :func:`pgm.sequence.encode_sequences`)."""
     if chunk_rows is not None:
         raise PGMError("chunk_rows= applies to a file read on one machine; a dask DataFrame is processed "
                        "partition by partition (ddf.repartition(...) changes their size)")
     delayed = _dask().delayed
-    reading = _reading(ddf, options, None)
+    reading = _reading(ddf, options, weights)
     seq = graph.spec.sequence
     assert seq is not None
     names = [str(c) for c in ddf.columns]
@@ -589,11 +602,11 @@ def sequence_source(graph: Graph, ddf: Any, *, chunk_rows: int | None = None,
         check_sequence_columns(graph, names)
     except DataError as exc:
         raise DataError(f"{reading.source}: {exc}" if reading.source is not None else str(exc)) from None
-    cols = check_columns(slice_graph(graph), [c for c in names if c not in (seq.id, seq.order)], None,
+    cols = check_columns(slice_graph(graph), [c for c in names if c not in (seq.id, seq.order)], weights,
                          reading.source)
     if any(not isinstance(c, str) for c in ddf.columns):
         ddf = ddf.rename(columns=str)
-    inputs = list(ddf[list(cols.needed) + [seq.id, seq.order]].to_delayed())
+    inputs = list(ddf[list(cols.needed) + [seq.id, seq.order] + ([weights] if weights else [])].to_delayed())
     n = len(inputs)
     if not n:
         raise PGMError("the dask DataFrame has no partitions")

@@ -42,13 +42,13 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from pgm.encode import EncodedData, encode
+from pgm.encode import EncodedData, encode, row_weights
 from pgm.errors import DataError, DataWarning
 from pgm.graph import Graph
 from pgm.io.table import DEFAULT, Lines, ReadOptions
 from pgm.learn.chain import SequenceParts, SequenceSource
-from pgm.sequence import SequenceData, arrange, check_sequence_columns, order_values, sequence_ids, slice_graph, \
-    where_of
+from pgm.sequence import SequenceData, arrange, check_sequence_columns, check_sequence_total, order_values, \
+    sequence_ids, slice_graph, weigh_sequences, where_of
 from pgm.stream import ChunkReader, check_chunk_rows
 
 #: The fewest rows of a run written to disk (small chunks are gathered: fewer, larger files).
@@ -84,6 +84,9 @@ class _Spill:
         self.bounds = np.zeros(1, dtype=np.int64)
         self.hidden: set[str] = set()
         self.kept: SequenceSource | None = None  # the only bucket, held in memory
+        self.weights = reader.weights            # the column of sequence weights, or None
+        self.total = 0.0                          # the sequences' summed weight
+        self.empty: set[int] = set()              # buckets whose sequences all weigh 0
 
     # ------------------------------------------------------------------ the pass over the file
     def _where(self, index: Any) -> Any:
@@ -111,15 +114,18 @@ class _Spill:
             raise DataError(f"order column {seq.order!r}: {self.kind}s before {name_first(where)} and "
                             f"{kind}s from there; the order column holds numbers or timestamps, not both")
         gid = self._number(ids)
+        drop = [seq.id, seq.order] + ([self.weights] if self.weights is not None else [])
         with warnings.catch_warnings():  # a step with every cell missing still moves its chain on
             warnings.filterwarnings("ignore", message=r".*with every cell missing", category=DataWarning)
-            enc = encode(self.slice, frame.drop(columns=[seq.id, seq.order]), part=True, options=self.options,
+            enc = encode(self.slice, frame.drop(columns=drop), part=True, options=self.options,
                          source=self.path, start=start)
         if not self.codes and not self.values:
             self.codes, self.values = tuple(enc.codes), tuple(enc.values)
         self.counts = np.bincount(gid, minlength=len(self.uniques)) + np.concatenate(
             [self.counts, np.zeros(len(self.uniques) - len(self.counts), dtype=np.int64)])
         piece = {"pos": np.arange(start, start + len(frame), dtype=np.int64), "gid": gid, "order": order}
+        if self.weights is not None:  # checked per row here, per sequence when its bucket is built
+            piece["w"] = row_weights(frame[self.weights], self.weights, where)
         piece.update({f"c{j}": enc.codes[n] for j, n in enumerate(self.codes)})
         piece.update({f"v{j}": enc.values[n] for j, n in enumerate(self.values)})
         return piece
@@ -162,39 +168,63 @@ class _Spill:
                 parts.setdefault(file.stem, []).append(np.array(np.load(file, mmap_mode="r")[a:b]))
         return {key: np.concatenate(value) for key, value in parts.items()}
 
-    def _encoded(self, rows: dict[str, np.ndarray], pos: np.ndarray) -> EncodedData:
+    def _encoded(self, rows: dict[str, np.ndarray], pos: np.ndarray, weights: np.ndarray | None = None) -> EncodedData:
         codes = {n: rows[f"c{j}"] for j, n in enumerate(self.codes)}
         values = {n: rows[f"v{j}"] for j, n in enumerate(self.values)}
         missing = {n: c < 0 for n, c in codes.items()}
         missing.update({n: np.isnan(v).any(axis=1) for n, v in values.items()})
         lines = self._where(pos)
-        return EncodedData(len(pos), codes, values, None, pd.Index(pos), {n: m for n, m in missing.items() if m.any()},
-                           lines if isinstance(lines, Lines) else None)
+        return EncodedData(len(pos), codes, values, weights, pd.Index(pos),
+                           {n: m for n, m in missing.items() if m.any()}, lines if isinstance(lines, Lines) else None)
 
     def _ids(self, gids: np.ndarray) -> np.ndarray:
         assert self.uniques is not None
         return np.asarray(self.uniques[gids])
 
-    def bucket(self, b: int) -> SequenceSource:
-        """Bucket ``b`` from its runs: laid out time-major, checked, and written as one file."""
+    def _weigh(self, rows: dict[str, np.ndarray], code: np.ndarray,
+               gids: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray | None]:
+        """The rows of the sequences of positive weight, their codes (renumbered), sequence numbers and
+        weights (None without a weights column)."""
+        if self.weights is None:
+            return rows, code, gids, None
+        w = weigh_sequences(code, self._ids(gids), rows["w"], self._where(rows["pos"]), self.weights)
+        self.total += float(w.sum())
+        keep = w > 0
+        if keep.all():
+            return rows, code, gids, w
+        renumber = np.cumsum(keep) - 1
+        kept = keep[code]
+        return {k: v[kept] for k, v in rows.items()}, renumber[code[kept]], gids[keep], w[keep]
+
+    def bucket(self, b: int) -> SequenceSource | None:
+        """Bucket ``b`` from its runs: laid out time-major, checked, and written as one file (None
+        when its sequences all weigh 0)."""
         lo, hi = int(self.bounds[b]), int(self.bounds[b + 1])
-        rows = self._bucket_rows(lo, hi)
-        pos, code = rows["pos"], rows["gid"] - lo
-        order = rows["order"]
-        data = arrange(self.graph, code, self._ids(np.arange(lo, hi)), order, self._encoded(rows, pos),
-                       self._where(pos), _Stamps(order) if self.kind == "time" else order)
+        rows, code, gids, w = self._weigh(*self._gathered(lo, hi))
+        if not len(code):
+            self.empty.add(b)
+            return None
+        pos, order = rows["pos"], rows["order"]
+        data = arrange(self.graph, code, self._ids(gids), order, self._encoded(rows, pos),
+                       self._where(pos), _Stamps(order) if self.kind == "time" else order, weights=w)
         source = SequenceSource(self.graph, data)  # the plan's data checks: a gaussian missing where needed
         self.hidden.update(source.hidden)
         if len(self.bounds) == 2:
             self.kept = source
             return source
-        by_rank = lo + np.argsort(-np.bincount(code, minlength=hi - lo), kind="stable")
+        by_rank = gids[np.argsort(-np.bincount(code, minlength=len(gids)), kind="stable")]
         enc = data.enc
         arrays = {"offsets": data.offsets, "lengths": data.lengths, "gid": by_rank, "pos": np.asarray(enc.index)}
+        if data.sequence_weights is not None:
+            arrays["sw"] = data.sequence_weights
         arrays.update({f"c{j}": enc.codes[n] for j, n in enumerate(self.codes)})
         arrays.update({f"v{j}": enc.values[n] for j, n in enumerate(self.values)})
         np.savez(self.directory / f"bucket{b}.npz", **arrays)
         return source
+
+    def _gathered(self, lo: int, hi: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        rows = self._bucket_rows(lo, hi)
+        return rows, rows["gid"] - lo, np.arange(lo, hi)
 
     def buckets(self, size: int) -> None:
         """Cut the sequences into buckets of about ``size`` rows and write each; the runs are then removed."""
@@ -203,6 +233,8 @@ class _Spill:
         self.bounds = np.concatenate([[0], np.flatnonzero(np.diff(cut)) + 1, [len(self.counts)]]).astype(np.int64)
         for b in range(len(self.bounds) - 1):
             self.bucket(b)
+        if self.weights is not None:
+            check_sequence_total(self.total, self.weights)
         for run in self.runs:
             shutil.rmtree(run, ignore_errors=True)
         self.runs = []
@@ -213,15 +245,17 @@ class _Spill:
             return self.kept
         with np.load(self.directory / f"bucket{b}.npz") as stored:
             arrays = {key: stored[key] for key in stored.files}
-        pos = arrays["pos"]
-        enc = self._encoded(arrays, pos)
-        data = SequenceData(enc, arrays["offsets"], arrays["lengths"], self._ids(arrays["gid"]),
-                            np.arange(len(pos)), enc.index)
+        pos, offsets, sw = arrays["pos"], arrays["offsets"], arrays.get("sw")
+        rank = np.arange(len(pos)) - np.repeat(offsets[:-1], np.diff(offsets))
+        enc = self._encoded(arrays, pos, None if sw is None else sw[rank])
+        data = SequenceData(enc, offsets, arrays["lengths"], self._ids(arrays["gid"]), np.arange(len(pos)),
+                            enc.index, None, sw)
         return SequenceSource(self.graph, data)
 
     def parts(self) -> Iterator[SequenceSource]:
         for b in range(len(self.bounds) - 1):
-            yield self.load(b)
+            if b not in self.empty:
+                yield self.load(b)
 
 
 def name_first(where: Any) -> str:
@@ -232,17 +266,19 @@ def name_first(where: Any) -> str:
 
 
 @contextlib.contextmanager
-def spilled(graph: Graph, path: str | Path, *, chunk_rows: int | None = None,
-            options: ReadOptions = DEFAULT) -> Iterator[tuple[SequenceParts, dict[str, Any]]]:
+def spilled(graph: Graph, path: str | Path, *, chunk_rows: int | None = None, options: ReadOptions = DEFAULT,
+            weights: str | None = None) -> Iterator[tuple[SequenceParts, dict[str, Any]]]:
     """The sequences of the file at ``path`` in buckets of about ``chunk_rows`` rows, as an EM data
     source (:class:`pgm.learn.chain.SequenceParts`), with the fitted model's ``info`` entries.
+    ``weights`` names a column of sequence weights (as :func:`pgm.sequence.encode_sequences`):
+    sequences of weight 0 are dropped as their bucket is built.
 
     The temporary directory holding the buckets is removed on leaving the ``with`` block, also
     when it raises."""
     rows = check_chunk_rows(slice_graph(graph), chunk_rows)
     seq = graph.spec.sequence
     assert seq is not None
-    reader = ChunkReader(slice_graph(graph), path, rows, None, options, extra=(seq.id, seq.order))
+    reader = ChunkReader(slice_graph(graph), path, rows, weights, options, extra=(seq.id, seq.order))
     try:
         check_sequence_columns(graph, reader.header)
     except DataError as exc:

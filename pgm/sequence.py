@@ -238,13 +238,15 @@ def arrange(graph: Graph, code: np.ndarray, ids: np.ndarray, order: np.ndarray, 
 
 def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
                      options: ReadOptions | None = None, weights: str | None = None,
-                     source: str | Path | None = None) -> SequenceData:
+                     source: str | Path | None = None, part: bool = False) -> SequenceData | None:
     """Encode long-form ``data`` (DataFrame or path) for a sequence model's graph.
 
     ``weights`` names a column of sequence weights: a number >= 0 per row, the same in every row
     of a sequence (a sequence of weight w counts as w copies of it); sequences of weight 0 are
     dropped.  ``source`` names the file a DataFrame was read from, its index holding the rows'
     positions in the file (a path as ``data`` is its own source): messages then name the file's lines.
+    ``part=True``: the rows are part of the data (whole sequences of it), so weights that sum to 0
+    here are not an error: the result is then None.
 
     Raises
     ------
@@ -266,7 +268,7 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
         check_weights_name(graph, weights)
     frame = as_frame(data, columns_of(slice_graph(graph)), options, (weights,) if weights is not None else ())
     try:
-        return _encode_frame(graph, frame, absent, options, source, weights)
+        return _encode_frame(graph, frame, absent, options, source, weights, part)
     except DataError as exc:
         if source is None or str(source) in str(exc):  # CSV lines name their file already
             raise
@@ -285,7 +287,7 @@ def check_sequence_columns(graph: Graph, columns: Any) -> None:
 
 
 def _encode_frame(graph: Graph, frame: pd.DataFrame, absent: tuple[str, ...], options: ReadOptions,
-                  source: str | Path | None, weights: str | None) -> SequenceData:
+                  source: str | Path | None, weights: str | None, part: bool = False) -> SequenceData | None:
     seq = graph.spec.sequence
     assert seq is not None
     check_sequence_columns(graph, frame.columns)
@@ -295,7 +297,9 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, absent: tuple[str, ...], op
     ids = sequence_ids(frame[seq.id], seq.id, where, options)
     seq_weight = None
     if weights is not None:
-        frame, seq_weight = _sequence_weights(frame, seq.id, weights)
+        frame, seq_weight = _sequence_weights(frame, seq.id, weights, where, part)
+        if not len(frame):  # a part of the data whose sequences all weigh 0
+            return None
         ids, where = frame[seq.id], where_of(frame.index, source, options)
     code, uniques = pd.factorize(ids, sort=True)
     order, _ = order_values(frame[seq.order], seq.order, where, options)
@@ -308,34 +312,49 @@ def _encode_frame(graph: Graph, frame: pd.DataFrame, absent: tuple[str, ...], op
                    seq_weight)
 
 
-def _sequence_weights(frame: pd.DataFrame, id_col: str, column: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows of the sequences of positive weight, and each kept sequence's weight in sorted-id order."""
+def _sequence_weights(frame: pd.DataFrame, id_col: str, column: str, where: Any,
+                      part: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of the sequences of positive weight, and each kept sequence's weight in sorted-id order
+    (``part``: the rows are some of the data's, so weights summing to 0 here are for the caller to judge)."""
     if column not in frame.columns:
         raise DataError(f"missing weights column {column!r}; found: {sorted(map(str, frame.columns))[:12]}")
-    w = row_weights(frame[column], column, frame.index)
+    w = row_weights(frame[column], column, where)
     code, uniques = pd.factorize(frame[id_col], sort=True)
-    lo, hi = np.full(len(uniques), np.inf), np.full(len(uniques), -np.inf)
+    lo = weigh_sequences(code, uniques, w, where, column)
+    if not part:
+        check_sequence_total(float(lo.sum()), column)
+    keep = lo[code] > 0
+    if keep.all():
+        return frame, lo
+    return frame[keep], lo[lo > 0]
+
+
+def weigh_sequences(code: np.ndarray, ids: Any, w: np.ndarray, where: Any, column: str) -> np.ndarray:
+    """Each sequence's weight (by ``code``) from its rows' weights ``w``: a DataError naming a
+    sequence whose rows hold several (``where`` names the rows, see :func:`where_of`)."""
+    lo, hi = np.full(len(ids), np.inf), np.full(len(ids), -np.inf)
     np.minimum.at(lo, code, w)
     np.maximum.at(hi, code, w)
     bad = np.flatnonzero(lo != hi)
     if bad.size:
         first = bad[0]
         rows = np.flatnonzero(code == first)
-        shown = [v.item() if isinstance(v, np.generic) else v for v in uniques[bad[:5]]]
+        shown = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(ids)[bad[:5]]]
         raise DataError(f"weights column {column!r} weighs whole sequences, so it must hold one value per sequence: "
                         f"{bad.size} sequence{'s' if bad.size > 1 else ''} ({shown}) "
                         f"{'have' if bad.size > 1 else 'has'} several (sequence {shown[0]!r}: {lo[first]:g} and "
-                        f"{hi[first]:g}, rows {list(frame.index[rows[:5]])}); give every row of a sequence its "
+                        f"{hi[first]:g}, {name_rows(where, rows[:5])}); give every row of a sequence its "
                         "sequence's weight")
-    if not (lo > 0).any():
+    return lo
+
+
+def check_sequence_total(total: float, column: str) -> None:
+    """A DataError when the sequences' weights sum to 0 or beyond the float range."""
+    if not total > 0:
         raise DataError(f"the weights in column {column!r} sum to 0: there is nothing to fit; give some sequences "
                         "a positive weight")
-    if not np.isfinite(lo.sum()):
+    if not np.isfinite(total):
         raise DataError(f"the weights in column {column!r} sum beyond the float range; rescale them")
-    keep = lo[code] > 0
-    if keep.all():
-        return frame, lo
-    return frame[keep], lo[lo > 0]
 
 
 def long_frame(graph: Graph, columns: dict[str, np.ndarray], n_sequences: int, length: int) -> pd.DataFrame:

@@ -301,6 +301,22 @@ def test_sequences_equal_in_memory(client, spec_name, npartitions):
     seqs.assert_equal_fits(fitted, memory)
 
 
+def test_sequence_weights_on_the_cluster(client):
+    import test_sequence_stream as seqs
+
+    rows = seqs.weighted(seqs._rows(seqs.GAUSSIAN, 30, 2))
+    memory = quiet_fit(parse_spec(seqs.GAUSSIAN), rows, weights="w", max_iter=5, seed=1)
+    fitted = quiet_fit(parse_spec(seqs.GAUSSIAN), dd.from_pandas(rows, npartitions=4), weights="w", max_iter=5, seed=1)
+    seqs.assert_equal_fits(fitted, memory)
+    bad = rows.copy()
+    first = bad.index[bad["seq"] == bad.loc[10, "seq"]][0]
+    bad.loc[first, "w"] = 7.0
+    with pytest.raises(DataError, match=rf"weighs whole sequences.*rows \[{first}"):
+        pgm.fit(parse_spec(seqs.GAUSSIAN), dd.from_pandas(bad, npartitions=4), weights="w")
+    with pytest.raises(DataError, match="sum to 0"):
+        pgm.fit(parse_spec(seqs.GAUSSIAN), dd.from_pandas(rows.assign(w=0.0), npartitions=4), weights="w")
+
+
 def test_sequences_from_a_file_on_the_cluster(client, tmp_path):
     """read_frame (as `pgm fit --scheduler` reads): counting and EM equal in memory; errors name the line."""
     import test_sequence_stream as seqs

@@ -236,14 +236,44 @@ def test_a_linear_dynamical_system_streams_too(tmp_path):
     assert_equal_fits(streamed, memory)
 
 
-def test_weights_and_hard_em_when_streaming(discrete_rows, tmp_path):
-    path = write(discrete_rows.assign(w=2.0), tmp_path / "w.csv")
-    with pytest.raises(pgm.PGMError, match="sequence weights are not supported yet when .* streamed"):
-        quiet_fit(parse_spec(DISCRETE), path, weights="w", chunk_rows=50)
-    # Viterbi training sums its counts over the buckets as EM does
+def weighted(rows: pd.DataFrame) -> pd.DataFrame:
+    """One weight per sequence: 0 for some (dropped), fractions and whole numbers for the others."""
+    ids = np.sort(rows["seq"].unique())
+    w = np.random.default_rng(5).choice([0.0, 0.5, 1.0, 3.0], size=len(ids))
+    return rows.assign(w=rows["seq"].map(dict(zip(ids, w))))
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 1000])
+def test_sequence_weights_stream_as_in_memory(gaussian_rows, tmp_path, spill_dir, chunk_rows):
+    rows = weighted(gaussian_rows)
+    path = write(rows, tmp_path / "w.csv")
+    memory = quiet_fit(parse_spec(GAUSSIAN), rows, weights="w", max_iter=5, seed=1)
+    streamed = quiet_fit(parse_spec(GAUSSIAN), path, weights="w", max_iter=5, seed=1, chunk_rows=chunk_rows)
+    assert_equal_fits(streamed, memory)
+    # a weight-3 sequence counts as three copies of it: the weighted fit is not the unweighted one
+    assert abs(memory.history[-1] - quiet_fit(parse_spec(GAUSSIAN), rows, max_iter=5, seed=1).history[-1]) > 1
+    bad = rows.copy()
+    bad.loc[bad.index[bad["seq"] == bad.loc[10, "seq"]][:1], "w"] = 7.0
+    line = int(bad.index[bad["seq"] == bad.loc[10, "seq"]][0]) + 2
+    with pytest.raises(pgm.DataError, match=rf"weighs whole sequences.*lines \[{line}"):
+        quiet_fit(parse_spec(GAUSSIAN), write(bad, tmp_path / "bad.csv"), weights="w", chunk_rows=chunk_rows)
+    with pytest.raises(pgm.DataError, match="weights column 'w': 1 negative value.*line 5"):
+        quiet_fit(parse_spec(GAUSSIAN), write(rows.assign(w=np.where(rows.index == 3, -1.0, rows["w"])),
+                                              tmp_path / "neg.csv"), weights="w", chunk_rows=chunk_rows)
+    with pytest.raises(pgm.DataError, match="sum to 0"):
+        quiet_fit(parse_spec(GAUSSIAN), write(rows.assign(w=0.0), tmp_path / "zero.csv"), weights="w",
+                  chunk_rows=chunk_rows)
+    assert os.listdir(spill_dir) == []
+
+
+def test_hard_em_streams_as_in_memory(discrete_rows, tmp_path):
+    """Viterbi training sums its counts over the buckets as EM does."""
+    path = write(discrete_rows, tmp_path / "d.csv")
     memory = quiet_fit(parse_spec(DISCRETE), discrete_rows, learner="hard-em", max_iter=4, seed=2)
     streamed = quiet_fit(parse_spec(DISCRETE), path, learner="hard-em", max_iter=4, seed=2, chunk_rows=50)
     assert_equal_fits(streamed, memory)
+    with pytest.raises(pgm.PGMError, match="learner='variational' fits a sequence model in memory only"):
+        quiet_fit(parse_spec(DISCRETE), path, learner="variational", chunk_rows=50)
 
 
 def test_command_line_fits_a_sequence_model_in_chunks(discrete_rows, tmp_path, capsys):

@@ -253,9 +253,10 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
     # messages of the library name its Python arguments; the command line names its flags instead
     ("fit-init-another-graph", ["fit", "M/sprinkler.yaml", "sp.csv", "--init", "zero.fitted.yaml", "-o", "out.yaml"],
      {"zero.fitted.yaml": ZERO}, ["--init does not match this model's graph", "or leave --init out"]),
-    ("fit-sequence-weights-streamed", ["fit", "hmm.yaml", "hmm.csv", "--weights", "w", "--chunk-rows", "2", "-o",
+    ("fit-sequence-weights-streamed", ["fit", "hmm.yaml", "hmmw.csv", "--weights", "w", "--chunk-rows", "2", "-o",
                                        "out.yaml"],
-     {"hmm.yaml": HMM, "hmm.csv": HMM_CSV}, ["sequence weights are not supported yet when", "drop --weights"]),
+     {"hmm.yaml": HMM, "hmmw.csv": HMM_CSV.replace("1,2,no,1", "1,2,no,2")},
+     ["weights column 'w' weighs whole sequences", "lines [2, 3] of hmmw.csv"]),
     ("fit-sequence-chunk-rows-repeated-step", ["fit", "hmm.yaml", "hmm2.csv", "--chunk-rows", "2", "-o", "out.yaml"],
      {"hmm.yaml": HMM, "hmm2.csv": HMM_CSV + "1,2,yes,1\n"}, ["hmm2.csv: 1 duplicated (walk, day) pair (lines 3 and 5"]),
     ("fit-sequence-chunk-rows-bad-label", ["fit", "hmm.yaml", "hmm3.csv", "--chunk-rows", "2", "-o", "out.yaml"],
