@@ -263,7 +263,7 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], list[str]]] = [
      {"hmm.yaml": HMM, "hmm3.csv": HMM_CSV + "2,2,maybe,1\n"}, ["hmm3.csv: column 'umbrella'", "line 5: 'maybe'"]),
     ("fit-sequence-weights-vary", ["fit", "hmm.yaml", "hmm.csv", "--weights", "w", "-o", "out.yaml"],
      {"hmm.yaml": HMM, "hmm.csv": HMM_CSV.replace("1,2,no,1", "1,2,no,2")},
-     ["weights column 'w' weighs whole sequences", "sequence '1': 1 and 2, rows [0, 1]"]),
+     ["weights column 'w' weighs whole sequences", "sequence '1': 1 and 2, lines [2, 3] of hmm.csv"]),
     # --- forecast
     ("forecast-declaration", ["forecast", "hmm.yaml", "hmm.csv"], {"hmm.yaml": HMM, "hmm.csv": HMM_CSV},
      ["not a fitted model (no `params:`)"]),
