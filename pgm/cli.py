@@ -234,7 +234,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if fitted.history:
         n_iter = info.get("n_iter", len(fitted.history))
         what = "ELBO" if info.get("learner") == "variational" else info.get("history", "log-likelihood")
-        summary += f" ({n_iter} iteration{'s' if n_iter != 1 else ''}, {what} {fitted.history[-1]:.6g})"
+        last = info.get("log_likelihood", fitted.history[-1])  # stochastic EM returns the average of its iterates
+        summary += f" ({n_iter} iteration{'s' if n_iter != 1 else ''}, {what} {last:.6g})"
     print(summary)
     return 0
 
