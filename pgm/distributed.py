@@ -454,7 +454,9 @@ def _split(frame: pd.DataFrame, i: int, n: int, id_column: str) -> tuple[pd.Data
     if n == 1:
         return (frame,)
     target = pd.util.hash_pandas_object(frame[id_column], index=False).to_numpy() % np.uint64(n)
-    return tuple(frame[target == j] for j in range(n))
+    order = np.argsort(target, kind="stable")  # rows keep their order within each piece
+    bounds = np.searchsorted(target[order], np.arange(n + 1, dtype=np.uint64))
+    return tuple(frame.iloc[order[bounds[j]:bounds[j + 1]]] for j in range(n))
 
 
 def _gather(*pieces: pd.DataFrame) -> pd.DataFrame:

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from pgm.encode import EncodedData, encode, row_weights
-from pgm.errors import DataError, DataWarning
+from pgm.errors import DataError, DataWarning, PGMError
 from pgm.graph import Graph
 from pgm.io.table import DEFAULT, Lines, ReadOptions
 from pgm.learn.chain import SequenceParts, SequenceSource
@@ -293,6 +293,11 @@ def spilled(graph: Graph, path: str | Path, *, chunk_rows: int | None = None, op
             if str(reader.path) in str(exc):
                 raise
             raise DataError(f"{reader.path}: {exc}") from None
+        except OSError as exc:  # the spill's own files (a full disk): not the data file's fault
+            if str(reader.path) in str(exc):
+                raise
+            raise PGMError(f"{reader.path}: cannot write the encoded rows to the temporary directory {directory} "
+                           f"({exc.strerror or exc}); free disk space there or point TMPDIR at a larger disk") from None
         n_buckets = len(spill.bounds) - 1
         yield (SequenceParts(graph, spill.parts, tuple(spill.hidden), str(reader.path)),
                {"chunk_rows": rows, "buckets": n_buckets})

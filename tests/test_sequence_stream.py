@@ -290,3 +290,12 @@ def test_command_line_fits_a_sequence_model_in_chunks(discrete_rows, tmp_path, c
     assert streamed.log_likelihood(data) == pytest.approx(memory.log_likelihood(data), abs=1e-9)
     for key in memory.cpds:  # parameters as saved (rounded to the file's digits)
         np.testing.assert_allclose(streamed.cpds[key].probs, memory.cpds[key].probs, rtol=0, atol=1e-10)
+
+
+def test_a_full_disk_is_a_pgm_error(discrete_rows, tmp_path, spill_dir, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(seqstream.np, "save", full)
+    with pytest.raises(pgm.PGMError, match="No space left on device.*point TMPDIR at a larger disk"):
+        quiet_fit(parse_spec(DISCRETE), write(discrete_rows, tmp_path / "d.csv"), chunk_rows=50)
+    assert os.listdir(spill_dir) == []
