@@ -3,7 +3,10 @@
 Cases:
 
 a. A discrete HMM (3 hidden states, 4 symbols) unrolled with ties, T = 2..100, 300 sequences.
-b. A gaussian HMM (3 hidden states, 1-d gaussian emissions) unrolled with ties, same T, 300 sequences.
+b. A gaussian HMM (3 hidden states, 1-d gaussian emissions) unrolled with ties, same T, 300 sequences,
+   side by side with hmmlearn's GaussianHMM on the same sequences from the same parameters when
+   hmmlearn is importable (run in an environment that has it, e.g. /work/venv-ref with this checkout
+   first on PYTHONPATH); the ratio is pgm's CPU time per iteration over hmmlearn's.
 c. A sigmoid belief network, 10 hidden binary units, each of 30 visible binary units a logistic
    child of all of them, 1,000 rows: time and peak memory (tracemalloc) per iteration.
 
@@ -29,16 +32,21 @@ import time
 import tracemalloc
 import warnings
 
-import numpy as np
+# both tools single-threaded: on a shared machine, spinning BLAS threads cost hmmlearn 30x its CPU time
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 
-import pgm
-from pgm.cpd.linear import LinearCPD
-from pgm.cpd.logistic import LogisticCPD
-from pgm.cpd.table import TableCPD
-from pgm.fitted import FittedModel
-from pgm.graph import build
-from pgm.schema import parse_spec
+import pgm  # noqa: E402
+import pgm.learn.em  # noqa: E402
+from pgm.cpd.linear import LinearCPD  # noqa: E402
+from pgm.cpd.logistic import LogisticCPD  # noqa: E402
+from pgm.cpd.table import TableCPD  # noqa: E402
+from pgm.fitted import FittedModel  # noqa: E402
+from pgm.graph import build  # noqa: E402
+from pgm.schema import parse_spec  # noqa: E402
 
+#: plain EM updates (a checkout that predates ``accelerate=`` runs them anyway)
+PLAIN = {"accelerate": False} if hasattr(pgm.learn.em, "ACCELERATE") else {}
 LENGTHS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 30, 50, 75, 100]
 
 
@@ -82,8 +90,8 @@ def per_iteration(model: FittedModel, df, iters: int) -> dict:
     cpu: list[float] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pgm.fit(model.spec, df, init=model.cpds, max_iter=1, tol=0)
-        pgm.fit(model.spec, df, init=model.cpds, max_iter=1 + iters, tol=0,
+        pgm.fit(model.spec, df, init=model.cpds, max_iter=1, tol=0, **PLAIN)
+        pgm.fit(model.spec, df, init=model.cpds, max_iter=1 + iters, tol=0, **PLAIN,
                 callback=lambda it, ll: (wall.append(time.perf_counter()), cpu.append(time.process_time())))
     return {"wall": float(np.median(np.diff(wall))), "cpu": float(np.median(np.diff(cpu)))}
 
@@ -99,8 +107,36 @@ def peak_iteration(model: FittedModel, df) -> float:
     return peak / 2**20
 
 
+def hmmlearn_iteration(model: FittedModel, df, T: int, iters: int) -> dict | None:
+    """hmmlearn's GaussianHMM on the same sequences from the same (true) parameters: CPU and wall seconds
+    per EM iteration, from fits of 1 and 1 + iters iterations (None when hmmlearn is not installed)."""
+    try:
+        from hmmlearn.hmm import GaussianHMM
+    except ImportError:
+        return None
+    x = np.concatenate([df[f"x{t}"].to_numpy()[:, None] for t in range(1, T + 1)], axis=1).reshape(-1, 1)
+    lengths = [T] * len(df)
+    emit = model.cpds["emit"]
+
+    def fit(n_iter: int) -> tuple[float, float]:
+        m = GaussianHMM(n_components=3, covariance_type="full", n_iter=n_iter, tol=-np.inf, init_params="",
+                        params="stmc", implementation="scaling")
+        m.startprob_ = model.cpds["h1"].probs[0]
+        m.transmat_ = model.cpds["trans"].probs
+        m.means_, m.covars_ = emit.intercept, emit.cov
+        w, c = time.perf_counter(), time.process_time()
+        m.fit(x, lengths)
+        return time.perf_counter() - w, time.process_time() - c
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(1)
+        (w1, c1), (wk, ck) = fit(1), fit(1 + iters)
+    return {"wall": (wk - w1) / iters, "cpu": (ck - c1) / iters}
+
+
 def run_cases(lengths: list[int], iters: int, sbn_rows: int) -> dict:
-    out: dict = {"hmm": {}, "ghmm": {}, "sbn": None}
+    out: dict = {"hmm": {}, "ghmm": {}, "hmmlearn": {}, "sbn": None}
     for T in lengths:
         for key, gaussian in (("hmm", False), ("ghmm", True)):
             model = hmm(T, gaussian)
@@ -110,6 +146,8 @@ def run_cases(lengths: list[int], iters: int, sbn_rows: int) -> dict:
             except pgm.PGMError as exc:
                 out[key][T] = {"refused": str(exc).split(";")[0][:60]}
             print(f"  {key} T={T}: {out[key][T]}", file=sys.stderr, flush=True)
+            if gaussian:
+                out["hmmlearn"][T] = hmmlearn_iteration(model, df, T, iters)
     if sbn_rows:
         model = sbn(10, 30)
         df = observed(model, sbn_rows)
@@ -153,12 +191,14 @@ def main() -> None:
     print("after: this checkout", file=sys.stderr)
     after = run_cases(lengths, args.iters, args.sbn_rows)
     print(f"\nTime per EM iteration, ms (wall, CPU); 300 sequences, 3 hidden states; pgm {pgm.__file__}")
-    head = f"{'T':>4} | {'discrete HMM after':>17} | {'gaussian HMM after':>17}"
+    head = f"{'T':>4} | {'discrete HMM after':>17} | {'gaussian HMM after':>17} | {'hmmlearn gaussian':>17} | CPU ratio"
     if before:
         head += f" | {'discrete before':>17} | {'gaussian before':>17}"
     print(head)
     for T in lengths:
-        row = f"{T:>4} | {fmt(after['hmm'].get(T)):>17} | {fmt(after['ghmm'].get(T)):>17}"
+        ours, theirs = after["ghmm"].get(T), after["hmmlearn"].get(T)
+        ratio = f"{ours['cpu'] / theirs['cpu']:8.2f}x" if theirs and ours and "cpu" in ours else f"{'-':>9}"
+        row = (f"{T:>4} | {fmt(after['hmm'].get(T)):>17} | {fmt(ours):>17} | {fmt(theirs):>17} | {ratio}")
         if before:
             row += f" | {fmt(before['hmm'].get(str(T))):>17} | {fmt(before['ghmm'].get(str(T))):>17}"
         print(row)

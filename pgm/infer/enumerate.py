@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
+from pgm.cpd.table import TableStats
 from pgm.encode import EncodedData, row_labels
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
@@ -356,6 +357,7 @@ class _Evidence:
     inverse: np.ndarray | None          # (rows,) key of each group row; None: one key per row
     per_row: tuple[str, ...]            # members whose arrays have one entry per group row
     keep: np.ndarray | None             # (rows,) False where the family is summed out
+    cells: np.ndarray | None = None     # (keys, states) the CPT cell each entry reads: merged table families
     cache: dict = field(default_factory=dict)
 
     @property
@@ -365,6 +367,14 @@ class _Evidence:
     def rows(self, sl: slice) -> dict[str, np.ndarray]:
         """The member values of a batch of group rows (unmerged families)."""
         return {m: (a[sl] if m in self.per_row else a) for m, a in self.assign.items()}
+
+    def row_cells(self, sl: slice) -> np.ndarray:
+        """(rows in the batch, states): the CPT cell each entry of a merged table family reads."""
+        key = ("cells", sl.start, sl.stop)
+        if key not in self.cache:
+            assert self.cells is not None and self.inverse is not None
+            self.cache[key] = self.cells[self.inverse[sl]]
+        return self.cache[key]
 
 
 def _evidence(group: Group, f: str, fam: Family, graph: Graph, data: EncodedData) -> _Evidence:
@@ -402,7 +412,10 @@ def _evidence(group: Group, f: str, fam: Family, graph: Graph, data: EncodedData
                 v = data.values[m][rows]
                 assign[m] = np.nan_to_num(v, nan=0.0) if m in data.missing else v
     keep = ~group.dropped[f] if f in group.dropped else None
-    group.cache[key] = ev = _Evidence(hidden, shape, assign, n_keys, inverse, per_row, keep)
+    cells = None
+    if fam.kind == "table" and inverse is not None:  # gathered and counted by cell, as the listed path does
+        cells = np.broadcast_to(table_cells(fam, assign), (n_keys, math.prod(shape))).astype(np.int64)
+    group.cache[key] = ev = _Evidence(hidden, shape, assign, n_keys, inverse, per_row, keep, cells)
     return ev
 
 
@@ -439,8 +452,9 @@ def _tree_batches(group: Group, evs: list[_Evidence], graph: Graph, fams: dict[s
     the indicator matrix, each family's first key) for the statistics.  Tables with log 0 entries
     are gathered instead (0 * -inf is not 0)."""
     slot = _slots(group, evs)
-    keyed = [family_log_prob(fams[f], cpds[graph[f].param], ev.assign, ev.n_keys, ev.cache)
-             if ev.inverse is not None else None for f, ev in zip(group.families, evs)]
+    keyed = [None if ev.inverse is None else cpds[graph[f].param].log_probs.reshape(-1)[ev.cells]
+             if ev.cells is not None else family_log_prob(fams[f], cpds[graph[f].param], ev.assign, ev.n_keys, ev.cache)
+             for f, ev in zip(group.families, evs)]
     shared: dict[int, list[int]] = {}
     for i, (ev, lp) in enumerate(zip(evs, keyed)):
         if lp is not None and not (ev.n_keys == 1 and ev.keep is None) and np.all(np.isfinite(lp)):
@@ -486,6 +500,7 @@ def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[s
     lse = np.empty(n)
     w = None if data.weights is None else data.weights[group.rows]
     acc: dict[str, Any] = {}
+    direct: set[str] = set()   # families whose acc holds flat table counts
     evs = [_evidence(group, f, fams[f], graph, data) for f in group.families]
     slot = _slots(group, evs)
 
@@ -512,7 +527,13 @@ def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[s
             q = qs[slot[i]]
             if ev.keep is not None:
                 q = np.where(ev.keep[sl, None], q, 0.0)
-            if ev.inverse is not None:  # sum the posterior weights of rows sharing a key
+            if ev.cells is not None:  # a table family: its counts, one bincount over the cells read
+                fam = fams[f]
+                part = np.bincount(ev.row_cells(sl).reshape(-1), weights=np.ascontiguousarray(q).reshape(-1),
+                                   minlength=fam.n_configs * fam.var.n_states)
+                add(f, part)
+                direct.add(f)
+            elif ev.inverse is not None:  # sum the posterior weights of rows sharing a key
                 cells = (ev.inverse[sl, None] * ev.size + np.arange(ev.size)).reshape(-1)
                 part = np.bincount(cells, weights=np.ascontiguousarray(q).reshape(-1), minlength=ev.n_keys * ev.size)
                 add(f, part.reshape(ev.n_keys, ev.size))
@@ -521,8 +542,11 @@ def _tree_step(group: Group, graph: Graph, fams: dict[str, Family], cpds: dict[s
                 add(f, family_stats(fams[f], ev.rows(sl), m, np.ascontiguousarray(q), cache))
     out: dict[str, Stats] = {}
     for f, ev in zip(group.families, evs if stats else []):
-        out[f] = (family_stats(fams[f], ev.assign, ev.n_keys, acc[f], ev.cache) if ev.inverse is not None
-                  else acc[f])
+        if f in direct:
+            out[f] = TableStats(acc[f].reshape(fams[f].n_configs, fams[f].var.n_states))
+        else:
+            out[f] = (family_stats(fams[f], ev.assign, ev.n_keys, acc[f], ev.cache) if ev.inverse is not None
+                      else acc[f])
     return lse, out
 
 
