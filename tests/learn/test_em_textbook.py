@@ -3,6 +3,8 @@ posteriors used to stop at once near the independent model (issue 15):
 
 * a 20-step discrete HMM unrolled with ties reaches hmmlearn's best of 5 starts (stored by
   ``tests/reference/make_hmm20_reference.py``, which anyone can rerun);
+* a 50-step gaussian HMM (2-dimensional emissions) unrolled with ties reaches hmmlearn's best of 10
+  starts (stored by ``tests/reference/make_ghmm50_reference.py``);
 * an LDA-like plate model (documents as rows, a plate of word tokens each with its own topic)
   reaches the best of 5 starts of a numpy EM written here.
 """
@@ -51,6 +53,36 @@ def test_hmm_with_20_steps_reaches_hmmlearns_best_of_5():
     counts = np.bincount(data.to_numpy().ravel(), minlength=4)
     independent = float(counts @ np.log(counts / counts.sum()))
     assert best > independent + 100
+
+
+def ghmm_spec(length: int = 50, states: int = 3):
+    nodes = {"h1": {"states": states, "latent": True}}
+    for t in range(2, length + 1):
+        nodes[f"h{t}"] = {"states": states, "latent": True, "parents": [f"h{t - 1}"], "tie": "transition"}
+    for t in range(1, length + 1):
+        nodes[f"x{t}"] = {"type": "gaussian", "dim": 2, "parents": [f"h{t}"], "tie": "emission"}
+    return parse_spec({"name": "ghmm50", "graph": "directed", "nodes": nodes})
+
+
+@pytest.mark.slow
+def test_gaussian_hmm_with_50_steps_reaches_hmmlearns_best_of_10():
+    """The unrolled model goes through the clique tree (gaussian children as per-row evidence on
+    their hidden parents); pgm's default start, 5 runs, reaches the best of hmmlearn's 10 k-means starts."""
+    reference = json.loads((REFERENCE / "ghmm50_hmmlearn.json").read_text())
+    data = pd.read_csv(REFERENCE / "ghmm50_sequences.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pgm.ConvergenceWarning)
+        fitted = pgm.fit(ghmm_spec(), data, learner="em", n_init=5, seed=0, max_iter=1000, tol=1e-9)
+    runs = fitted.info["runs"]
+    assert len({run[0] for run in runs}) == 5
+    for run in runs:
+        assert np.all(np.diff(run) >= -1e-9 * np.abs(run[1:]))
+    best = fitted.log_likelihood(data)
+    assert best == pytest.approx(max(run[-1] for run in runs), rel=1e-12)
+    # hmmlearn stops when an iteration gains less than 1e-6 nats, pgm at a relative 1e-9 (about 1e-5 nats)
+    assert best >= reference["best_log_likelihood"] - 1e-3, (best, reference["best_log_likelihood"])
+    # a maximum of the likelihood is above its value at the parameters the data were drawn from
+    assert best > reference["true_parameters_log_likelihood"]
 
 
 # --------------------------------------------------------------------------- LDA-like plate model
