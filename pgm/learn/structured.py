@@ -261,10 +261,50 @@ def _blocks(c: Cross) -> list[tuple[int, int]]:
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
-def _log_table(st: Structure, c: Cross, cpds: dict[str, CPD], lo: int, hi: int) -> np.ndarray:
+@dataclass
+class _Quadratic:
+    """A gaussian child of hidden discrete parents only, as ``log N(y; mu_c, Sigma_c) = phi(y) . theta_c``
+    with ``phi(y) = [1, z, z_i z_j (i <= j)]``, ``z = y - shift``: its log-table over the joint states
+    is one matrix product per block of rows (the table of means and precisions)."""
+
+    shift: np.ndarray             # (d,)
+    theta: np.ndarray             # (J, C) in the family's grid order
+    iu: tuple[np.ndarray, np.ndarray]
+
+    def table(self, y: np.ndarray) -> np.ndarray:
+        z = y - self.shift
+        phi = np.hstack([np.ones((len(z), 1)), z, z[:, self.iu[0]] * z[:, self.iu[1]]])
+        return np.einsum("nj,jc->nc", phi, self.theta)  # J is a few: einsum beats BLAS's thin product here
+
+
+def _quadratic(st: Structure, c: Cross, cpd: CPD) -> _Quadratic | None:
+    """The quadratic form of cross family ``c`` when its child is gaussian and every parent a hidden discrete node."""
+    fam = c.fam
+    if not fam.var.gaussian or fam.cont or set(c.hidden) != set(fam.disc):
+        return None
+    y = st.data.enc.values[_base(c.name)][c.rows]
+    ok = ~np.isnan(y).any(axis=1)
+    shift = y[ok].mean(axis=0) if ok.any() else np.zeros(y.shape[1])
+    prec = np.einsum("cij,ckj->cik", cpd.prec_chol, cpd.prec_chol)           # (C, d, d)
+    mu = cpd.intercept - shift                                              # (C, d)
+    pmu = np.einsum("cij,cj->ci", prec, mu)
+    iu = np.triu_indices(fam.var.dim)
+    quad = -0.5 * prec[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
+    theta = np.hstack([(cpd.log_norm - 0.5 * np.einsum("ci,ci->c", mu, pmu))[:, None], pmu, quad])   # (C, J)
+    grid = np.indices(c.cards).reshape(len(c.cards), -1)
+    perm = np.ravel_multi_index(tuple(grid[c.hidden.index(p)] for p in fam.disc), fam.cards)
+    return _Quadratic(shift, np.ascontiguousarray(theta[perm].T), iu)
+
+
+def _log_table(st: Structure, c: Cross, cpds: dict[str, CPD], lo: int, hi: int,
+               quadratic: _Quadratic | None = None) -> np.ndarray:
     """log p of the family on rows lo:hi over its hidden members' joint states, floored: (hi - lo, C)."""
-    lp = family_log_prob(c.fam, cpds[st.graph[c.name].param], _assign(st, c, lo, hi), hi - lo, {})
-    lp = np.broadcast_to(np.asarray(lp).reshape(-1, c.size), (hi - lo, c.size))
+    if quadratic is not None:  # finite everywhere: no floor needed
+        lp = quadratic.table(np.nan_to_num(st.data.enc.values[_base(c.name)][c.rows[lo:hi]], nan=0.0))
+        return lp if c.miss is None else np.where(c.miss[lo:hi, None], 0.0, lp)
+    else:
+        lp = family_log_prob(c.fam, cpds[st.graph[c.name].param], _assign(st, c, lo, hi), hi - lo, {})
+        lp = np.broadcast_to(np.asarray(lp).reshape(-1, c.size), (hi - lo, c.size))
     if c.miss is not None:
         lp = np.where(c.miss[lo:hi, None], 0.0, lp)
     return np.maximum(lp, LOG_FLOOR)
@@ -301,7 +341,7 @@ class _State:
         self.entropy = [0.0] * len(st.plans)
         self.own = [0.0] * len(st.plans)
         self.xi: list[tuple[np.ndarray | None, np.ndarray | None]] = [(None, None)] * len(st.plans)
-        self.updated = [False] * len(st.plans)
+        self.version = [0] * len(st.plans)          # how often each piece was updated (invalidates contractions)
 
     def group_marginal(self, c: Cross, g: Group, lo: int, hi: int) -> np.ndarray:
         """The joint marginal of the family's members in piece ``g.piece`` at the rows it reads: (hi - lo, G)."""
@@ -326,30 +366,62 @@ class _EStep:
         self.st, self.q, self.cpds = st, q, cpds
         self.own = [tables(plan, cpds) for plan in st.plans]
         self.cache: dict[str, np.ndarray] = {}
+        self.held: dict[tuple[str, int, int], tuple[tuple[int, ...], np.ndarray]] = {}
+        self.quadratic = {c.name: _quadratic(st, c, cpds[st.graph[c.name].param]) for c in st.cross}
         for c in st.cross:
             n = len(c.rows)
             if n * c.size <= CACHE_CELLS:
-                self.cache[c.name] = _log_table(st, c, cpds, 0, n)
+                self.cache[c.name] = _log_table(st, c, cpds, 0, n, self.quadratic[c.name])
 
     def _table(self, c: Cross, lo: int, hi: int) -> np.ndarray:
         if c.name in self.cache:
             return self.cache[c.name][lo:hi]
-        return _log_table(self.st, c, self.cpds, lo, hi)
+        return _log_table(self.st, c, self.cpds, lo, hi, self.quadratic[c.name])
 
     def cross_evidence(self, i: int) -> np.ndarray:
         """sum over the cross families touching piece i of E_{q_-i}[log p_f] over piece i's joint state: (N, K_i)."""
-        st, q = self.st, self.q
+        st = self.st
         out = np.zeros((st.n_rows, st.plans[i].n_states))
         for c in st.cross:
-            pos = [j for j, g in enumerate(c.groups) if g.piece == i]
-            if not pos:
-                continue
-            g = c.groups[pos[0]]
-            for lo, hi in _blocks(c):
-                t = self._table(c, lo, hi)
-                qs = [None if j == pos[0] else q.group_marginal(c, h, lo, hi) for j, h in enumerate(c.groups)]
-                out[c.marginal_rows(g)[lo:hi]] += _contract(t, qs)[:, g.onto]    # (rows, K_i)
+            for j, g in enumerate(c.groups):
+                if g.piece == i:
+                    out[c.marginal_rows(g)] += self.outside(c, j, j + 1)[:, g.onto]    # (rows, K_i)
         return out
+
+    def outside(self, c: Cross, lo: int, hi: int) -> np.ndarray:
+        """The family's log-table contracted with the current marginals of every group outside
+        ``lo:hi``: (rows, joint states of groups lo..hi-1).
+
+        The groups form a binary tree (halves of ``0:G``); a node's tensor is its parent's contracted
+        with its sibling's marginals, kept while those marginals are unchanged.  A sweep updates the
+        pieces in order, so the whole table is read twice per sweep (for the two halves), not once
+        per piece."""
+        key = (c.name, lo, hi)
+        sizes = [g.size for g in c.groups]
+        versions = tuple(self.q.version[g.piece] for g in c.groups)
+        held = self.held.get(key)
+        if held is not None and all(held[0][j] == versions[j] for j in range(len(sizes)) if not lo <= j < hi):
+            return held[1]
+        plo, phi = 0, len(sizes)
+        while True:  # the parent of lo:hi in the tree
+            mid = (plo + phi) // 2
+            if (plo, mid) == (lo, hi) or (mid, phi) == (lo, hi):
+                break
+            plo, phi = (plo, mid) if hi <= mid else (mid, phi)
+        marg = lambda j, a, b: self.q.group_marginal(c, c.groups[j], a, b)  # noqa: E731
+        if (plo, phi) == (0, len(sizes)):  # the root: the table itself, by blocks of rows
+            parts = []
+            for a, b in _blocks(c):
+                qs = [marg(j, a, b) for j in range(lo)] + [None] + [marg(j, a, b) for j in range(hi, len(sizes))]
+                parts.append(_contract(self._table(c, a, b), qs))
+            value = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        else:
+            parent = self.outside(c, plo, phi)
+            n = len(c.rows)
+            qs = ([marg(j, 0, n) for j in range(plo, lo)] + [None] + [marg(j, 0, n) for j in range(hi, phi)])
+            value = _contract(parent, qs)
+        self.held[key] = (versions, value)
+        return value
 
     def cross_value(self, c: Cross) -> float:
         """E_q[log p_f] summed over rows for a cross family."""
@@ -381,7 +453,7 @@ class _EStep:
         q.xi[i] = (sm.xi_shared, sm.xi_rows)
         q.entropy[i] = sm.log_likelihood - e_own - e_cross - e_trans
         q.own[i] = e_own + e_trans
-        q.updated[i] = True
+        q.version[i] += 1
         return e_cross
 
     def bound(self, last: float) -> float:

@@ -18,7 +18,7 @@ import pytest
 import pgm
 from pgm.graph import build
 from pgm.infer.chain import forward_backward, make_chain_plan
-from pgm.learn.structured import _EStep, _State, fit_structured, make_structure
+from pgm.learn.structured import _EStep, _log_table, _quadratic, _State, fit_structured, make_structure
 from pgm.schema import parse_spec
 from pgm.sequence import encode_sequences
 
@@ -248,3 +248,33 @@ def test_sequence_weights_equal_repeated_sequences():
     assert np.all(np.diff(fitted.history) >= 0)
     np.testing.assert_allclose(fitted.elbo(weighted, weights="w"), fitted.elbo(repeated), rtol=1e-10)
     assert fitted.elbo(repeated) <= fitted.log_likelihood(repeated) + 1e-9
+
+
+def test_gaussian_table_of_means_equals_the_kinds_log_prob():
+    """The quadratic form of a gaussian child of hidden discrete parents (one product per block of rows)
+    against the linear kind's own log-density, parents in any order, one and two dimensions, missing y."""
+    rng = np.random.default_rng(0)
+    for dim, parents in ((1, ["h0", "h1", "h2"]), (2, ["h2", "h0"])):
+        nodes = {"h0": {"states": 2, "latent": True, "prev": ["h0"]}, "h1": {"states": 3, "latent": True, "prev": ["h1"]},
+                 "h2": {"states": 2, "latent": True, "prev": ["h2"]},
+                 "x": {"type": "gaussian", "dim": dim, "parents": parents},
+                 "o": {"states": 2, "parents": ["h1", "h0", "h2"]}}
+        graph = build(_spec(nodes))
+        cols = {f"x[{i}]": rng.normal(5, 1, 200) for i in range(dim)} if dim > 1 else {"x": rng.normal(5, 1, 200)}
+        for c in cols.values():
+            c[::17] = np.nan
+        cols["o"] = rng.integers(0, 2, 200)
+        seq = encode_sequences(graph, _frame([10] * 20, rng, cols))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cpds = fit_structured(graph, seq, max_iter=3).cpds
+        st = make_structure(graph, seq)
+        checked = 0
+        for c in st.cross:
+            quad = _quadratic(st, c, cpds[graph[c.name].param])
+            assert (quad is not None) == c.name.startswith("x")
+            if quad is not None:
+                np.testing.assert_allclose(_log_table(st, c, cpds, 0, len(c.rows), quad),
+                                           _log_table(st, c, cpds, 0, len(c.rows)), atol=1e-9)
+                checked += 1
+        assert checked == 2
