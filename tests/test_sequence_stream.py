@@ -141,6 +141,22 @@ def test_a_fitted_start_and_timestamps(discrete_rows, tmp_path):
     assert_equal_fits(streamed, memory)
 
 
+def test_parquet_timestamps_and_a_large_file_streams_on_its_own(discrete_rows, tmp_path, monkeypatch):
+    from pgm import stream
+    from pgm.graph import build
+    from pgm.sequence import slice_graph
+
+    stamped = discrete_rows.assign(t=pd.Timestamp("2026-03-01", tz="Europe/Paris")
+                                   + pd.to_timedelta(discrete_rows["t"], unit="D"))
+    path = write(stamped, tmp_path / "stamped.parquet")
+    memory = quiet_fit(parse_spec(DISCRETE), discrete_rows, max_iter=3, seed=0)
+    assert_equal_fits(quiet_fit(parse_spec(DISCRETE), path, max_iter=3, seed=0, chunk_rows=13), memory)
+    monkeypatch.setattr(stream, "STREAM_BYTES", 10)  # a file above it streams without chunk_rows
+    auto = quiet_fit(parse_spec(DISCRETE), path, max_iter=3, seed=0)
+    assert auto.info["chunk_rows"] == stream.default_chunk_rows(slice_graph(build(parse_spec(DISCRETE))))
+    assert_equal_fits(auto, memory)
+
+
 @pytest.fixture
 def spill_dir(tmp_path, monkeypatch):
     """The temporary directory the spill goes to (tempfile.gettempdir())."""
