@@ -414,7 +414,7 @@ class _EStep:
             for a, b in _blocks(c):
                 qs = [marg(j, a, b) for j in range(lo)] + [None] + [marg(j, a, b) for j in range(hi, len(sizes))]
                 parts.append(_contract(self._table(c, a, b), qs))
-            value = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            value = np.concatenate(parts) if parts else np.zeros((0, math.prod(sizes[lo:hi])))
         else:
             parent = self.outside(c, plo, phi)
             n = len(c.rows)
@@ -502,7 +502,8 @@ def _m_step(st: Structure, q: _State, cpds: dict[str, CPD], options: dict[str, d
                 w, n = w.sum(axis=0, keepdims=True), 1
             s = family_stats(c.fam, _assign(st, c, lo, lo + n), n, w, {})
             total = s if total is None else total + s
-        parts.append((c.name, total))
+        if total is not None:  # None: no sequence reaches a second step
+            parts.append((c.name, total))
     stats = pool_stats(st.graph, parts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

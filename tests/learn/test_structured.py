@@ -278,3 +278,34 @@ def test_gaussian_table_of_means_equals_the_kinds_log_prob():
                                            _log_table(st, c, cpds, 0, len(c.rows)), atol=1e-9)
                 checked += 1
         assert checked == 2
+
+
+@pytest.mark.parametrize("case", ["latent-children", "autoregressive-short"])
+def test_pieces_with_latent_children_and_short_sequences(case):
+    """Latent nodes join their hidden parents' piece (a per-step mixture z under h0, a chain h2 driven
+    by h1); an observed autoregressive child of two chains; sequences of one step: the bound stays
+    below the exact log-likelihood and never decreases."""
+    rng = np.random.default_rng(1)
+    chains = _chains(2, 2)
+    if case == "latent-children":
+        nodes = {**chains, "z": {"states": 2, "latent": True, "parents": ["h0"]},
+                 "h2": {"states": 2, "latent": True, "parents": ["h1"], "prev": ["h2"]},
+                 "x": {"type": "gaussian", "parents": ["z", "h2"]}, "y": {"states": 2, "parents": ["h0", "h1"]}}
+        lengths = [6] * 10
+        cols = {"x": rng.normal(size=60), "y": rng.integers(0, 2, 60)}
+        pieces = [("h0", "z"), ("h1", "h2")]
+    else:
+        nodes = {**chains, "o": {"states": 3, "parents": ["h0", "h1"], "prev": ["o"]}}
+        lengths = [1, 1, 5, 7, 3, 1]
+        cols = {"o": rng.integers(0, 3, sum(lengths))}
+        pieces = [("h0",), ("h1",)]
+    graph = build(_spec(nodes))
+    seq = encode_sequences(graph, _frame(lengths, rng, cols))
+    assert make_structure(graph, seq).pieces == pieces
+    result, gaps = _trace(graph, seq, max_iter=8)
+    assert np.all(np.diff(result.history) >= -1e-9 * abs(result.history[-1]))
+    assert np.all(gaps >= -1e-8) and gaps[-1] > 1e-6
+    one_step = _frame([1] * 30, rng, {"x": rng.normal(size=30)})
+    graph = build(_spec({**chains, "x": {"type": "gaussian", "parents": ["h0", "h1"]}}))
+    result, gaps = _trace(graph, encode_sequences(graph, one_step), max_iter=5)
+    assert np.all(gaps >= -1e-8) and np.all(np.diff(result.history) >= 0)
