@@ -25,9 +25,15 @@ state (at most :data:`pgm.infer.chain.MAX_JOINT`), and ``q_P`` is any distributi
   the previous row).  Sweeps over the pieces stop when the bound stops improving.  The entropy of
   each piece is ``log Z_P - E_{q_P}[its potentials]``, so the bound is exact bookkeeping, not an
   estimate; it equals the log-likelihood when the pieces are independent given the data.
+* A binary ``cpd: logistic`` cross family whose hidden parents have more than
+  :data:`CROSS_LIMIT` joint states takes the Jaakkola-Jordan (2000) bound (:class:`_Bounded`):
+  quadratic in the logit, so each piece sees a table over its own members' states, built from the
+  mean and variance of the other pieces' parts of the logit; ``xi`` is reset to its optimum after
+  every piece's update.
 * **M-step**: the pieces' own families take forward-backward's expected statistics (pairwise
   marginals within a chain); a cross family is weighted by the product of its pieces' marginals;
-  both go through the kinds' ``from_stats``, priors and ties included.
+  both go through the kinds' ``from_stats``, priors and ties included (a bounded family solves the
+  bound's normal equations, its L2 ``penalty`` included, which the history subtracts).
 
 ``q`` is carried over between iterations, so ``history`` (the bound plus the tables' log-prior)
 never decreases.  Everything is vectorised over rows; the Python loops are over steps (inside
@@ -45,7 +51,11 @@ from typing import Any, Callable
 import networkx as nx
 import numpy as np
 
+from scipy import linalg
+from scipy.special import log_expit
+
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
+from pgm.cpd.logistic import LogisticCPD, logistic_features
 from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
 from pgm.graph import PREV, Graph
 from pgm.infer.chain import MAX_JOINT, ChainPlan, Tables, chain_stats, forward_backward, make_chain_plan, \
@@ -56,7 +66,7 @@ from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
 from pgm.learn.stats import pool_stats
-from pgm.learn.variational import EXACT_COST_BUDGET, LOG_FLOOR
+from pgm.learn.variational import EXACT_COST_BUDGET, LOG_FLOOR, _penalties
 from pgm.sequence import SequenceData
 
 #: Sweeps over the pieces per E-step (at most; fewer when the bound stops improving).
@@ -103,6 +113,8 @@ class Cross:
     prev: np.ndarray | None       # for a later family, the previous-step row of each of its rows
     miss: np.ndarray | None       # rows of its block where its gaussian child is missing
     reads_data: bool
+    bounded: bool = False         # a binary logistic child beyond CROSS_LIMIT: the Jaakkola-Jordan bound
+    member_group: tuple[int, ...] = ()   # the group of each hidden member
 
     @property
     def size(self) -> int:
@@ -210,7 +222,8 @@ def make_structure(graph: Graph, data: SequenceData) -> Structure:
         members = [m for m in fam.members if _base(m) in piece_of]
         members.sort(key=lambda m: piece_of[_base(m)])  # stable: the family's order within a piece
         groups = []
-        for i in sorted({piece_of[_base(m)] for m in members}):
+        order = sorted({piece_of[_base(m)] for m in members})
+        for i in order:
             mine = [m for m in members if piece_of[_base(m)] == i]
             when = {m.endswith(PREV) and not first for m in mine}
             if len(when) > 1:
@@ -223,26 +236,30 @@ def make_structure(graph: Graph, data: SequenceData) -> Structure:
             onto = np.ravel_multi_index(tuple(codes), cards) if codes else np.zeros(plan.n_states, dtype=np.int64)
             groups.append(Group(i, math.prod(cards), onto, when.pop()))
         cards = tuple(graph[_base(m)].n_states for m in members)
-        if math.prod(cards) > CROSS_LIMIT:
+        bounded = math.prod(cards) > CROSS_LIMIT
+        if bounded and not (fam.kind == "logistic" and fam.var.n_states == 2 and _base(f) not in piece_of):
             raise ModelError(f"{graph[f].decl}: its hidden parents {[graph.shown(f, m) for m in members][:8]} have "
                              f"{math.prod(cards):.3g} joint states, more than learner='variational' evaluates per row "
-                             f"({CROSS_LIMIT}); give it fewer hidden parents or fewer states")
+                             f"({CROSS_LIMIT}); a binary node with data can be `cpd: logistic` (bounded), or give it "
+                             "fewer hidden parents or fewer states")
         rows = np.arange(n0) if first else np.arange(n0, data.n_rows)
         cross.append(Cross(f, fam, first, tuple(members), cards, groups, rows, None if first else plans[0].prev_rows,
-                           plans[0].missing_child.get(f), any(_base(m) not in piece_of for m in fam.members)))
+                           plans[0].missing_child.get(f), any(_base(m) not in piece_of for m in fam.members), bounded,
+                           tuple(order.index(piece_of[_base(m)]) for m in members)))
     return Structure(graph, data, pieces, plans, cross)
 
 
 # ------------------------------------------------------------------------------------------- cross families
-def _assign(st: Structure, c: Cross, lo: int, hi: int) -> dict[str, np.ndarray]:
+def _assign(st: Structure, c: Cross, lo: int, hi: int, hidden: bool = True) -> dict[str, np.ndarray]:
     """The members of cross family ``c`` on rows ``lo:hi`` of its block: its hidden members over their
-    joint states (axis 1), the rest from the data."""
+    joint states (axis 1; left out with ``hidden=False``), the rest from the data."""
     enc = st.data.enc
-    grid = np.indices(c.cards).reshape(len(c.cards), -1)
+    grid = np.indices(c.cards).reshape(len(c.cards), -1) if hidden else None
     assign: dict[str, np.ndarray] = {}
     for m in c.fam.members:
         if m in c.hidden:
-            assign[m] = grid[c.hidden.index(m)][None, :]
+            if grid is not None:
+                assign[m] = grid[c.hidden.index(m)][None, :]
             continue
         base = _base(m)
         rows = c.prev[lo:hi] if (m.endswith(PREV) and not c.first) else c.rows[lo:hi]
@@ -359,6 +376,86 @@ def _wsum(p: np.ndarray, logs: np.ndarray) -> float:
         return float(np.where(p > 0, p * logs, 0.0).sum())
 
 
+class _Bounded:
+    """A binary logistic cross family under the Jaakkola-Jordan bound (one ``xi`` per row):
+    ``log sigma(s a) >= log sigma(xi) + (s a - xi) / 2 - lambda(xi) (a^2 - xi^2)``, quadratic in the
+    logit ``a = b + w . phi``, whose expectation under the product of the pieces needs the mean and
+    variance of each piece's part of the logit (a table over the piece's members' joint states)."""
+
+    def __init__(self, st: Structure, c: Cross, cpd: CPD, q: _State) -> None:
+        self.c, self.q = c, q
+        n = len(c.rows)
+        w = cpd.coef[1]
+        self.features = [self._group_features(st, c, j) for j in range(len(c.groups))]       # (G_j, Q) each
+        self.parts = [f @ w for f in self.features]                                          # (G_j,)
+        self.observed = self._observed_features(st, c)                                       # (n, Q)
+        self.base = cpd.intercept[1] + self.observed @ w
+        self.sbar = 2.0 * st.data.enc.codes[_base(c.name)][c.rows] - 1.0
+        self.weight = np.ones(n) if st.data.row_weights is None else st.data.row_weights[c.rows]
+        self.mean = [np.zeros(n)] * len(c.groups)
+        self.var = [np.zeros(n)] * len(c.groups)
+        for j in range(len(c.groups)):
+            self.refresh(j)
+
+    @staticmethod
+    def _group_features(st: Structure, c: Cross, j: int) -> np.ndarray:
+        """The features of group j's joint states (its members' indicators; every other parent 0)."""
+        fam, g = c.fam, c.groups[j]
+        mine = [m for m, i in zip(c.hidden, c.member_group) if i == j]
+        grid = np.indices([st.graph[_base(m)].n_states for m in mine]).reshape(len(mine), -1)
+        assign = {p: np.zeros(g.size, dtype=np.int64) for p in fam.disc}
+        assign.update({m: grid[i] for i, m in enumerate(mine)})
+        disc = [(assign[p], k) for p, k in zip(fam.disc, fam.cards)]
+        return logistic_features(disc, [np.zeros((g.size, st.graph[p].dim)) for p in fam.cont], g.size)
+
+    @staticmethod
+    def _observed_features(st: Structure, c: Cross) -> np.ndarray:
+        """The features of the observed parents per row (hidden members at state 0)."""
+        fam, n = c.fam, len(c.rows)
+        assign = _assign(st, c, 0, n, hidden=False)
+        disc = [((np.zeros(n, dtype=np.int64) if p in c.hidden else np.broadcast_to(assign[p], (n, 1))[:, 0]), k)
+                for p, k in zip(fam.disc, fam.cards)]
+        return logistic_features(disc, [assign[p] for p in fam.cont], n)
+
+    def refresh(self, j: int) -> None:
+        """Group j's part of the logit's mean and variance from its piece's marginals, then the optimal xi."""
+        c = self.c
+        m = self.q.group_marginal(c, c.groups[j], 0, len(c.rows))
+        mean = m @ self.parts[j]
+        self.mean[j], self.var[j] = mean, np.maximum(m @ self.parts[j] ** 2 - mean ** 2, 0.0)
+        self.total = self.base + sum(self.mean)
+        self.second = self.total ** 2 + sum(self.var)
+        self.xi = np.sqrt(self.second)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.lam = np.where(self.xi > 1e-6, np.tanh(self.xi / 2) / (4 * np.where(self.xi > 1e-6, self.xi, 1.0)),
+                                0.125)
+
+    def terms(self, j: int) -> np.ndarray:
+        """The bound over group j's joint states with the other groups' marginals (state-free terms dropped):
+        (n, G_j), to be weighed by the row weights like every other potential."""
+        a = self.parts[j][None, :]
+        rest = (self.total - self.mean[j])[:, None]
+        return self.sbar[:, None] / 2 * a - self.lam[:, None] * (a ** 2 + 2 * a * rest)
+
+    def value(self) -> float:
+        rows = log_expit(self.xi) + (self.sbar * self.total - self.xi) / 2 - self.lam * (self.second - self.xi ** 2)
+        return float(self.weight @ rows)
+
+    def fit(self) -> tuple[np.ndarray, np.ndarray]:
+        """The bound's normal equations for (intercept, coef): ``A`` and ``b`` summed over rows."""
+        c, n = self.c, len(self.c.rows)
+        lam = self.lam * self.weight
+        means = [self.q.group_marginal(c, g, 0, n) for g in c.groups]
+        phi = np.hstack([np.ones((n, 1)), self.observed + sum(m @ f for m, f in zip(means, self.features))])
+        a = (phi * lam[:, None]).T @ phi
+        for m, f in zip(means, self.features):   # + sum_n lam_n Cov_n of each group's features
+            ef = m @ f
+            f1 = np.hstack([np.zeros((len(f), 1)), f])
+            e1 = np.hstack([np.zeros((n, 1)), ef])
+            a += (f1 * (lam @ m)[:, None]).T @ f1 - (e1 * lam[:, None]).T @ e1
+        return a, phi.T @ (self.sbar * self.weight / 2)
+
+
 class _EStep:
     """The coordinate ascent for one set of parameters."""
 
@@ -367,8 +464,10 @@ class _EStep:
         self.own = [tables(plan, cpds) for plan in st.plans]
         self.cache: dict[str, np.ndarray] = {}
         self.held: dict[tuple[str, int, int], tuple[tuple[int, ...], np.ndarray]] = {}
-        self.quadratic = {c.name: _quadratic(st, c, cpds[st.graph[c.name].param]) for c in st.cross}
-        for c in st.cross:
+        self.exact = [c for c in st.cross if not c.bounded]
+        self.bounded = [_Bounded(st, c, cpds[st.graph[c.name].param], q) for c in st.cross if c.bounded]
+        self.quadratic = {c.name: _quadratic(st, c, cpds[st.graph[c.name].param]) for c in self.exact}
+        for c in self.exact:
             n = len(c.rows)
             if n * c.size <= CACHE_CELLS:
                 self.cache[c.name] = _log_table(st, c, cpds, 0, n, self.quadratic[c.name])
@@ -382,7 +481,7 @@ class _EStep:
         """sum over the cross families touching piece i of E_{q_-i}[log p_f] over piece i's joint state: (N, K_i)."""
         st = self.st
         out = np.zeros((st.n_rows, st.plans[i].n_states))
-        for c in st.cross:
+        for c in self.exact:
             for j, g in enumerate(c.groups):
                 if g.piece == i:
                     out[c.marginal_rows(g)] += self.outside(c, j, j + 1)[:, g.onto]    # (rows, K_i)
@@ -438,7 +537,11 @@ class _EStep:
         st, q = self.st, self.q
         plan, own = st.plans[i], self.own[i]
         cross = self.cross_evidence(i)
-        tab = Tables(own.evidence + cross, own.shared, own.rows)
+        bounded = np.zeros_like(cross)
+        touched = [(b, j, g) for b in self.bounded for j, g in enumerate(b.c.groups) if g.piece == i]
+        for b, j, g in touched:
+            bounded[b.c.marginal_rows(g)] += b.terms(j)[:, g.onto]
+        tab = Tables(own.evidence + cross + bounded, own.shared, own.rows)
         sm = forward_backward(plan, self.cpds, tab=tab)
         refuse_impossible_sequences(st.data, sm.sequence_log_likelihood, "learner='variational'")
         gamma = sm.gamma
@@ -446,22 +549,25 @@ class _EStep:
         weighted = gamma if rw is None else gamma * rw[:, None]
         e_own = _wsum(weighted, own.evidence)
         e_cross = float((weighted * cross).sum())
+        e_bounded = float((weighted * bounded).sum()) if touched else 0.0
         e_trans = _wsum(sm.xi_shared, own.shared)
         if own.rows is not None:
             e_trans += _wsum(sm.xi_rows if rw is None else sm.xi_rows * rw[plan.n0:, None, None], own.rows)
         q.gamma[i] = gamma
         q.xi[i] = (sm.xi_shared, sm.xi_rows)
-        q.entropy[i] = sm.log_likelihood - e_own - e_cross - e_trans
+        q.entropy[i] = sm.log_likelihood - e_own - e_cross - e_bounded - e_trans
         q.own[i] = e_own + e_trans
         q.version[i] += 1
+        for b, j, _ in touched:  # the new marginals move the logits' moments, and xi to its optimum
+            b.refresh(j)
         return e_cross
 
     def bound(self, last: float) -> float:
         """The bound once every piece has been updated, the last one being the last piece (``last``:
         what its update returned, the cross families touching it)."""
         final = len(self.st.plans) - 1
-        rest = sum(self.cross_value(c) for c in self.st.cross if all(g.piece != final for g in c.groups))
-        return float(sum(self.q.entropy) + sum(self.q.own) + last + rest)
+        rest = sum(self.cross_value(c) for c in self.exact if all(g.piece != final for g in c.groups))
+        return float(sum(self.q.entropy) + sum(self.q.own) + last + rest + sum(b.value() for b in self.bounded))
 
     def sweep(self) -> float:
         """One pass over the pieces; the bound after it."""
@@ -486,7 +592,13 @@ def _m_step(st: Structure, q: _State, cpds: dict[str, CPD], options: dict[str, d
     parts: list[tuple[str, Stats]] = []
     for plan, gamma, (xs, xr) in zip(st.plans, q.gamma, q.xi):
         parts.extend(chain_stats(plan, gamma, xs, xr).items())
+    normal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for c in st.cross:
+        if c.bounded:  # the bound's normal equations, summed under the parameter key
+            key = st.graph[c.name].param
+            a, b = _Bounded(st, c, cpds[key], q).fit()
+            normal[key] = (a, b) if key not in normal else (normal[key][0] + a, normal[key][1] + b)
+            continue
         total = None
         for lo, hi in _blocks(c):
             w = None
@@ -509,6 +621,14 @@ def _m_step(st: Structure, q: _State, cpds: dict[str, CPD], options: dict[str, d
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", DataWarning)
         out = fit_from_stats(st.graph, stats, init=cpds, warn_unseen=False, options=options)
+    for key, (a, b) in normal.items():  # maximise sbar/2 E[a] - lambda E[a^2] - penalty/2 |coef|^2
+        pen = float(options[key].get("penalty") or 0.0)
+        m = 2 * a + np.diag(np.r_[0.0, np.full(len(a) - 1, pen)]) + 1e-10 * np.eye(len(a))
+        try:
+            theta = linalg.solve(m, b, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            theta = np.linalg.lstsq(m, b, rcond=None)[0]
+        out[key] = LogisticCPD(np.array([0.0, theta[0]]), np.vstack([np.zeros(len(theta) - 1), theta[1:]]))
     return {key: out.get(key, cpds[key]) for key in st.graph.params}
 
 
@@ -522,6 +642,7 @@ def fit_structured(graph: Graph, data: SequenceData, *, max_iter: int = MAX_ITER
     updates with their optimised q; it never decreases.  ``trace(i, bound, cpds)`` is for tests
     and benchmarks."""
     st = make_structure(graph, data)
+    bounded = tuple(c.name for c in st.cross if c.bounded)
     options = fit_options(graph, prior, reg_covar, penalty)
     opts = {"prior": prior, "reg_covar": reg_covar, "penalty": penalty}
     given = None if isinstance(init, str) else check_start(graph, init)
@@ -537,7 +658,8 @@ def fit_structured(graph: Graph, data: SequenceData, *, max_iter: int = MAX_ITER
         history: list[float] = []
         converged = False
         for it in range(max_iter + 1):
-            value = _EStep(st, q, cpds).run(E_SWEEPS, E_TOL) + _log_prior(graph, cpds, options)
+            value = (_EStep(st, q, cpds).run(E_SWEEPS, E_TOL) + _log_prior(graph, cpds, options)
+                     - _penalties(graph, cpds, options, bounded))
             history.append(value)
             if callback is not None:
                 callback(it, value)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import log_expit
 
 import pgm
 from pgm.graph import build
@@ -309,3 +310,66 @@ def test_pieces_with_latent_children_and_short_sequences(case):
     graph = build(_spec({**chains, "x": {"type": "gaussian", "parents": ["h0", "h1"]}}))
     result, gaps = _trace(graph, encode_sequences(graph, one_step), max_iter=5)
     assert np.all(gaps >= -1e-8) and np.all(np.diff(result.history) >= 0)
+
+
+# ------------------------------------------------------------------------------ Jaakkola-Jordan bound
+def _bounded_model(rng):
+    nodes = {f"h{i}": {"states": 2 if i % 2 else 3, "latent": True, "prev": [f"h{i}"]} for i in range(4)}
+    nodes["u"] = {"states": 2}
+    nodes["y"] = {"states": 2, "cpd": "logistic", "parents": ["h0", "h1", "h2", "h3", "u"]}
+    nodes["z"] = {"states": 2, "cpd": "logistic", "parents": ["h0", "h1"], "prev": ["h2"]}
+    graph = build(_spec(nodes))
+    lengths = rng.integers(3, 10, 20)
+    n = int(lengths.sum())
+    cols = {c: rng.integers(0, 2, n) for c in ("y", "u", "z")}
+    return graph, encode_sequences(graph, _frame(lengths, rng, cols))
+
+
+def test_logistic_children_beyond_the_limit_take_the_jaakkola_jordan_bound(monkeypatch):
+    import pgm.learn.structured as structured
+
+    rng = np.random.default_rng(0)
+    graph, seq = _bounded_model(rng)
+    monkeypatch.setattr(structured, "CROSS_LIMIT", 2)  # every cross family bounded
+    st = make_structure(graph, seq)
+    assert all(c.bounded for c in st.cross) and len(st.cross) == 4
+    result, gaps = _trace(graph, seq, max_iter=10)
+    assert np.all(np.diff(result.history) >= -1e-9 * abs(result.history[-1]))
+    assert np.all(gaps >= -1e-8) and gaps[-1] > 1e-6
+    # the bound's moments, its per-state terms and its normal equations against enumeration of the
+    # joint states of the groups under the product of their marginals
+    q = _State(st, np.random.default_rng(2))
+    es = _EStep(st, q, result.cpds)
+    es.sweep()
+    for b in es.bounded:
+        c, n = b.c, len(b.c.rows)
+        margs = [q.group_marginal(c, g, 0, n) for g in c.groups]
+        states = list(itertools.product(*[range(g.size) for g in c.groups]))
+        prob = np.stack([np.prod([m[:, s] for m, s in zip(margs, st_)], axis=0) for st_ in states], axis=1)
+        a = b.base[:, None] + np.array([sum(p[s] for p, s in zip(b.parts, st_)) for st_ in states])[None, :]
+        np.testing.assert_allclose(b.xi, np.sqrt((prob * a ** 2).sum(axis=1)), rtol=1e-10)
+        jj = (log_expit(b.xi)[:, None] + (b.sbar[:, None] * a - b.xi[:, None]) / 2
+              - b.lam[:, None] * (a ** 2 - b.xi[:, None] ** 2))
+        assert b.value() == pytest.approx(float((prob * jj).sum()), rel=1e-10)
+        for j, g in enumerate(c.groups):  # E[bound | group j's state] - terms(j): the same for every state
+            given = np.stack([(prob * jj)[:, [k for k, st_ in enumerate(states) if st_[j] == s]].sum(axis=1)
+                              / np.maximum(margs[j][:, s], 1e-300) for s in range(g.size)], axis=1)
+            diff = given - b.terms(j)
+            np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-8)
+        feats = np.stack([np.r_[0.0, sum(f[s] for f, s in zip(b.features, st_))] for st_ in states])   # (S, Q+1)
+        phi = feats[None, :, :] + np.hstack([np.ones((n, 1)), b.observed])[:, None, :]
+        a_mat, b_vec = b.fit()
+        np.testing.assert_allclose(a_mat, np.einsum("n,ns,nsi,nsj->ij", b.lam, prob, phi, phi), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(b_vec, np.einsum("n,ns,nsi->i", b.sbar / 2, prob, phi), rtol=1e-9, atol=1e-9)
+
+
+def test_twenty_binary_chains_with_logistic_children_fit_without_naming_a_learner():
+    rng = np.random.default_rng(0)
+    nodes = {**{f"h{i}": {"states": 2, "latent": True, "prev": [f"h{i}"]} for i in range(20)},
+             **{f"y{j}": {"states": 2, "cpd": "logistic", "parents": [f"h{i}" for i in range(20)]} for j in range(3)}}
+    df = _frame([12] * 20, rng, {f"y{j}": rng.integers(0, 2, 240) for j in range(3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = pgm.fit(_spec(nodes), df, max_iter=4)
+    assert fitted.info["learner"] == "variational" and "1.05e+06 joint states" in fitted.info["learner_reason"]
+    assert np.all(np.diff(fitted.history) > 0)
