@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -66,7 +66,8 @@ from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
 from pgm.learn.stats import pool_stats
-from pgm.learn.variational import EXACT_COST_BUDGET, LOG_FLOOR, _penalties
+from pgm.learn import variational
+from pgm.learn.variational import LOG_FLOOR, _penalties
 from pgm.sequence import SequenceData
 
 #: Sweeps over the pieces per E-step (at most; fewer when the bound stops improving).
@@ -703,7 +704,7 @@ class ChainEstimate:
 
     @property
     def over_budget(self) -> bool:
-        return not self.feasible or self.cost > EXACT_COST_BUDGET
+        return not self.feasible or self.cost > variational.EXACT_COST_BUDGET
 
     def describe(self) -> str:
         limit = "" if self.feasible else f", more than {MAX_JOINT}"
@@ -724,7 +725,7 @@ def chain_estimate(graph: Graph, data: SequenceData) -> ChainEstimate | None:
 def choose_sequence_learner(graph: Graph, data: SequenceData, learner: str | None) -> tuple[str | None, dict[str, Any]]:
     """``learner``, or "variational" (with ``learner_reason``) when none is named and exact
     forward-backward is over :data:`pgm.infer.chain.MAX_JOINT` joint states or the cost budget
-    (:data:`pgm.learn.variational.EXACT_COST_BUDGET`); a named "em" beyond MAX_JOINT is refused."""
+    (:data:`pgm.learn.variational.EXACT_COST_BUDGET`, read at each call); a named "em" beyond MAX_JOINT is refused."""
     if learner not in (None, "em"):
         return learner, {}
     est = chain_estimate(graph, data)

@@ -373,3 +373,17 @@ def test_twenty_binary_chains_with_logistic_children_fit_without_naming_a_learne
         fitted = pgm.fit(_spec(nodes), df, max_iter=4)
     assert fitted.info["learner"] == "variational" and "1.05e+06 joint states" in fitted.info["learner_reason"]
     assert np.all(np.diff(fitted.history) > 0)
+
+
+def test_over_the_cost_budget_the_automatic_choice_is_variational_and_em_still_runs(monkeypatch):
+    import pgm.learn.variational as variational
+
+    spec = _spec({**_chains(2, 2), "x": {"type": "gaussian", "parents": ["h0", "h1"]}})
+    df = _fhmm_frame(2, 2, 10, 8)
+    monkeypatch.setattr(variational, "EXACT_COST_BUDGET", 100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chosen = pgm.fit(spec, df, max_iter=3)
+        named = pgm.fit(spec, df, max_iter=3, learner="em")
+    assert chosen.info["learner"] == "variational" and "4 joint states, ~3.8e+03 operations" in chosen.info["learner_reason"]
+    assert named.info["learner"] == "em"  # within MAX_JOINT: EM runs as asked
