@@ -88,7 +88,10 @@ def describe(spec: ModelSpec) -> str:
             states = node.states if isinstance(node.states, int) else "[" + ", ".join(node.labels) + "]"
             what = f"discrete {states}" + (f" ({node.cpd})" if node.cpd != "table" else "")
         else:
-            what = f"gaussian dim {node.dim}, {node.covariance} covariance"
+            what = f"gaussian dim {node.dim}, " + ("standard N(0, I)" if spec.is_standard(name)
+                                                     else f"{node.covariance} covariance")
+            if node.prev and spec.is_standard(name, first=True):
+                what += " (first step: standard N(0, I))"
         flags = [f for f, on in (("latent", node.latent), (f"plate {node.plate}", node.plate),
                                  (f"tie {node.tie}", node.tie)) if on]
         given = ", ".join(list(node.parents) + [f"{p}[t-1]" for p in node.prev])

@@ -93,6 +93,18 @@ def test_show_prints_the_summary(capsys):
     assert any(line.split() == ["x", "discrete", "[0,", "1]", "|", "z", "[plate", "trial]"] for line in lines)
 
 
+def test_show_says_which_latent_gaussians_are_fixed_at_standard_normal(capsys):
+    # a standard latent gaussian has no covariance to fit: show says N(0, I), not "full covariance"
+    assert main(["show", str(ROOT / "models" / "fa_wine.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  z  gaussian dim 2, standard N(0, I)  [latent]" in lines
+    assert "  x  gaussian dim 13, diag covariance | z" in lines
+    # a linear dynamical system: the transition is fitted, the first step is standard by default
+    assert main(["show", str(ROOT / "models" / "lds_tracking.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  s  gaussian dim 2, full covariance (first step: standard N(0, I)) | s[t-1]  [latent]" in lines
+
+
 def test_show_lists_nodes_in_topological_order_and_cliques(capsys):
     assert main(["show", str(ROOT / "models" / "student.yaml")]) == 0
     out = capsys.readouterr().out
