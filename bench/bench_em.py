@@ -13,6 +13,9 @@ b. latent class model (a hidden node with 3 states, 8 ternary children), 100k ro
 c. alarm with 10% of cells missing at random, 10k rows: pgm's EM to convergence, pyAgrum's EM
    (every row), pgmpy's MLE on the complete rows; mean absolute error of the CPTs against the
    true alarm CPTs; then pgm alone on 1M rows.
+d. plain EM against ``accelerate=True`` (SQUAREM, pgm.learn.accelerate) from the same starts, to
+   convergence: a Gaussian mixture (well separated, and overlapping), the latent class model, alarm
+   with missing cells; CPU time to the lower of the two final log-likelihoods.
 
 Run:  python bench/bench_em.py [--rows 1000000] [--lcm-rows 100000] [--alarm-rows 10000]
       [--alarm-big 1000000] [--skip pyagrum,pgmpy,pomegranate]
@@ -180,7 +183,8 @@ def case_gmm(args, skip, report) -> None:
                f"fit(max_iter=1) {t1:.2f} s, fit(max_iter={iters + 1}) {tk:.2f} s")
 
     best, med, fitted, (t1, tk) = pgm_iterations(
-        quiet(lambda m, **kw: pgm.fit(spec, frame, init=start, max_iter=m, tol=0.0, **kw)), iters)
+        quiet(lambda m, **kw: pgm.fit(spec, frame, init=start, max_iter=m, tol=0.0, accelerate=False, **kw)),
+        iters)  # plain EM updates: the per-iteration time and trace of the other tools
     traces["pgm"] = list(fitted.history)
     rows["pgm"] = ta.add("pgm", best, None, f"fastest of {iters} iterations (median {med:.3f} s; between callbacks); "
                          f"pgm.fit(max_iter=1) {t1:.2f} s, max_iter={iters + 1} {tk:.2f} s")
@@ -328,7 +332,8 @@ def case_lcm(args, skip, report) -> None:
                floor="pgm", unit="s/iter")
 
     best, med, fitted, (t1, tk) = pgm_iterations(
-        quiet(lambda m, **kw: pgm.fit(spec, frame, init=start, max_iter=m, tol=0.0, **kw)), iters)
+        quiet(lambda m, **kw: pgm.fit(spec, frame, init=start, max_iter=m, tol=0.0, accelerate=False, **kw)),
+        iters)  # plain EM updates: the per-iteration time and trace of the other tools
     tb.add("pgm", best, None, f"fastest of {iters} iterations (median {med:.2g} s); pgm.fit(max_iter=1) {t1:.3f} s "
            f"incl. encoding and row compression; max_iter={iters + 1} {tk:.3f} s")
     pgm_trace = list(fitted.history)
@@ -533,19 +538,69 @@ def case_alarm(args, skip, report) -> None:
     report.append(tc)
 
 
+def converge(spec, frame, accelerate: bool, seed: int = 0, **kw) -> dict:
+    """pgm's EM to convergence (default tol) from ``seed``, plain or accelerated: CPU seconds at which each
+    kept log-likelihood is known (this process; the machine is shared), and the fit."""
+    stamps: list[tuple[float, float]] = []
+    t0 = time.process_time()
+    fitted = quiet(pgm.fit)(spec, frame, seed=seed, accelerate=accelerate, max_iter=5000,
+                            callback=lambda it, ll: stamps.append((time.process_time() - t0, ll)), **kw)
+    return {"cpu": time.process_time() - t0, "stamps": stamps, "n_iter": fitted.info["n_iter"],
+            "final": fitted.history[-1], "converged": fitted.info["converged"]}
+
+
+def case_accelerate(args, skip, report) -> None:
+    """Plain EM against SQUAREM-accelerated EM (``accelerate=True``) from the same start, to convergence:
+    the default ``pgm.learn.em.ACCELERATE`` is chosen from this table and bench_fa.py."""
+    n = args.accel_rows
+    cases = []
+    x = gmm_data(n, 8, 8)
+    cases.append((f"Gaussian mixture d=8 K=8, {n:,} rows", parse_spec({"name": "gmm-acc", "nodes": {
+        "z": {"states": 8, "latent": True}, "x": {"type": "gaussian", "dim": 8, "parents": ["z"]}}}),
+        pd.DataFrame(x, columns=[f"x[{j}]" for j in range(8)]), {}))
+    x = gmm_data(n, 2, 5, seed=3) / 3.0  # overlapping components: slow EM
+    cases.append((f"Gaussian mixture d=2 K=5 overlapping, {n:,} rows", parse_spec({"name": "gmm2-acc", "nodes": {
+        "z": {"states": 5, "latent": True}, "x": {"type": "gaussian", "dim": 2, "parents": ["z"]}}}),
+        pd.DataFrame(x, columns=["x[0]", "x[1]"]), {}))
+    pi_true, theta_true = lcm_model(3, 8, 3)
+    kids = [f"q{j + 1}" for j in range(8)]
+    nodes = {"class": {"states": 3, "latent": True}, **{q: {"states": 3, "parents": ["class"]} for q in kids}}
+    cases.append((f"latent class model 3 x 8 ternary, {n:,} rows", parse_spec({"name": "lcm-acc", "nodes": nodes}),
+                  pd.DataFrame(lcm_data(n, pi_true, theta_true), columns=kids), {}))
+    data, truth = true_model(ALARM)
+    cases.append((f"alarm, 10% cells missing, {n // 2:,} rows", structure(data),
+                  with_missing(truth.sample(n // 2, seed=1), 0.10, seed=2), {}))
+    for name, spec, frame, kw in cases:
+        td = Table(f"(d) {name}: EM to convergence (tol 1e-8), plain vs accelerate=True from the same start, "
+                   "CPU seconds to the lower final log-likelihood", floor="seed 0: plain", unit="s")
+        for seed in (0, 1):
+            print(f"(d) {name}, seed {seed}", flush=True)
+            plain = converge(spec, frame, False, seed, **kw)
+            fast = converge(spec, frame, True, seed, **kw)
+            target = min(plain["final"], fast["final"])
+            reach = lambda r: next(t for t, v in r["stamps"] if v >= target - 1e-9 * abs(target))  # noqa: E731
+            for label, r in (("plain", plain), ("accelerated", fast)):
+                td.add(f"seed {seed}: {label}", reach(r), None,
+                       f"{r['n_iter']} kept sets, converged {r['converged']}, {r['cpu']:.2f} s in all, "
+                       f"final {r['final']:.6f}; target {target:.6f}")
+        td.print()
+        report.append(td)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the Gaussian mixture")
     ap.add_argument("--lcm-rows", type=int, default=100_000, help="rows of the latent class model")
     ap.add_argument("--alarm-rows", type=int, default=10_000, help="rows of alarm with missing cells")
     ap.add_argument("--alarm-big", type=int, default=1_000_000, help="rows of alarm for pgm alone (0: skip)")
+    ap.add_argument("--accel-rows", type=int, default=20_000, help="rows of the acceleration cases (d)")
     ap.add_argument("--iters", type=int, default=10, help="iterations timed per tool")
     ap.add_argument("--repeat", type=int, default=1, help="repeats of the short runs (best kept)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to pyAgrum's EM on alarm")
     ap.add_argument("--lcm-timeout", type=float, default=60.0,
                     help="seconds allowed to pyAgrum's EM on the latent class model")
     ap.add_argument("--pyagrum-eps", type=float, default=1e-4, help="pyAgrum's EM stopping rate")
-    ap.add_argument("--skip", default="", help="comma-separated: gmm, lcm, alarm, sklearn, pomegranate, pyagrum, pgmpy")
+    ap.add_argument("--skip", default="", help="comma-separated: gmm, lcm, alarm, accelerate, sklearn, pomegranate, pyagrum, pgmpy")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
     ap.add_argument("--quiet-load", type=float, default=None,
                     help="wait (up to --quiet-wait s) until the 1-minute load average is below this")
@@ -563,6 +618,8 @@ def main(argv: list[str] | None = None) -> None:
         case_lcm(args, skip, report)
     if "alarm" not in skip:
         case_alarm(args, skip, report)
+    if "accelerate" not in skip:
+        case_accelerate(args, skip, report)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.markdown:
         args.markdown.write_text("\n\n".join(t.markdown() for t in report) + "\n")

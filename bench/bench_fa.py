@@ -14,13 +14,23 @@ includes reading the DataFrame).  Each time is the best of ``--repeat`` runs.  p
 hidden discrete nodes, reads the data once (their mean and scatter) and then iterates on D x D
 matrices, so its time per iteration does not grow with the rows.
 
-Measured (2 cores shared, load average 14, OPENBLAS_NUM_THREADS=1 for both tools; without it the
-oversubscribed scikit-learn SVD took 13.6 s on the synthetic case):
+Each case runs pgm twice, plain EM (``accelerate=False``) and SQUAREM-accelerated EM
+(``accelerate=True``, pgm.learn.accelerate; the default), and prints the time to scikit-learn's
+log-likelihood, its ratio to scikit-learn's time, the log-likelihood pgm had when scikit-learn
+finished, and the run to convergence (tol 1e-10, at most 5000 parameter sets).
 
-    synthetic 20000 x 30, k=5: scikit-learn 1.54 s (13 iterations, -1045371.2368);
-        pgm 0.86 s to that value (283 iterations), 0.90 s to convergence: 0.56x
-    wine (standardised) 178 x 13, k=2: scikit-learn 0.044 s (23 iterations, -2747.2476);
-        pgm 0.083 s to that value (40 iterations), 0.27 s to convergence: 1.88x
+Measured (2 cores shared by ~8 people, load average 9-14, OPENBLAS_NUM_THREADS=1 for both tools;
+wall times, so only the ratios within a row mean much; --repeat 1):
+
+    wine (standardised) 178 x 13, k=2: scikit-learn 23 iterations, -2747.2476
+        plain 40 sets to that value (8.7x, the machine was busy), accelerated 14 sets (0.70x)
+    iris 150 x 4, k=1 (a Heywood case): scikit-learn 82 iterations, -423.2119
+        plain 150 sets (2.26x), after 5000 sets -422.4400; accelerated 31 sets (0.94x),
+        converged at -422.3874 after 399
+    diabetes 442 x 10, k=3: scikit-learn 200 iterations, 8818.5647
+        plain 327 sets (1.49x); accelerated 63 sets (0.22x), final 8820.7080
+    synthetic 20000 x 30, k=5: scikit-learn 13 iterations, -1045371.2368
+        plain 283 sets (0.72x); accelerated 52 sets (0.39x)
 
 Run:  python bench/bench_fa.py [--rows 20000] [--dim 30] [--factors 5] [--repeat 3]
 Benchmarks are not tests: nothing here fails on a slow result.
@@ -35,8 +45,9 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # both tools single-threaded on a shared machine
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -66,8 +77,10 @@ def run_sklearn(x: np.ndarray, k: int) -> tuple[float, float, int]:
     return elapsed, float(fa.score(x) * len(x)), int(fa.n_iter_)
 
 
-def run_pgm(frame: pd.DataFrame, d: int, k: int, target: float) -> tuple[float, float, int, float, int]:
-    """(seconds to reach target, log-likelihood then, iterations then, seconds to converge, iterations)."""
+def run_pgm(frame: pd.DataFrame, d: int, k: int, target: float, budget: float,
+            accelerate: bool) -> dict:
+    """Seconds to reach ``target`` (nan if never), the log-likelihood after ``budget`` seconds, and the
+    run to convergence (seconds, iterations, final log-likelihood)."""
     spec = fa_spec(d, k)
     stamps: list[tuple[float, float]] = []
     t0 = time.perf_counter()
@@ -77,25 +90,28 @@ def run_pgm(frame: pd.DataFrame, d: int, k: int, target: float) -> tuple[float, 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pgm.fit(spec, frame, max_iter=5000, tol=1e-10, reg_covar=0.0, callback=record)
+        fitted = pgm.fit(spec, frame, max_iter=5000, tol=1e-10, reg_covar=0.0, callback=record, accelerate=accelerate)
     total = time.perf_counter() - t0
-    for i, (t, v) in enumerate(stamps):
-        if v >= target:
-            return t, v, i + 1, total, len(stamps)
-    return float("nan"), stamps[-1][1], len(stamps), total, len(stamps)
+    reach = next(((t, i + 1) for i, (t, v) in enumerate(stamps) if v >= target), (float("nan"), -1))
+    at_budget = max((v for t, v in stamps if t <= budget), default=float("nan"))
+    return {"to_target": reach[0], "iterations": reach[1], "at_budget": at_budget, "total": total,
+            "evaluations": fitted.info["n_iter"], "final": stamps[-1][1]}
 
 
 def case(name: str, x: np.ndarray, k: int, repeat: int) -> None:
     n, d = x.shape
     frame = pd.DataFrame(x, columns=[f"x[{i}]" for i in range(d)])
     sk = min((run_sklearn(x, k) for _ in range(repeat)), key=lambda r: r[0])
-    ours = min((run_pgm(frame, d, k, sk[1]) for _ in range(repeat)), key=lambda r: r[0])
-    print(f"\n{name}: {n} rows, D={d}, k={k}")
-    print(f"  {'tool':<28}{'seconds':>10}{'iterations':>12}{'log-likelihood':>20}")
-    print(f"  {'scikit-learn FactorAnalysis':<28}{sk[0]:>10.4f}{sk[2]:>12d}{sk[1]:>20.6f}")
-    print(f"  {'pgm EM, to that value':<28}{ours[0]:>10.4f}{ours[2]:>12d}{ours[1]:>20.6f}")
-    print(f"  {'pgm EM, to convergence':<28}{ours[3]:>10.4f}{ours[4]:>12d}")
-    print(f"  ratio pgm / scikit-learn (same log-likelihood): {ours[0] / sk[0]:.2f}x")
+    print(f"\n{name}: {n} rows, D={d}, k={k}; scikit-learn FactorAnalysis {sk[0]:.4f} s, {sk[2]} iterations, "
+          f"log-likelihood {sk[1]:.6f}")
+    print(f"  {'pgm EM':<14}{'s to that':>10}{'ratio':>7}{'kept sets':>10}{'loglik at sk time':>19}"
+          f"{'s to conv.':>11}{'kept':>6}{'final loglik':>16}")
+    for accelerate in (False, True):
+        runs = [run_pgm(frame, d, k, sk[1], sk[0], accelerate) for _ in range(repeat)]
+        best = min(runs, key=lambda r: (np.nan_to_num(r["to_target"], nan=np.inf), r["total"]))
+        label = "accelerated" if accelerate else "plain"
+        print(f"  {label:<14}{best['to_target']:>10.4f}{best['to_target'] / sk[0]:>6.2f}x{best['iterations']:>10d}"
+              f"{best['at_budget']:>19.6f}{best['total']:>11.4f}{best['evaluations']:>6d}{best['final']:>16.6f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,11 +122,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()[0]:.2f}, numpy {np.__version__}, pgm {pgm.__file__}")
-    case("synthetic", synthetic(args.rows, args.dim, args.factors), args.factors, args.repeat)
-    from sklearn.datasets import load_wine
+    from sklearn.datasets import load_diabetes, load_iris, load_wine
 
     wine = load_wine().data
     case("wine (standardised)", (wine - wine.mean(axis=0)) / wine.std(axis=0), 2, args.repeat)
+    case("iris (a Heywood case)", load_iris().data, 1, args.repeat)
+    case("diabetes", load_diabetes().data, 3, args.repeat)
+    case("synthetic", synthetic(args.rows, args.dim, args.factors), args.factors, args.repeat)
 
 
 if __name__ == "__main__":

@@ -150,7 +150,9 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     reg_covar : added to every covariance diagonal; default 0 for complete data, 1e-6 for EM
     penalty : L2 penalty of logistic CPDs (default: each node's ``penalty:``, 0), or of the
         log-linear weights of an undirected model (``l2 / 2 * |theta|^2`` on the mean log-likelihood)
-    **options : undirected learners also take ``step_size``, ``n_chains``, ``n_gibbs``; the sampling
+    **options : EM takes ``accelerate`` (True/False; None, the default, is ``pgm.learn.em.ACCELERATE``:
+        SQUAREM extrapolation of the updates with a monotone safeguard, docs/learners.md);
+        undirected learners take ``step_size``, ``n_chains``, ``n_gibbs``; the sampling
         E-steps ``learner="mcem"`` / ``"stochastic-em"`` take ``samples``, ``burn_in``, ``thin``,
         ``average_from`` (docs/learners.md)
     callback : called as ``callback(iteration, log_likelihood)`` by iterative learners
@@ -223,6 +225,7 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
     DataFrame, a file (read whole, or in chunks regrouped into buckets of whole sequences:
     :mod:`pgm.seqstream`) or a dask DataFrame (a sequence in one partition: :mod:`pgm.distributed`)."""
     chunk_rows = options.pop("chunk_rows", None)
+    accel = {"accelerate": options.pop("accelerate")} if "accelerate" in options else {}
     if options:
         raise PGMError(f"unknown options for a sequence model: {sorted(options)}")
     if learner not in (None, "mle", "em", "hard-em", "variational"):
@@ -247,7 +250,7 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
             if learner == "variational":
                 fitted = fit_directed(graph, structured_rows(graph, seq, extra), learner=learner, max_iter=max_iter,
                                       tol=tol, n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar,
-                                      penalty=penalty, callback=callback)
+                                      penalty=penalty, callback=callback, **accel)
                 return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
             source, info = SequenceSource(graph, seq), {}
         chosen = learner or ("em" if source.has_hidden else "mle")
@@ -256,7 +259,7 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
                            "every cell observed: use learner='em'")
         fitted = fit_directed(graph, sequence_rows(graph, source, info), learner=chosen, max_iter=max_iter, tol=tol,
                               n_init=n_init, seed=seed, init=init, prior=prior, reg_covar=reg_covar, penalty=penalty,
-                              callback=callback)
+                              callback=callback, **accel)
     return FittedModel(spec, graph, fitted.cpds, fitted.history, fitted.info)
 
 

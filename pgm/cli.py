@@ -202,6 +202,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     options = {"learner": args.learner, "max_iter": args.max_iter, "seed": args.seed, "n_init": args.n_init}
     if args.tol is not None:
         options["tol"] = args.tol
+    if args.accelerate is not None:
+        options["accelerate"] = args.accelerate
     if args.prior is not None:
         options["prior"] = {"dirichlet": args.prior}
     if args.chunk_rows is not None:
@@ -543,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=_amount, help="relative change in log-likelihood that stops iterating")
     p.add_argument("--seed", type=_count(0), default=0, help="random seed (0)")
     p.add_argument("--n-init", type=_count(1), default=1, help="EM restarts; the best is kept (1)")
+    p.add_argument("--accelerate", action=argparse.BooleanOptionalAction, default=None,
+                   help="EM: extrapolate the updates (SQUAREM, monotone; see docs/learners.md); default on for EM")
     p.add_argument("--prior", type=_amount, metavar="A", help="Dirichlet pseudo-count for every table cell")
     p.add_argument("--scheduler", metavar="ADDRESS", help="fit on a Dask cluster: a scheduler address "
                    "(tcp://host:8786), or `local` to start one on this machine (needs pgm-learn[dask])")

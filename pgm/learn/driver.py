@@ -18,7 +18,7 @@ from pgm.encode import EncodedData
 from pgm.errors import PGMError
 from pgm.graph import Graph
 from pgm.learn import POSTERIOR_RULES, choose
-from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
+from pgm.learn.em import ACCELERATE, MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
 from pgm.learn.mcem import OPTIONS as SAMPLING_OPTIONS, fit_mcem
 from pgm.learn.mle import complete_stats, fit_from_stats
 from pgm.learn.variational import exact_estimate, fit_variational, make_layout
@@ -74,6 +74,9 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
     """Fit a directed model to ``rows``; the options are those of :func:`pgm.fit` (``init``: a string
     or CPDs by parameter key, as :func:`pgm.learn.start.check_start` gives them)."""
     chosen = choose(graph, rows.known, learner)
+    accelerate = options.pop("accelerate", None)
+    if accelerate is not None and not isinstance(accelerate, bool):
+        raise PGMError(f"accelerate must be True, False or None (the default: {ACCELERATE}), got {accelerate!r}")
     extra: dict[str, Any] = {}
     if chosen in ("em", "hard-em") and rows.known is not NO_ROWS and not graph.sequence:
         chosen, extra = _exact_or_variational(graph, rows.known, chosen, learner is None)
@@ -105,7 +108,7 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
                           **sampling)
         extra = {**extra, **result.info}
     else:
-        result = fit_em(graph, rows.em_source(), rule=POSTERIOR_RULES[chosen], **iterative)
+        result = fit_em(graph, rows.em_source(), rule=POSTERIOR_RULES[chosen], accelerate=accelerate, **iterative)
     info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
             "runs": result.all_runs, **extra, **rows.info}
     return DirectedFit(result.cpds, result.history, info)
