@@ -41,6 +41,18 @@ from pgm.scoring import check_kind, structure_score
 from pgm.sequence import SequenceData, encode_sequences, last_rows, long_frame, next_orders
 
 
+def _check_finite_forecast(node: str, step: int, mean: np.ndarray, cov: np.ndarray, ids: np.ndarray) -> None:
+    """A PGMError when a gaussian forecast overflows float64 (a transition that grows, over many
+    steps): naming the node, the first such step and the sequences, never a silent NaN or inf."""
+    bad = ~(np.isfinite(mean).all(axis=1) & np.isfinite(cov).all(axis=(1, 2)))
+    if not bad.any():
+        return
+    shown = [v.item() if isinstance(v, np.generic) else v for v in ids[np.flatnonzero(bad)[:5]]]
+    raise PGMError(f"the forecast of {node!r} is not finite from step {step + 1} on (sequences {shown}): its "
+                   "predictive mean or variance overflows, the fitted dynamics growing without bound over "
+                   "so many steps; ask for fewer steps")
+
+
 @dataclass(frozen=True)
 class FittedModel(Answers):
     """A directed model with parameters.  Build it with :func:`pgm.fit` or :func:`pgm.load`."""
@@ -292,11 +304,13 @@ class FittedModel(Answers):
                                         if self.graph[v].discrete}
         means = {v: np.empty((n_seq, k, self.graph[v].dim)) for v in asked if not self.graph[v].discrete}
         covs = {v: np.empty((n_seq, k, self.graph[v].dim, self.graph[v].dim)) for v in means}
-        for j, belief in enumerate(propagate(plan, belief, k)):
-            for v in probs:
-                probs[v][:, j] = discrete_predictive(plan, belief, v)
-            for v in means:
-                means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
+            for j, belief in enumerate(propagate(plan, belief, k)):
+                for v in probs:
+                    probs[v][:, j] = discrete_predictive(plan, belief, v)
+                for v in means:
+                    means[v][:, j], covs[v][:, j] = gaussian_predictive(plan, belief, v)
+                    _check_finite_forecast(v, j, means[v][:, j], covs[v][:, j], seq.ids)
         by_id = np.asarray(pd.Index(seq.ids).argsort())  # ranks in id order
         rows = (by_id[:, None] * k + np.arange(k)[None, :]).reshape(-1)
         cols: dict[str, Any] = {spec_seq.id: np.repeat(seq.ids[by_id], k),
