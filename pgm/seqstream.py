@@ -280,7 +280,7 @@ def spilled(graph: Graph, path: str | Path, *, chunk_rows: int | None = None, op
     assert seq is not None
     reader = ChunkReader(slice_graph(graph), path, rows, weights, options, extra=(seq.id, seq.order))
     try:
-        check_sequence_columns(graph, reader.header)
+        check_sequence_columns(graph, reader.header, options)
     except DataError as exc:
         raise DataError(f"{reader.path}: {exc}") from None
     directory = Path(tempfile.mkdtemp(prefix="pgm-sequences-"))

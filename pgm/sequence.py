@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pgm.encode import EncodedData, as_frame, check_weights_name, columns_of, encode, row_weights
-from pgm.io.table import DEFAULT, Lines, ReadOptions
+from pgm.io.table import DEFAULT, Lines, ReadOptions, separator_hint
 from pgm.errors import DataError, DataWarning, PGMError
 from pgm.graph import Graph
 
@@ -275,22 +275,24 @@ def encode_sequences(graph: Graph, data: Any, absent: tuple[str, ...] = (),
         raise DataError(f"{source}: {exc}") from None
 
 
-def check_sequence_columns(graph: Graph, columns: Any) -> None:
-    """A DataError when the id or the order column is missing."""
+def check_sequence_columns(graph: Graph, columns: Any, options: ReadOptions = DEFAULT) -> None:
+    """A DataError when the id or the order column is missing (with a hint when the one column read
+    holds another separator: ``seq;t;y``)."""
     seq = graph.spec.sequence
     assert seq is not None
     for role, col in (("id", seq.id), ("order", seq.order)):
         if col not in columns:
             raise DataError(f"missing {role} column {col!r}: a sequence model reads long data, one row per step, "
                             f"with `sequence: {{id: {seq.id}, order: {seq.order}}}` naming the sequence and "
-                            f"ordering its steps (found: {sorted(map(str, columns))[:12]})")
+                            f"ordering its steps (found: {sorted(map(str, columns))[:12]})"
+                            f"{separator_hint(list(map(str, columns)), options)}")
 
 
 def _encode_frame(graph: Graph, frame: pd.DataFrame, absent: tuple[str, ...], options: ReadOptions,
                   source: str | Path | None, weights: str | None, part: bool = False) -> SequenceData | None:
     seq = graph.spec.sequence
     assert seq is not None
-    check_sequence_columns(graph, frame.columns)
+    check_sequence_columns(graph, frame.columns, options)
     if len(frame) == 0:
         raise DataError("the data have no rows; give at least one row")
     where = where_of(frame.index, source, options)
@@ -373,11 +375,22 @@ def last_rows(data: SequenceData) -> np.ndarray:
     return data.offsets[data.lengths - 1] + np.arange(data.n_sequences)
 
 
+def _shared_step(lo: np.ndarray, hi: np.ndarray, stamps: bool) -> Any:
+    """The step of the regularly spaced sequences (their min ``lo`` and max ``hi`` differences) when
+    they all have the same one (exactly for timestamps, to rounding for numbers), else None."""
+    if lo.size == 0:
+        return None
+    top, bottom = hi.max(), lo.min()
+    same = top == bottom if stamps else top - bottom <= 1e-9 * max(abs(float(top)), 1.0)
+    return top if same else None
+
+
 def next_orders(data: SequenceData, name: str, steps: int) -> Any:
     """The order values of the ``steps`` steps after each sequence's last one, by rank: a
     (S * steps,) array (sequence-major) typed like the order column ``name``.
 
-    A sequence whose steps are equally spaced continues with its own step; otherwise integer
+    A sequence whose steps are equally spaced continues with its own step, a one-row sequence with
+    the step every equally spaced sequence shares (if they share one); otherwise integer
     orders continue by 1 (the model counts steps, not time).  Timestamps and fractional numbers
     without a regular step (or a sequence of one row) have no next value: a DataError names them.
     """
@@ -408,6 +421,12 @@ def next_orders(data: SequenceData, name: str, steps: int) -> Any:
     else:
         regular = several & (hi - lo <= 1e-9 * np.maximum(np.abs(hi), 1.0))
         whole = bool(np.all(values == np.round(values)))
+    # a one-row sequence has no step of its own: it takes the one every other sequence shares
+    single = data.lengths == 1
+    shared = _shared_step(lo[regular], hi[regular], stamps) if single.any() else None
+    if shared is not None:
+        lo[single] = hi[single] = shared
+        regular = regular | single
     if not whole and not regular.all():
         bad = np.flatnonzero(~regular)
         shown = [v.item() if isinstance(v, np.generic) else v for v in data.ids[bad[:5]]]
@@ -422,6 +441,7 @@ def next_orders(data: SequenceData, name: str, steps: int) -> Any:
         return out.tz_convert(stamp_index.tz) if stamp_index.tz is not None else out
     first = values[:n_seq]
     spans = (last - first) / np.maximum(data.lengths - 1, 1)  # the regular step, without rounding drift
+    spans = np.where(data.lengths > 1, spans, lo)             # a one-row sequence: the shared step
     step = np.where(regular, np.round(spans) if whole else spans, 1.0)
     future = (last[:, None] + step[:, None] * ahead[None, :]).reshape(-1)
     return future.astype(np.int64) if pd.api.types.is_integer_dtype(column.dtype) else future
