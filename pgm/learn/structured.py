@@ -107,13 +107,13 @@ class Cross:
     name: str
     fam: Family
     first: bool                   # a first-step family (rows of step 0)
-    hidden: tuple[str, ...]       # its hidden members (family member names), grouped by piece
+    hidden: tuple[str, ...]       # its hidden members (family member names), grouped by piece (member_group)
     cards: tuple[int, ...]
     groups: list[Group]
     rows: np.ndarray              # the rows it reads (its block: step 0, or steps >= 1)
     prev: np.ndarray | None       # for a later family, the previous-step row of each of its rows
     miss: np.ndarray | None       # rows of its block where its gaussian child is missing
-    reads_data: bool
+    reads_data: bool              # some member is read from the data (else one table serves every row)
     bounded: bool = False         # a binary logistic child beyond CROSS_LIMIT: the Jaakkola-Jordan bound
     member_group: tuple[int, ...] = ()   # the group of each hidden member
 
