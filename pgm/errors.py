@@ -6,6 +6,9 @@ Every message says *where* (file:line and field path, or column and rows),
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 class PGMError(ValueError):
     """Root of every error pgm raises on purpose."""
@@ -29,3 +32,13 @@ class ConvergenceWarning(UserWarning):
 
 class DataWarning(UserWarning):
     """Something in the data deserves attention but has a defined answer."""
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn` that names the first frame outside pgm (the user's
+    call), however deep inside pgm the warning is raised (sequence fits go through one more layer)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1  # the function calling warnings.warn is level 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

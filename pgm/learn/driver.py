@@ -10,12 +10,13 @@ defaults live in :mod:`pgm.learn.em` (EM) and here (complete data); their names 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pgm.cpd.family import CPD, Stats
 from pgm.encode import EncodedData
-from pgm.errors import PGMError
+from pgm.errors import ConvergenceWarning, PGMError, caller_stacklevel
 from pgm.graph import Graph
 from pgm.learn import POSTERIOR_RULES, choose
 from pgm.learn.em import ACCELERATE, MAX_ITER, REG_COVAR, TOL, fit_em, prepare_rows
@@ -109,6 +110,12 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
         extra = {**extra, **result.info}
     else:
         result = fit_em(graph, rows.em_source(), rule=POSTERIOR_RULES[chosen], accelerate=accelerate, **iterative)
+    if chosen == "variational" and not result.converged and len(result.history) > 1:
+        # as fit_em warns (the sampling learners never converge by design and say so in their docs)
+        change = result.history[-1] - result.history[-2]
+        warnings.warn(f"variational EM did not converge in {result.n_iter} iterations (last change in the ELBO "
+                      f"{change:.3g}); increase max_iter or tol, or try other initialisations (n_init)",
+                      ConvergenceWarning, stacklevel=caller_stacklevel())
     info = {"learner": chosen, "converged": result.converged, "n_iter": result.n_iter, "seed": result.seed,
             "runs": result.all_runs, **extra, **rows.info}
     return DirectedFit(result.cpds, result.history, info)

@@ -44,7 +44,7 @@ import numpy as np
 from pgm.cpd.family import CPD, Stats, kind_of
 from pgm.cpd.linear import GaussStats
 from pgm.encode import EncodedData, compress_rows
-from pgm.errors import ConvergenceWarning, DataError, DataWarning
+from pgm.errors import ConvergenceWarning, DataError, DataWarning, caller_stacklevel
 from pgm.graph import Graph
 from pgm.infer.enumerate import EStep, e_step, make_plan, observed_stats
 from pgm.infer.posterior import Posterior
@@ -219,7 +219,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
         change = f"last change in log-likelihood {best.history[-1] - best.history[-2]:.3g}"
         warnings.warn(f"EM did not converge in {max_iter} iterations ({change}); "
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
-                      stacklevel=4)
+                      stacklevel=caller_stacklevel())
     elif best.n_iter <= FEW_ITERATIONS:
         stuck = interchangeable(graph, best.cpds)
         if stuck:
@@ -227,7 +227,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
                           f"point: the states of latent node{'s' if len(stuck) > 1 else ''} {stuck} give their "
                           "children the same distributions, so they explain nothing (a symmetric start, such as "
                           "uniform tables, stays there). Start elsewhere: n_init=5, init='random', or init= a "
-                          "fitted model whose states differ", ConvergenceWarning, stacklevel=4)
+                          "fitted model whose states differ", ConvergenceWarning, stacklevel=caller_stacklevel())
     _warn_empty(graph, best_stats)
     _warn_collapsed(graph, best_stats, reg_covar)
     return best
@@ -248,7 +248,8 @@ def _warn_empty(graph: Graph, pooled: dict[str, Stats]) -> None:
             warnings.warn(f"latent node {graph[v].decl!r}: state{'s' if empty.size > 1 else ''} "
                           f"{[int(e) for e in empty]} {'have' if empty.size > 1 else 'has'} no support in the data "
                           "(an empty component); its parameters are a fallback (uniform table or pooled fit). "
-                          "Use fewer states or another initialisation (n_init)", DataWarning, stacklevel=5)
+                          "Use fewer states or another initialisation (n_init)", DataWarning,
+                          stacklevel=caller_stacklevel())
 
 
 def _warn_collapsed(graph: Graph, pooled: dict[str, Stats], reg_covar: float) -> None:
@@ -272,4 +273,4 @@ def _warn_collapsed(graph: Graph, pooled: dict[str, Stats], reg_covar: float) ->
             warnings.warn(f"{graph[fam.name].decl}: configuration{'s' if len(small) > 1 else ''} {small} of "
                           f"({parents}) collapsed onto a single point; the covariance there is only the floor "
                           f"(reg_covar={reg_covar:g}). Raise reg_covar, use fewer states, or try other "
-                          "initialisations (n_init)", DataWarning, stacklevel=5)
+                          "initialisations (n_init)", DataWarning, stacklevel=caller_stacklevel())
