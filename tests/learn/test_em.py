@@ -55,8 +55,8 @@ def random_cpds(spec: ModelSpec, seed: int, alpha: float = 1.0, spread: float = 
 
 
 def observed(model: FittedModel, n: int, seed: int) -> pd.DataFrame:
-    """Sampled rows without the latent columns."""
-    df = model.sample(n, seed=seed)
+    """Sampled rows without the latent columns (a sequence model: n steps in sequences of 50)."""
+    df = model.sample(n // 50, seed=seed, length=50) if model.spec.sequence else model.sample(n, seed=seed)
     return df.drop(columns=[c for v in model.graph.latent for c in model.graph[v].columns])
 
 
