@@ -387,3 +387,21 @@ def test_over_the_cost_budget_the_automatic_choice_is_variational_and_em_still_r
         named = pgm.fit(spec, df, max_iter=3, learner="em")
     assert chosen.info["learner"] == "variational" and "4 joint states, ~3.8e+03 operations" in chosen.info["learner_reason"]
     assert named.info["learner"] == "em"  # within MAX_JOINT: EM runs as asked
+
+
+def test_one_piece_is_exact_em():
+    """An HMM whose only other hidden cells are missing cells of one chain's child (m, with prev: [m])
+    is a single piece: the bound is the log-likelihood and the fit is EM's, iteration by iteration."""
+    rng = np.random.default_rng(0)
+    nodes = {"h": {"states": 3, "latent": True, "prev": ["h"]}, "o": {"states": 4, "parents": ["h"]},
+             "x": {"type": "gaussian", "parents": ["h"]}, "m": {"states": 2, "parents": ["h"], "prev": ["m"]}}
+    m = rng.integers(0, 2, 300).astype(float)
+    m[::7] = np.nan
+    df = _frame([10] * 30, rng, {"o": rng.integers(0, 4, 300), "x": rng.normal(size=300), "m": m})
+    graph = build(_spec(nodes))
+    assert make_structure(graph, encode_sequences(graph, df)).pieces == [("h", "m")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        em = pgm.fit(_spec(nodes), df, learner="em", accelerate=False, max_iter=12)
+        var = pgm.fit(_spec(nodes), df, learner="variational", max_iter=12)
+    np.testing.assert_allclose(var.history, em.history, rtol=1e-10)
