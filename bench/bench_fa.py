@@ -19,18 +19,18 @@ Each case runs pgm twice, plain EM (``accelerate=False``) and SQUAREM-accelerate
 log-likelihood, its ratio to scikit-learn's time, the log-likelihood pgm had when scikit-learn
 finished, and the run to convergence (tol 1e-10, at most 5000 parameter sets).
 
-Measured (2 cores shared by ~8 people, load average 9-14, OPENBLAS_NUM_THREADS=1 for both tools;
-wall times, so only the ratios within a row mean much; --repeat 1):
+Measured (2 cores shared, load average 5, OPENBLAS_NUM_THREADS=1 for both tools; wall seconds,
+best of 3, after one untimed warm-up fit of each tool):
 
-    wine (standardised) 178 x 13, k=2: scikit-learn 23 iterations, -2747.2476
-        plain 40 sets to that value (8.7x, the machine was busy), accelerated 14 sets (0.70x)
-    iris 150 x 4, k=1 (a Heywood case): scikit-learn 82 iterations, -423.2119
-        plain 150 sets (2.26x), after 5000 sets -422.4400; accelerated 31 sets (0.94x),
-        converged at -422.3874 after 399
-    diabetes 442 x 10, k=3: scikit-learn 200 iterations, 8818.5647
-        plain 327 sets (1.49x); accelerated 63 sets (0.22x), final 8820.7080
-    synthetic 20000 x 30, k=5: scikit-learn 13 iterations, -1045371.2368
-        plain 283 sets (0.72x); accelerated 52 sets (0.39x)
+    wine (standardised) 178 x 13, k=2: scikit-learn 0.032 s, 23 iterations, -2747.2476
+        plain 40 sets, 1.65x;  accelerated 14 sets, 0.88x; both converge at -2747.19105
+    iris 150 x 4, k=1 (a Heywood case): scikit-learn 0.074 s, 82 iterations, -423.2119
+        plain 150 sets, 2.59x (-422.4400 after 5000 sets, 6.8 s);
+        accelerated 31 sets, 0.76x (converged at -422.3874 after 399 sets, 0.88 s)
+    diabetes 442 x 10, k=3: scikit-learn 0.30 s, 200 iterations, 8818.5647
+        plain 327 sets, 1.41x (8820.6216 after 5000); accelerated 63 sets, 0.47x (8820.7375 after 2231)
+    synthetic 20000 x 30, k=5: scikit-learn 1.10 s, 13 iterations, -1045371.2368
+        plain 283 sets, 0.66x; accelerated 52 sets, 0.33x
 
 Run:  python bench/bench_fa.py [--rows 20000] [--dim 30] [--factors 5] [--repeat 3]
 Benchmarks are not tests: nothing here fails on a slow result.
@@ -101,6 +101,8 @@ def run_pgm(frame: pd.DataFrame, d: int, k: int, target: float, budget: float,
 def case(name: str, x: np.ndarray, k: int, repeat: int) -> None:
     n, d = x.shape
     frame = pd.DataFrame(x, columns=[f"x[{i}]" for i in range(d)])
+    run_sklearn(x, k)
+    run_pgm(frame, d, k, np.inf, 0.0, False)  # warm-up, untimed: the first fit pays for imports and caches
     sk = min((run_sklearn(x, k) for _ in range(repeat)), key=lambda r: r[0])
     print(f"\n{name}: {n} rows, D={d}, k={k}; scikit-learn FactorAnalysis {sk[0]:.4f} s, {sk[2]} iterations, "
           f"log-likelihood {sk[1]:.6f}")

@@ -62,7 +62,7 @@ TOL = 1e-8
 REG_COVAR = 1e-6
 #: Whether soft EM extrapolates its updates by default (:mod:`pgm.learn.accelerate`): on, since it
 #: reached the same or a higher log-likelihood in less time on every case of bench/bench_fa.py and
-#: bench/bench_em.py (case d), 1.3x to 6x fewer parameter sets evaluated.
+#: bench/bench_em.py (case d), with 1.6x to 5x fewer parameter sets kept.
 ACCELERATE = True
 
 
