@@ -383,3 +383,37 @@ def test_cli_fit_with_a_sampling_learner(tmp_path, capsys):
     assert code == 0, err
     fitted = pgm.load(out)
     assert f"(6 iterations, log-likelihood {fitted.log_likelihood(df):.6g})" in text  # the averaged parameters'
+
+
+def test_discrete_and_gaussian_hidden_nodes_together():
+    """A mixture of factor analysers (z -> f -> x, z and f latent): z's full conditional given the
+    drawn factor equals enumeration with f observed, and mcem started at EM's answer stays there."""
+    nodes = {"z": {"states": 2, "latent": True}, "f": {"type": "gaussian", "latent": True, "parents": ["z"]},
+             "x": {"type": "gaussian", "dim": 3, "parents": ["f", "z"]}}
+    spec, graph = _graph(nodes)
+    rng = np.random.default_rng(1)
+    n = 600
+    z = rng.integers(0, 2, n)
+    f = rng.normal(size=n) * (1 + z)
+    x = np.where(z[:, None] == 1, 3.0, -1.0) + f[:, None] * np.array([1.0, 0.5, -1.0]) + rng.normal(size=(n, 3)) * 0.4
+    df = pd.DataFrame(x, columns=["x[0]", "x[1]", "x[2]"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        em = pgm.fit(spec, df, learner="em", max_iter=100, n_init=2)
+    enc = encode(graph, df)
+    chain = Gibbs(graph, gibbs_layout(graph, enc), enc, em.cpds, np.random.default_rng(0))
+    for s in range(3):
+        chain.sweep(em.cpds, np.random.default_rng(s))
+    lc = chain.conditional("z", em.cpds)
+    q = np.exp(lc - lc.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    _, full = _graph({"z": {"states": 2}, "f": {"type": "gaussian", "parents": ["z"]}, "x": nodes["x"]})
+    data = EncodedData(n, {"z": np.full(n, -1)}, dict(chain.values), missing={"z": np.ones(n, bool)})
+    _, _, parts = hidden_parts(full, full.families, em.cpds, data, ("z",))
+    np.testing.assert_allclose(q, np.exp(parts[0].table), rtol=1e-9, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mc = pgm.fit(spec, df, learner="mcem", init=em, max_iter=5, samples=10)
+    ll = em.log_likelihood(df)
+    assert mc.info["history"] == "log-likelihood"
+    assert ll - 2e-3 * abs(ll) < mc.log_likelihood(df) <= ll + 1e-6 * abs(ll)
