@@ -12,7 +12,7 @@ Models:
   scikit-learn's digits (exact EM lists 1,024 states per row);
 * ``sbn40``: 40 hidden units (exact EM refused: ~10^12 joint states).
 
-Run:  python bench/bench_mcem.py [--rows 5000] [--digits 500] [--iters 10] [--samples 10]
+Run:  python bench/bench_mcem.py [--rows 5000] [--digits 500] [--iters 10] [--samples 10] [--penalty P]
 Benchmarks are not tests: nothing here fails on a slow result.
 """
 
@@ -77,8 +77,9 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--models", default="coupled,sbn10,sbn40")
+    ap.add_argument("--penalty", type=float, default=None, help="L2 penalty of the logistic CPDs (every learner)")
     args = ap.parse_args()
-    it, s = args.iters, args.samples
+    it, s, pen = args.iters, args.samples, args.penalty
     print(f"{'model':>8} {'learner':>14} {'wall s/iter':>11} {'cpu s/iter':>10} {'ratio':>7} {'log-lik':>12}  history")
     for name in args.models.split(","):
         graph, df = coupled(args.rows) if name == "coupled" else sbn(int(name[3:]), args.digits)
@@ -86,11 +87,13 @@ def main() -> None:
         exact = name != "sbn40"
         runs = {}
         if exact:
-            runs["em"] = lambda cb: fit_em(graph, enc, max_iter=it, tol=0, callback=cb)
-        runs["variational"] = lambda cb: fit_variational(graph, enc, max_iter=it, tol=0, callback=cb)
-        runs[f"mcem S={s}"] = lambda cb: fit_mcem(graph, enc, max_iter=it, samples=s, burn_in=10, callback=cb)
+            runs["em"] = lambda cb: fit_em(graph, enc, max_iter=it, tol=0, penalty=pen, callback=cb)
+        runs["variational"] = lambda cb: fit_variational(graph, enc, max_iter=it, tol=0, penalty=pen,
+                                                         callback=cb)
+        runs[f"mcem S={s}"] = lambda cb: fit_mcem(graph, enc, max_iter=it, samples=s, burn_in=10, penalty=pen,
+                                                      callback=cb)
         runs["stochastic-em"] = lambda cb: fit_mcem(graph, enc, learner="stochastic-em", max_iter=it, burn_in=10,
-                                                    callback=cb)
+                                                    penalty=pen, callback=cb)
         base = None
         source = prepare_rows(graph, enc) if exact else None
         for learner, run in runs.items():

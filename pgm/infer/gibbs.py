@@ -217,7 +217,8 @@ class Gibbs:
         self.logit = np.empty((n, len(self.fast)))
         for j, f in enumerate(self.fast):
             cpd = cpds[graph[f].param]
-            self.logit[:, j] = cpd.intercept[1] - cpd.intercept[0] + design(fams[f], assign, (n,)) @ (cpd.coef[1] - cpd.coef[0])
+            phi = design(fams[f], assign, (n,))
+            self.logit[:, j] = cpd.intercept[1] - cpd.intercept[0] + phi @ (cpd.coef[1] - cpd.coef[0])
         for v, (_, found) in self.fast_parent.items():
             k = graph[v].n_states
             w = np.zeros((len(found), k))

@@ -40,7 +40,7 @@ from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
 from pgm.graph import Graph
 from pgm.infer.elimination import TooWideError
 from pgm.infer.enumerate import e_step, make_plan
-from pgm.infer.gibbs import Gibbs, GibbsLayout, complete_log_prob, gibbs_layout
+from pgm.infer.gibbs import Gibbs, complete_log_prob, gibbs_layout
 from pgm.learn.em import REG_COVAR, EMResult, _log_prior
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
@@ -69,12 +69,14 @@ class MCEMResult(EMResult):
 
 
 def mc_statistics(graph: Graph, chain: Gibbs, cpds: dict[str, CPD], rng: np.random.Generator, samples: int,
-                  thin: int, const: dict[str, Stats], sweeps_first: int = 0) -> tuple[dict[str, Stats], float]:
+                  thin: int, const: dict[str, Stats], sweeps_first: int = 0,
+                  complete: bool = True) -> tuple[dict[str, Stats], float]:
     """The sampling E-step: ``sweeps_first`` sweeps, then ``samples`` draws ``thin`` sweeps apart.
 
     Returns the statistics of the completed rows (each draw weighted ``w / samples``) pooled by
     parameter key with ``const`` (the families no row hides), and the Monte Carlo estimate of the
-    expected complete-data log-likelihood of the hidden families (weights included)."""
+    expected complete-data log-likelihood of the hidden families (weights included; 0 without
+    ``complete``)."""
     layout = chain.layout
     data = chain.data
     n = data.n_rows
@@ -83,7 +85,7 @@ def mc_statistics(graph: Graph, chain: Gibbs, cpds: dict[str, CPD], rng: np.rand
     for _ in range(sweeps_first):
         chain.sweep(cpds, rng)
     parts: dict[str, Stats] = {}
-    complete = 0.0
+    value = 0.0
     for s in range(samples):
         for _ in range(thin):
             chain.sweep(cpds, rng)
@@ -94,11 +96,12 @@ def mc_statistics(graph: Graph, chain: Gibbs, cpds: dict[str, CPD], rng: np.rand
                 continue  # its child is summed out in every row: no statistics (EM leaves it too)
             st = family_stats(fams[f], assign, n, w if keep is None else w * keep)
             parts[f] = st if f not in parts else parts[f] + st
-        complete += complete_log_prob(graph, cpds, assign, n, layout.hidden_families, w, layout)
+        if complete:
+            value += complete_log_prob(graph, cpds, assign, n, layout.hidden_families, w, layout)
     for f, st in parts.items():
         if isinstance(st, LogisticStats):
             parts[f] = compress(st)
-    return add_stats(const, pool_stats(graph, parts.items())), complete
+    return add_stats(const, pool_stats(graph, parts.items())), value
 
 
 def _average(cpds_list: list[dict[str, CPD]]) -> dict[str, CPD]:
@@ -208,7 +211,7 @@ def fit_mcem(graph: Graph, data: EncodedData, *, learner: str = "mcem", max_iter
         kept: list[dict[str, CPD]] = []
         for it in range(max_iter + 1):
             stats, complete = mc_statistics(graph, chain, cpds, rng, samples, thin, const,
-                                            burn_in if it == 0 else 0)
+                                            burn_in if it == 0 else 0, not objective.exact)
             if objective.exact:
                 value = objective(cpds)
             else:

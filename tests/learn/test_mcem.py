@@ -279,19 +279,19 @@ def test_seeded_runs_are_reproducible_and_seeds_differ():
 
 @pytest.mark.slow
 def test_hidden_node_with_gaussian_and_logistic_children_reaches_em():
-    spec, graph, enc, cpds, _ = _mixed_model(n=600, seed=3)
+    spec, graph, enc, cpds, _ = _mixed_model(n=300, seed=3)
     # data drawn from the model itself, so the latent structure is real
-    df = FittedModel(spec, graph, cpds, [], {}).sample(600, seed=5)[["a", "g", "l", "o", "m"]]
+    df = FittedModel(spec, graph, cpds, [], {}).sample(300, seed=5)[["a", "g", "l", "o", "m"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        em = pgm.fit(spec, df, learner="em", seed=0, max_iter=15)
+        em = pgm.fit(spec, df, learner="em", seed=0, max_iter=10)
         mc = pgm.fit(spec, df, learner="mcem", init=em, seed=0, max_iter=5, samples=10)
         sem = pgm.fit(spec, df, learner="stochastic-em", init=em, seed=0, max_iter=20)
-    # started at EM's answer, both stay within Monte Carlo noise of its log-likelihood
+    # started at EM's answer (10 updates), neither falls below it beyond Monte Carlo noise
     ll = em.log_likelihood(df)
-    assert np.all(np.isfinite(mc.history))
-    assert abs(mc.log_likelihood(df) - ll) < 2e-3 * abs(ll)
-    assert abs(sem.log_likelihood(df) - ll) < 2e-3 * abs(ll)
+    assert np.all(np.isfinite(mc.history)) and mc.info["history"] == "log-likelihood"
+    assert mc.log_likelihood(df) > ll - 2e-3 * abs(ll)
+    assert sem.log_likelihood(df) > ll - 2e-3 * abs(ll)
     assert sem.info["history"] == "log-likelihood" and "average of the iterates" in sem.info["estimate"]
 
 
