@@ -105,6 +105,8 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
         if rows.known is NO_ROWS:
             raise PGMError(f"learner={chosen!r} needs the rows in memory (not a file read in chunks or Dask "
                            "partitions)")
+        if accelerate:
+            raise PGMError(f"accelerate=True speeds up exact EM; learner={chosen!r} has no such option")
         result = fit_mcem(graph, rows.known, learner=chosen, **{**iterative, "max_iter": max_iter, "tol": tol},
                           **sampling)
         extra = {**extra, **result.info}

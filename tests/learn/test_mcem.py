@@ -322,8 +322,15 @@ def test_refusals_name_the_fix():
         pgm.fit(spec, df, learner="stochastic-em", samples=5)
     with pytest.raises(pgm.PGMError, match="unknown options"):
         pgm.fit(spec, df, learner="mcem", n_chains=5)
+    with pytest.raises(pgm.PGMError, match="accelerate=True speeds up exact EM"):
+        pgm.fit(spec, df, learner="mcem", accelerate=True)
     with pytest.raises(pgm.PGMError, match="samples must be an integer"):
         pgm.fit(spec, df, learner="mcem", samples=0)
+    hmm = parse_spec({"name": "hmm", "sequence": {"id": "seq", "order": "t"},
+                      "nodes": {"h": {"states": 2, "latent": True, "prev": ["h"]}, "x": {"states": 2, "parents": ["h"]}}})
+    seqs = pd.DataFrame({"seq": [0, 0, 0, 1, 1], "t": [0, 1, 2, 0, 1], "x": [0, 1, 1, 0, 0]})
+    with pytest.raises(pgm.PGMError, match="does not fit a sequence model"):
+        pgm.fit(hmm, seqs, learner="mcem")
     full, _ = _graph({"a": {"states": 2}, "b": {"states": 2, "parents": ["a"]}})
     with pytest.raises(pgm.PGMError, match="learner='mle'"):
         pgm.fit(full, pd.DataFrame({"a": [0, 1], "b": [1, 0]}), learner="mcem")
