@@ -344,6 +344,14 @@ def _cov_to_params(cpd: LinearCPD, squeeze) -> Any:
     return cpd.cov[0]
 
 
+def _persistent(rng: np.random.Generator, configs: int, k: int) -> np.ndarray:
+    """Random symmetric k x k matrices (one per configuration) with eigenvalues drawn in [0.5, 1): the
+    starting transition of a state from its own previous step."""
+    basis = np.linalg.qr(rng.standard_normal((configs, k, k)))[0]
+    values = rng.uniform(0.5, 1.0, (configs, k))
+    return np.einsum("cij,cj,ckj->cik", basis, values, basis)
+
+
 class LinearKind:
     """``cpd: linear`` (every gaussian node) -- a linear regression per discrete-parent configuration."""
 
@@ -482,7 +490,12 @@ class LinearKind:
         col = 0
         for p in fam.cont:
             k = graph[p].dim
-            if graph[p].latent:  # unit-variance parents (standard by default): W W' about the data's variances
+            if graph[p].latent and p != fam.var.name and graph[p].decl == fam.var.decl:
+                # a state's transition from its own previous step: persistent (symmetric, eigenvalues in
+                # [0.5, 1)).  A random sign is a basin of its own: a negative transition on a persistent
+                # series sends the loadings to zero, and EM stops at the model where the state explains nothing
+                coef[:, :, col:col + k] = _persistent(rng, c, k)
+            elif graph[p].latent:  # unit-variance parents (standard by default): W W' about the data's variances
                 coef[:, :, col:col + k] = rng.standard_normal((c, d, k)) * np.sqrt(np.diag(cov))[:, None] / np.sqrt(width)
             col += k
         kind = graph.spec.nodes[fam.var.decl].covariance
