@@ -70,7 +70,7 @@ def _exact_stats(graph, enc, cpds):
 def _const(graph, enc, layout):
     fams = graph.families
     assign = {**enc.codes, **enc.values}
-    return pool_stats(graph, ((f, family_stats(fams[f], assign, enc.n_rows)) for f in fams
+    return pool_stats(graph, ((f, family_stats(fams[f], assign, enc.n_rows, enc.weights)) for f in fams
                               if f not in layout.hidden_families))
 
 
@@ -101,9 +101,13 @@ def _z(runs, exact):
     return gap[~fixed] / se[~fixed]
 
 
-def test_sampling_e_step_and_m_step_match_exact_em_within_monte_carlo_error():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sampling_e_step_and_m_step_match_exact_em_within_monte_carlo_error(weighted):
     _, graph = _graph(COUPLED)
-    enc = encode(graph, _coupled_data(2000))
+    df = _coupled_data(2000)
+    weights = np.random.default_rng(9).integers(1, 4, len(df)).astype(float) if weighted else None
+    enc = encode(graph, df, weights=weights)
+    assert (enc.weights is not None) == weighted
     cpds = _start(graph, enc)
     exact = _exact_stats(graph, enc, cpds)
     exact_counts = np.concatenate([exact[k].counts.ravel() for k in sorted(exact)])
