@@ -405,3 +405,18 @@ def test_one_piece_is_exact_em():
         em = pgm.fit(_spec(nodes), df, learner="em", accelerate=False, max_iter=12)
         var = pgm.fit(_spec(nodes), df, learner="variational", max_iter=12)
     np.testing.assert_allclose(var.history, em.history, rtol=1e-10)
+
+
+def test_refusals_name_the_family_and_the_way_out():
+    rng = np.random.default_rng(0)
+    df = _frame([5] * 4, rng, {"x": rng.normal(size=20)})
+    two_steps = _spec({**_chains(2, 2), "x": {"type": "gaussian", "parents": ["h0", "h1"], "prev": ["h0"]}})
+    with pytest.raises(pgm.ModelError, match=r"x: it reads the hidden nodes \['h0', 'h0'\] at two steps"):
+        pgm.fit(two_steps, df, learner="variational")
+    wide = _spec({**_chains(17, 2), "x": {"states": 2, "parents": [f"h{i}" for i in range(17)]}})
+    with pytest.raises(pgm.ModelError, match=r"1.31e\+05 joint states, more than .* \(65536\); a binary node with "
+                                             r"data can be `cpd: logistic`"):
+        pgm.fit(wide, df.assign(x=(df["x"] > 0).astype(int)), learner="variational")
+    lds = _spec({"s": {"type": "gaussian", "latent": True, "prev": ["s"]}, "x": {"type": "gaussian", "parents": ["s"]}})
+    with pytest.raises(pgm.ModelError, match="latent gaussian node 's'"):
+        pgm.fit(lds, df, learner="variational")
