@@ -154,7 +154,8 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
         SQUAREM extrapolation of the updates with a monotone safeguard, docs/learners.md);
         undirected learners take ``step_size``, ``n_chains``, ``n_gibbs``; the sampling
         E-steps ``learner="mcem"`` / ``"stochastic-em"`` take ``samples``, ``burn_in``, ``thin``,
-        ``average_from`` (docs/learners.md)
+        ``average_from``; they run all ``max_iter`` updates (default 50 for
+        mcem, 200 for stochastic-em) and ignore ``tol`` (docs/learners.md)
     callback : called as ``callback(iteration, log_likelihood)`` by iterative learners
     weights : the name of a data column of row weights (finite numbers >= 0; not a node's column):
         a row of weight w counts as w copies of it, so integer weights fit exactly as repeated
