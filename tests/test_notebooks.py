@@ -46,8 +46,8 @@ def execute(nb, kernel_dirs: list[str], cwd: Path):
 
 def test_there_are_notebooks():
     names = [p.name for p in NOTEBOOKS]
-    assert len(names) >= 7, names
-    for prefix in ("01_", "02_", "03_", "04_", "05_", "06_", "07_"):
+    assert len(names) >= 8, names
+    for prefix in ("01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_"):
         assert any(n.startswith(prefix) for n in names), f"no notebook {prefix}*.ipynb in {names}"
 
 
