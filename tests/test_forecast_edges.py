@@ -60,3 +60,24 @@ def test_sequence_file_with_another_separator_says_so(tmp_path):
     with pytest.raises(pgm.DataError, match=r"missing id column 'seq'.*looks separated by ';'.*sep=';'"):
         fitted.forecast(path, steps=1)
     assert fitted.forecast(path, steps=1, sep=";")["t"].tolist() == [2]
+
+
+def test_lds_posterior_of_observed_cells_has_zero_not_negative_zero_covariance():
+    # an observed cell's covariance is 0 exactly; it was (rounding, ~1e-33 below 0) times a False mask: -0.0,
+    # written '-0.0' by pgm predict --proba
+    spec = {"name": "cv", "sequence": SEQ,
+            "nodes": {"s": {"type": "gaussian", "dim": 4, "latent": True, "prev": ["s"]},
+                      "y": {"type": "gaussian", "dim": 2, "parents": ["s"]}}}
+    fitted = _fitted(spec, {
+        "s@first": {"intercept": [0.0] * 4, "covariance": np.eye(4).tolist()},
+        "s": {"intercept": [0.03, 0.04, 0.0, 0.0], "covariance": (0.01 * np.eye(4)).tolist(),
+              "coef": [[0.94, -0.2, 0.07, 0.12], [-0.02, 1.05, -0.05, 0.1], [0.1, 0, 0.9, 0], [0, 0.1, 0, 0.9]]},
+        "y": {"intercept": [-0.07, 2.1], "coef": [[2.9, -2.9, 0.5, 2.1], [-1.9, 3.9, 2.1, 1.4]],
+              "covariance": [[0.22, 0.001], [0.001, 0.24]]}})
+    data = fitted.sample(5, length=6, seed=0).drop(columns=["s[0]", "s[1]", "s[2]", "s[3]"])
+    data.loc[data.index % 7 == 3, "y[0]"] = np.nan
+    post = fitted.posterior("y", data)
+    cov = post[["cov[y[0],y[0]]", "cov[y[0],y[1]]", "cov[y[1],y[1]]"]].to_numpy()
+    seen = data["y[0]"].notna().to_numpy()
+    assert (cov[seen] == 0).all() and not np.signbit(cov[seen]).any()
+    assert (cov[~seen, 0] > 0).all() and (cov[~seen, 1:] == 0).all()

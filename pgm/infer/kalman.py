@@ -824,6 +824,6 @@ def node_moments(plan: KalmanPlan, cpds: dict[str, CPD], res: KalmanResult,
         if vals is not None:  # an observed cell is its own answer, exactly
             zm = np.where(keep, np.nan_to_num(vals[rows]), zm)
         mean[rows] = zm
-        cov[rows] = zc * (~keep[:, :, None] & ~keep[:, None, :])
+        cov[rows] = np.where(~keep[:, :, None] & ~keep[:, None, :], zc, 0.0)   # +0.0, not -0.0, where seen
     return mean, cov
 
