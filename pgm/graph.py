@@ -216,6 +216,11 @@ def prev_name(name: str) -> str:
     return name + PREV
 
 
+def slice_name(name: str) -> str:
+    """The slice variable a name stands for: ``h@prev`` -> ``h`` (other names unchanged)."""
+    return name[:-len(PREV)] if name.endswith(PREV) else name
+
+
 def _build_sequence(spec: ModelSpec) -> Graph:
     """A sequence model as two slices: ``v@prev`` (a step, with the first-step CPDs) and ``v``
     (the next step, whose ``prev:`` parents are the ``@prev`` variables).

@@ -27,17 +27,13 @@ import numpy as np
 
 from pgm.cpd.family import CPD, Family, Stats, families, family_log_prob, family_stats
 from pgm.errors import DataError, ModelError
-from pgm.graph import PREV, Graph
+from pgm.graph import Graph, PREV, slice_name
 from pgm.sequence import SequenceData
 
 #: The most joint hidden states of one step (forward-backward costs K^2 per row).
 MAX_JOINT = 4096
 #: The most cells of per-row transition tables held at once (rows x K x K).
 MAX_PAIR_CELLS = 50_000_000
-
-
-def _base(name: str) -> str:
-    return name[:-len(PREV)] if name.endswith(PREV) else name
 
 
 @dataclass
@@ -105,9 +101,9 @@ def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | 
         block = "first" if f.endswith(PREV) else "later"
         if only is None or f in only:
             (first if block == "first" else trans if any(
-                m.endswith(PREV) and _base(m) in hidden for m in fam.members) else later).append(f)
+                m.endswith(PREV) and slice_name(m) in hidden for m in fam.members) else later).append(f)
         for m in fam.members:
-            base = _base(m)
+            base = slice_name(m)
             if graph[base].discrete:
                 continue
             rows = prev_rows if (block == "later" and m.endswith(PREV)) else rows_of[block]
@@ -153,12 +149,12 @@ def _assign(plan: ChainPlan, f: str) -> tuple[dict[str, np.ndarray], int, bool]:
     pair = f in plan.trans
     k = plan.n_states
     hidx = {v: i for i, v in enumerate(plan.hidden)}
-    any_hidden = any(_base(m) in hidx for m in fam.members)
-    per_row = any(_base(m) not in hidx for m in fam.members)
+    any_hidden = any(slice_name(m) in hidx for m in fam.members)
+    per_row = any(slice_name(m) not in hidx for m in fam.members)
     cur_rows = np.arange(n0) if is_first else np.arange(n0, plan.data.n_rows)
     assign: dict[str, np.ndarray] = {}
     for m in fam.members:
-        base = _base(m)
+        base = slice_name(m)
         previous = m.endswith(PREV) and not is_first
         if base in hidx:
             codes = plan.joint[hidx[base]]
@@ -320,7 +316,7 @@ def chain_stats(plan: ChainPlan, gamma: np.ndarray, xi_shared: np.ndarray,
     for f in plan.first + plan.later + plan.trans:
         assign, n, per_row = _assign(plan, f)
         fam = plan.fams[f]
-        any_hidden = any(_base(m) in plan.hidden for m in fam.members)
+        any_hidden = any(slice_name(m) in plan.hidden for m in fam.members)
         wr = None if rw is None else (rw[:n0] if f.endswith(PREV) else rw[n0:])
         if f in plan.trans:
             w = xi_rows.reshape(-1, k * k) if per_row else xi_shared.reshape(1, k * k)

@@ -17,12 +17,8 @@ import numpy as np
 
 from pgm.cpd import config_index
 from pgm.cpd.family import CPD
-from pgm.graph import PREV, prev_name
+from pgm.graph import PREV, prev_name, slice_name
 from pgm.infer.chain import ChainPlan, Smoothed
-
-
-def _base(name: str) -> str:
-    return name[:-len(PREV)] if name.endswith(PREV) else name
 
 
 def gaussian_posterior(plan: ChainPlan, cpds: dict[str, CPD], sm: Smoothed, node: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +43,7 @@ def gaussian_posterior(plan: ChainPlan, cpds: dict[str, CPD], sm: Smoothed, node
         previous_rows = plan.prev_rows[rows - n0] if f == node else rows
         codes = []
         for m in fam.disc:
-            base = _base(m)
+            base = slice_name(m)
             before = m.endswith(PREV) and f == node
             if base in hidx:
                 c = plan.joint[hidx[base]]
@@ -59,7 +55,7 @@ def gaussian_posterior(plan: ChainPlan, cpds: dict[str, CPD], sm: Smoothed, node
         cpd = cpds[graph[f].param]
         mu = cpd.intercept[configs]                                              # (r, w, d)
         if fam.cont:
-            x = np.hstack([enc.values[_base(m)][previous_rows if m.endswith(PREV) and f == node else rows]
+            x = np.hstack([enc.values[slice_name(m)][previous_rows if m.endswith(PREV) and f == node else rows]
                            for m in fam.cont])
             mu = mu + np.einsum("rwdp,rp->rwd", cpd.coef[configs], x)
         if pair:

@@ -42,15 +42,11 @@ import numpy as np
 from pgm.cpd import config_index
 from pgm.cpd.family import CPD, family_log_prob
 from pgm.errors import ModelError
-from pgm.graph import PREV, Graph, prev_name
+from pgm.graph import Graph, PREV, prev_name, slice_name
 from pgm.infer.chain import MAX_JOINT, MAX_PAIR_CELLS
 
 #: The most cells of the per-pair moment arrays of one step (sequences x pairs x dim x dim).
 MAX_MOMENT_CELLS = 50_000_000
-
-
-def _base(name: str) -> str:
-    return name[:-len(PREV)] if name.endswith(PREV) else name
 
 
 @dataclass
@@ -86,7 +82,7 @@ class Belief:
 
 
 def _refuse(graph: Graph, reader: str, parent: str) -> None:
-    base = _base(parent)
+    base = slice_name(parent)
     where = "at the previous step" if parent.endswith(PREV) else "in the same step"
     raise ModelError(f"forecast(): the discrete node {graph[reader].decl!r} reads the gaussian node {base!r} {where}; "
                      "its predictive is then no finite mixture, which forecasting does not compute; forecast other "
@@ -101,7 +97,7 @@ def _needs(graph: Graph, seeds: tuple[str, ...]) -> tuple[tuple[str, ...], tuple
     while stack:
         v = stack.pop()
         for p in graph[v].parents:
-            if graph[v].discrete and not graph[_base(p)].discrete:
+            if graph[v].discrete and not graph[slice_name(p)].discrete:
                 _refuse(graph, v, p)
             if not p.endswith(PREV) and p not in need:
                 need.add(p)
@@ -140,7 +136,7 @@ def _pair_codes(plan: ForecastPlan, names: tuple[str, ...], codes: np.ndarray, m
     k_e = codes.shape[1]
     pairs = np.arange(plan.n_states * k_e)
     if member.endswith(PREV):
-        return plan.state_codes[plan.state.index(_base(member))][pairs // k_e]
+        return plan.state_codes[plan.state.index(slice_name(member))][pairs // k_e]
     return codes[names.index(member)][pairs % k_e]
 
 
@@ -255,7 +251,7 @@ def step_moments(plan: ForecastPlan, belief: Belief, names: tuple[tuple[str, ...
         cov[:, :, o:o + d, o:o + d] = cpd.cov[configs][None]
         if not fam.cont:
             continue
-        idx = np.concatenate([np.arange(graph[_base(q)].dim) + (plan.offsets[_base(q)] if q.endswith(PREV)
+        idx = np.concatenate([np.arange(graph[slice_name(q)].dim) + (plan.offsets[slice_name(q)] if q.endswith(PREV)
                                                                 else where[q]) for q in fam.cont])
         b = cpd.coef[configs]                                                           # (P, d, q)
         mean[:, :, o:o + d] += np.einsum("Pdq,nPq->nPd", b, mean[:, :, idx])

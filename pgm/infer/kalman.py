@@ -54,15 +54,11 @@ from pgm.cpd import config_index
 from pgm.cpd.family import CPD, Family, Stats, families, family_log_prob, family_stats
 from pgm.cpd.linear import LOG_2PI, GaussStats, gauss_stats
 from pgm.errors import DataError, ModelError
-from pgm.graph import PREV, Graph
+from pgm.graph import Graph, PREV, slice_name
 from pgm.sequence import SequenceData
 
 #: Rows of per-row matrices (rows x k x k) formed at once where a pass needs them (bounded memory).
 STAT_ROWS = 65536
-
-
-def _base(name: str) -> str:
-    return name[:-len(PREV)] if name.endswith(PREV) else name
 
 
 def gaussian_state(graph: Graph) -> tuple[str, ...]:
@@ -145,7 +141,7 @@ def make_kalman_plan(graph: Graph, data: SequenceData) -> KalmanPlan:
         cur = np.arange(n0) if block == "first" else np.arange(n0, data.n_rows)
         src: dict[str, Member] = {}
         for m in fam.members:
-            base = _base(m)
+            base = slice_name(m)
             previous = block == "later" and m.endswith(PREV)
             rows = prev_rows if previous else cur
             if base in state:
@@ -156,7 +152,7 @@ def make_kalman_plan(graph: Graph, data: SequenceData) -> KalmanPlan:
             else:
                 src[m] = Member("data", base, rows)
         members[f] = src
-        child = _base(f)
+        child = slice_name(f)
         if graph[child].discrete:
             hidden_parents = [graph.shown(f, p) for p in fam.cont if src[p].kind == "state"]
             if hidden_parents:
@@ -293,8 +289,8 @@ def block_model(plan: KalmanPlan, cpds: dict[str, CPD], block: str) -> Model:
     c_rows = np.zeros((nb, n))
     Fg, Qg = [], []
     for f in sf:
-        o = plan.offsets[_base(f)]
-        d = graph[_base(f)].dim
+        o = plan.offsets[slice_name(f)]
+        d = graph[slice_name(f)].dim
         c_rows[:, o:o + d] = _covariate_mean(plan, f, cpds[graph[f].param], cfgs[f])
     L_rows = []
     for r0 in first_rows:
@@ -304,8 +300,8 @@ def block_model(plan: KalmanPlan, cpds: dict[str, CPD], block: str) -> Model:
         for f in sf:
             cpd = cpds[graph[f].param]
             c = int(cfgs[f][r0])
-            o = plan.offsets[_base(f)]
-            d = graph[_base(f)].dim
+            o = plan.offsets[slice_name(f)]
+            d = graph[slice_name(f)].dim
             load = _state_loadings(plan, f, cpd, c, width)
             bmat[o:o + d] -= load[:, cur:cur + n]
             if later:
@@ -322,7 +318,7 @@ def block_model(plan: KalmanPlan, cpds: dict[str, CPD], block: str) -> Model:
     Q = _shared(np.array(Qg), group) if Qg else np.eye(n)[None]
     # ---- observations: y = H s + d + e, stacked over the observed gaussian families
     of = plan.blocks[block]["obs"]
-    dims = [graph[_base(f)].dim for f in of]
+    dims = [graph[slice_name(f)].dim for f in of]
     D = int(sum(dims))
     ocfg = {f: _configs(plan, f) for f in of}
     keys = [ocfg[f] for f in of if plan.fams[f].disc] + [plan.miss[f] for f in of if plan.miss[f].any()]
@@ -332,7 +328,7 @@ def block_model(plan: KalmanPlan, cpds: dict[str, CPD], block: str) -> Model:
     mask = np.ones((nb, D), dtype=bool)
     k = 0
     for f, d in zip(of, dims):
-        vals = enc.values.get(_base(f))
+        vals = enc.values.get(slice_name(f))
         if vals is not None:
             y[:, k:k + d] = np.nan_to_num(vals[rows], nan=0.0)
         dmean[:, k:k + d] = _covariate_mean(plan, f, cpds[graph[f].param], ocfg[f])

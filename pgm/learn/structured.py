@@ -57,7 +57,7 @@ from scipy.special import log_expit
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
 from pgm.cpd.logistic import LogisticCPD, logistic_features
 from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
-from pgm.graph import PREV, Graph
+from pgm.graph import Graph, PREV, slice_name
 from pgm.infer.chain import MAX_JOINT, ChainPlan, Tables, chain_stats, forward_backward, make_chain_plan, \
     slice_hidden, tables
 from pgm.learn.chain import refuse_impossible_sequences
@@ -84,10 +84,6 @@ BLOCK_CELLS = 2**21
 CACHE_CELLS = 2**25
 #: Forward-backward costs about this many operations per row and pair of joint states.
 FB_OPS = 3.0
-
-
-def _base(name: str) -> str:
-    return name[:-len(PREV)] if name.endswith(PREV) else name
 
 
 @dataclass
@@ -151,12 +147,12 @@ def split_pieces(graph: Graph, data: SequenceData, hidden: tuple[str, ...]) -> l
     g = nx.Graph()
     g.add_nodes_from(hidden)
     for f, fam in graph.families.items():
-        child = _base(f)
+        child = slice_name(f)
         if child not in joined:
             continue
         for m in fam.members:
-            if _base(m) in hidden:
-                g.add_edge(child, _base(m))
+            if slice_name(m) in hidden:
+                g.add_edge(child, slice_name(m))
     piece_of: dict[str, int] = {}
     comps: list[set[str]] = []
     for i, c in enumerate(nx.connected_components(g)):
@@ -165,7 +161,7 @@ def split_pieces(graph: Graph, data: SequenceData, hidden: tuple[str, ...]) -> l
     for v in graph.slice:
         if v not in hidden or v in joined or len(comps[piece_of[v]]) > 1:
             continue
-        parents = {piece_of[_base(p)] for f in (v, v + PREV) for p in graph[f].parents if _base(p) in hidden}
+        parents = {piece_of[slice_name(p)] for f in (v, v + PREV) for p in graph[f].parents if slice_name(p) in hidden}
         parents.discard(piece_of[v])
         if len(parents) != 1:
             continue
@@ -209,7 +205,7 @@ def make_structure(graph: Graph, data: SequenceData) -> Structure:
     own: list[list[str]] = [[] for _ in pieces]
     cross_names = []
     for f, fam in graph.families.items():
-        touched = sorted({piece_of[_base(m)] for m in fam.members if _base(m) in piece_of})
+        touched = sorted({piece_of[slice_name(m)] for m in fam.members if slice_name(m) in piece_of})
         if len(touched) <= 1:
             own[touched[0] if touched else 0].append(f)
         else:
@@ -220,33 +216,35 @@ def make_structure(graph: Graph, data: SequenceData) -> Structure:
     for f in cross_names:
         fam = graph.families[f]
         first = f.endswith(PREV)
-        members = [m for m in fam.members if _base(m) in piece_of]
-        members.sort(key=lambda m: piece_of[_base(m)])  # stable: the family's order within a piece
+        members = [m for m in fam.members if slice_name(m) in piece_of]
+        members.sort(key=lambda m: piece_of[slice_name(m)])  # stable: the family's order within a piece
         groups = []
-        order = sorted({piece_of[_base(m)] for m in members})
+        order = sorted({piece_of[slice_name(m)] for m in members})
         for i in order:
-            mine = [m for m in members if piece_of[_base(m)] == i]
+            mine = [m for m in members if piece_of[slice_name(m)] == i]
             when = {m.endswith(PREV) and not first for m in mine}
             if len(when) > 1:
-                raise ModelError(f"{graph[f].decl}: it reads the hidden nodes {[_base(m) for m in mine]} at two steps "
+                names = [slice_name(m) for m in mine]
+                raise ModelError(f"{graph[f].decl}: it reads the hidden nodes {names} at two steps "
                                  "and also other hidden nodes; learner='variational' needs each piece read at one step "
                                  "by such a family")
             plan = plans[i]
-            cards = [graph[_base(m)].n_states for m in mine]
-            codes = [plan.joint[plan.hidden.index(_base(m))] for m in mine]
+            cards = [graph[slice_name(m)].n_states for m in mine]
+            codes = [plan.joint[plan.hidden.index(slice_name(m))] for m in mine]
             onto = np.ravel_multi_index(tuple(codes), cards) if codes else np.zeros(plan.n_states, dtype=np.int64)
             groups.append(Group(i, math.prod(cards), onto, when.pop()))
-        cards = tuple(graph[_base(m)].n_states for m in members)
+        cards = tuple(graph[slice_name(m)].n_states for m in members)
         bounded = math.prod(cards) > CROSS_LIMIT
-        if bounded and not (fam.kind == "logistic" and fam.var.n_states == 2 and _base(f) not in piece_of):
+        if bounded and not (fam.kind == "logistic" and fam.var.n_states == 2 and slice_name(f) not in piece_of):
             raise ModelError(f"{graph[f].decl}: its hidden parents {[graph.shown(f, m) for m in members][:8]} have "
                              f"{math.prod(cards):.3g} joint states, more than learner='variational' evaluates per row "
                              f"({CROSS_LIMIT}); a binary node with data can be `cpd: logistic` (bounded), or give it "
                              "fewer hidden parents or fewer states")
         rows = np.arange(n0) if first else np.arange(n0, data.n_rows)
+        reads_data = any(slice_name(m) not in piece_of for m in fam.members)
         cross.append(Cross(f, fam, first, tuple(members), cards, groups, rows, None if first else plans[0].prev_rows,
-                           plans[0].missing_child.get(f), any(_base(m) not in piece_of for m in fam.members), bounded,
-                           tuple(order.index(piece_of[_base(m)]) for m in members)))
+                           plans[0].missing_child.get(f), reads_data, bounded,
+                           tuple(order.index(piece_of[slice_name(m)]) for m in members)))
     return Structure(graph, data, pieces, plans, cross)
 
 
@@ -262,7 +260,7 @@ def _assign(st: Structure, c: Cross, lo: int, hi: int, hidden: bool = True) -> d
             if grid is not None:
                 assign[m] = grid[c.hidden.index(m)][None, :]
             continue
-        base = _base(m)
+        base = slice_name(m)
         rows = c.prev[lo:hi] if (m.endswith(PREV) and not c.first) else c.rows[lo:hi]
         if base in enc.codes:
             assign[m] = enc.codes[base][rows][:, None]
@@ -300,7 +298,7 @@ def _quadratic(st: Structure, c: Cross, cpd: CPD) -> _Quadratic | None:
     fam = c.fam
     if not fam.var.gaussian or fam.cont or set(c.hidden) != set(fam.disc):
         return None
-    y = st.data.enc.values[_base(c.name)][c.rows]
+    y = st.data.enc.values[slice_name(c.name)][c.rows]
     ok = ~np.isnan(y).any(axis=1)
     shift = y[ok].mean(axis=0) if ok.any() else np.zeros(y.shape[1])
     prec = np.einsum("cij,ckj->cik", cpd.prec_chol, cpd.prec_chol)           # (C, d, d)
@@ -318,7 +316,7 @@ def _log_table(st: Structure, c: Cross, cpds: dict[str, CPD], lo: int, hi: int,
                quadratic: _Quadratic | None = None) -> np.ndarray:
     """log p of the family on rows lo:hi over its hidden members' joint states, floored: (hi - lo, C)."""
     if quadratic is not None:  # finite everywhere: no floor needed
-        lp = quadratic.table(np.nan_to_num(st.data.enc.values[_base(c.name)][c.rows[lo:hi]], nan=0.0))
+        lp = quadratic.table(np.nan_to_num(st.data.enc.values[slice_name(c.name)][c.rows[lo:hi]], nan=0.0))
         return lp if c.miss is None else np.where(c.miss[lo:hi, None], 0.0, lp)
     else:
         lp = family_log_prob(c.fam, cpds[st.graph[c.name].param], _assign(st, c, lo, hi), hi - lo, {})
@@ -391,7 +389,7 @@ class _Bounded:
         self.parts = [f @ w for f in self.features]                                          # (G_j,)
         self.observed = self._observed_features(st, c)                                       # (n, Q)
         self.base = cpd.intercept[1] + self.observed @ w
-        self.sbar = 2.0 * st.data.enc.codes[_base(c.name)][c.rows] - 1.0
+        self.sbar = 2.0 * st.data.enc.codes[slice_name(c.name)][c.rows] - 1.0
         self.weight = np.ones(n) if st.data.row_weights is None else st.data.row_weights[c.rows]
         self.mean = [np.zeros(n)] * len(c.groups)
         self.var = [np.zeros(n)] * len(c.groups)
@@ -403,7 +401,7 @@ class _Bounded:
         """The features of group j's joint states (its members' indicators; every other parent 0)."""
         fam, g = c.fam, c.groups[j]
         mine = [m for m, i in zip(c.hidden, c.member_group) if i == j]
-        grid = np.indices([st.graph[_base(m)].n_states for m in mine]).reshape(len(mine), -1)
+        grid = np.indices([st.graph[slice_name(m)].n_states for m in mine]).reshape(len(mine), -1)
         assign = {p: np.zeros(g.size, dtype=np.int64) for p in fam.disc}
         assign.update({m: grid[i] for i, m in enumerate(mine)})
         disc = [(assign[p], k) for p, k in zip(fam.disc, fam.cards)]
