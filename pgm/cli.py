@@ -42,6 +42,8 @@ CLI_FLAGS = {"learner": "--learner", "max_iter": "--max-iter", "n_init": "--n-in
              "na_values": "--na", "sep": "--sep"}
 _PY_ARG = re.compile(r"(?<![\w.-])(" + "|".join(CLI_FLAGS) + r")="
                      r"(?:'([^'\s]*)'|\"([^\"\s]*)\"|([\w.+-]+))?(?=[\s,;:)\]]|$)")
+#: A gaussian node's evidence vector in a message (``c=[nan, x]``): on the command line ``c=nan,x``.
+_PY_VECTOR = re.compile(r"(NaN where not observed: [^=\s]+=)\[([^\]]*)\]")
 _PY_NAME = re.compile(r"(?<![\w.'\"-])(max_iter|n_init|tol|chunk_rows|na_values)(?![\w=])")
 
 
@@ -56,6 +58,7 @@ def cli_words(message: str) -> str:
     for api_words, cli in CLI_WORDS:
         message = message.replace(api_words, cli)
     message = _PY_ARG.sub(_flag, message)
+    message = _PY_VECTOR.sub(lambda m: m.group(1) + m.group(2).replace(", ", ","), message)
     return _PY_NAME.sub(lambda m: CLI_FLAGS[m.group(1)], message)
 
 

@@ -67,6 +67,20 @@ def refuse_impossible(index: Any, row_log_prob: np.ndarray, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- queries and evidence
+def _column_hint(graph: Graph, name: Any) -> str:
+    """When ``name`` is a data column of a multi-column gaussian node: how to name the node instead."""
+    for v in graph.slice:
+        var = graph[v]
+        if var.gaussian and var.dim > 1 and name in var.columns:
+            return (f"; {name!r} is a column of the gaussian node {var.decl!r}: name the node (as evidence, a list "
+                    f"of its {var.dim} values, NaN where not observed: {var.decl}={_example(var.columns, name)})")
+    return ""
+
+
+def _example(columns: tuple[str, ...], name: str) -> str:
+    return "[" + ", ".join("x" if c == name else "nan" for c in columns) + "]"
+
+
 def check_nodes(graph: Graph, nodes: Any, what: str) -> list[str]:
     """Nodes asked about, as a list: at least one, each known and listed once."""
     nodes = [nodes] if isinstance(nodes, str) else list(nodes)
@@ -75,7 +89,7 @@ def check_nodes(graph: Graph, nodes: Any, what: str) -> list[str]:
     known = set(graph.slice)  # a sequence model's h@prev is the graph's previous-step copy, not a node to ask
     for v in nodes:
         if not isinstance(v, str) or v not in known:
-            raise ModelError(f"unknown node {v!r} in {what}; nodes: {list(graph.slice)[:12]}")
+            raise ModelError(f"unknown node {v!r} in {what}; nodes: {list(graph.slice)[:12]}{_column_hint(graph, v)}")
     twice = sorted({v for v in nodes if nodes.count(v) > 1})
     if twice:
         raise ModelError(f"nodes {twice} are listed twice in {what}; list each once")
