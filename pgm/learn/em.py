@@ -217,6 +217,8 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
     best.all_runs = runs
     if not best.converged:
         change = f"last change in log-likelihood {best.history[-1] - best.history[-2]:.3g}"
+        if best.n_iter < max_iter:  # the extrapolation's safeguard refused some of the evaluated sets
+            change = f"{max_iter} updates evaluated, {best.n_iter} kept by the extrapolation's safeguard; {change}"
         warnings.warn(f"EM did not converge in {max_iter} iterations ({change}); "
                       "increase max_iter or tol, or try other initialisations (n_init)", ConvergenceWarning,
                       stacklevel=caller_stacklevel())
