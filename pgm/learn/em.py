@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -74,6 +74,27 @@ class EMResult:
     n_iter: int
     seed: int
     all_runs: list[list[float]] = field(default_factory=list)
+
+
+R = TypeVar("R", bound=EMResult)
+
+
+def best_of_starts(n_init: int, seed: int | None, run: Callable[[int, np.random.Generator], R],
+                   score: Callable[[R], float] = lambda r: r.history[-1]) -> R:
+    """Run a learner from ``n_init`` starts and keep the best: start ``i`` gets the seed ``seed + i``
+    and its own generator (``seed=None``: fresh entropy); ``all_runs`` of the best result holds every
+    run's history.  Shared by every iterative learner so that ``n_init``/``seed`` mean one thing."""
+    base = 0 if seed is None else int(seed)
+    best: R | None = None
+    runs: list[list[float]] = []
+    for i in range(max(1, n_init)):
+        result = run(base + i, np.random.default_rng(None if seed is None else base + i))
+        runs.append(result.history)
+        if best is None or score(result) > score(best):
+            best = result
+    assert best is not None
+    best.all_runs = runs
+    return best
 
 
 def _log_prior(graph: Graph, cpds: dict[str, CPD], options: dict[str, dict[str, Any]]) -> float:
@@ -160,12 +181,10 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
     given = None if isinstance(init, str) else check_start(graph, init)
     mixture = mixture_of(graph) if init in ("auto", "kmeans++") else None
     marginals: dict[str, Stats] | None = None
-    best: EMResult | None = None
-    best_stats: dict[str, Stats] = {}
-    runs = []
-    base = 0 if seed is None else int(seed)
-    for run in range(max(1, n_init)):
-        rng = np.random.default_rng(None if seed is None else base + run)
+    final_stats: dict[int, dict[str, Stats]] = {}
+
+    def one_run(run_seed: int, rng: np.random.Generator) -> EMResult:
+        nonlocal marginals
         if given is not None:
             cpds = dict(given)
         else:
@@ -209,12 +228,11 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
                 cpds = {**cpds, **fit_from_stats(graph, stats, init=cpds, warn_unseen=False, options=options)}
             if speedup is not None:
                 cpds = speedup.next(kept, cpds)
-        runs.append(history)
-        result = EMResult(kept, history, converged, len(history) - 1, base + run)
-        if best is None or history[-1] > best.history[-1]:
-            best, best_stats = result, stats
-    assert best is not None
-    best.all_runs = runs
+        final_stats[run_seed] = stats
+        return EMResult(kept, history, converged, len(history) - 1, run_seed)
+
+    best = best_of_starts(n_init, seed, one_run)
+    best_stats = final_stats[best.seed]
     if not best.converged:
         change = f"last change in log-likelihood {best.history[-1] - best.history[-2]:.3g}"
         if best.n_iter < max_iter:  # the extrapolation's safeguard refused some of the evaluated sets

@@ -41,7 +41,7 @@ from pgm.graph import Graph
 from pgm.infer.elimination import TooWideError
 from pgm.infer.enumerate import e_step, make_plan
 from pgm.infer.gibbs import Gibbs, complete_log_prob, gibbs_layout
-from pgm.learn.em import REG_COVAR, EMResult, _log_prior
+from pgm.learn.em import REG_COVAR, EMResult, _log_prior, best_of_starts
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
 from pgm.learn.stats import add_stats, pool_stats
@@ -200,11 +200,8 @@ def fit_mcem(graph: Graph, data: EncodedData, *, learner: str = "mcem", max_iter
     marginals = marginal_stats(SimpleNamespace(data=data), names).stats if names else {}
     objective = _Objective(graph, data)
     observed_fams = tuple(f for f in fams if f not in layout.hidden_families)
-    best: MCEMResult | None = None
-    runs = []
-    base = 0 if seed is None else int(seed)
-    for run in range(max(1, n_init)):
-        rng = np.random.default_rng(None if seed is None else base + run)
+
+    def one_run(run_seed: int, rng: np.random.Generator) -> MCEMResult:
         cpds = dict(given) if given is not None else random_start(graph, const, marginals, rng, **opts)
         chain = Gibbs(graph, layout, data, cpds, rng)
         history: list[float] = []
@@ -242,11 +239,6 @@ def fit_mcem(graph: Graph, data: EncodedData, *, learner: str = "mcem", max_iter
         else:
             info["estimate"] = "final iterate"
             info["thin"] = thin
-        result = MCEMResult(cpds, history, False, len(history) - 1, base + run, [], info)
-        runs.append(history)
-        score = info.get("log_likelihood", history[-1])
-        if best is None or score > best.info.get("log_likelihood", best.history[-1]):
-            best = result
-    assert best is not None
-    best.all_runs = runs
-    return best
+        return MCEMResult(cpds, history, False, len(history) - 1, run_seed, [], info)
+
+    return best_of_starts(n_init, seed, one_run, lambda r: r.info.get("log_likelihood", r.history[-1]))

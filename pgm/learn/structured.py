@@ -62,7 +62,7 @@ from pgm.infer.chain import MAX_JOINT, ChainPlan, Tables, chain_stats, forward_b
     slice_hidden, tables
 from pgm.learn.chain import refuse_impossible_sequences
 from pgm.learn.driver import NO_ROWS, Rows
-from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior
+from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior, best_of_starts
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
 from pgm.learn.stats import pool_stats
@@ -647,11 +647,8 @@ def fit_structured(graph: Graph, data: SequenceData, *, max_iter: int = MAX_ITER
     given = None if isinstance(init, str) else check_start(graph, init)
     names = tuple(n for n in graph.order if not graph[n].discrete and not graph[n].latent)
     marginals = marginal_stats(SimpleNamespace(data=data.enc), names).stats if names else {}
-    best: EMResult | None = None
-    runs = []
-    base = 0 if seed is None else int(seed)
-    for run in range(max(1, n_init)):
-        rng = np.random.default_rng(None if seed is None else base + run)
+
+    def one_run(run_seed: int, rng: np.random.Generator) -> EMResult:
         cpds = dict(given) if given is not None else random_start(graph, {}, marginals, rng, **opts)
         q = _State(st, rng)
         history: list[float] = []
@@ -670,13 +667,9 @@ def fit_structured(graph: Graph, data: SequenceData, *, max_iter: int = MAX_ITER
             if it == max_iter:
                 break
             cpds = _m_step(st, q, cpds, options)
-        result = EMResult(cpds, history, converged, len(history) - 1, base + run)
-        runs.append(history)
-        if best is None or history[-1] > best.history[-1]:
-            best = result
-    assert best is not None
-    best.all_runs = runs
-    return best
+        return EMResult(cpds, history, converged, len(history) - 1, run_seed)
+
+    return best_of_starts(n_init, seed, one_run)
 
 
 def sequence_elbo(graph: Graph, cpds: dict[str, CPD], data: SequenceData, *, sweeps: int = ELBO_SWEEPS,

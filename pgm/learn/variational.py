@@ -51,7 +51,7 @@ from pgm.errors import ConvergenceWarning, DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.elimination import TooWideError, build_clique_tree
 from pgm.infer.enumerate import ENUMERATE_LIMIT, listing_cost, make_plan, tree_cost
-from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior
+from pgm.learn.em import MAX_ITER, REG_COVAR, TOL, EMResult, _log_prior, best_of_starts
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import check_start, marginal_stats, random_start
 from pgm.learn.stats import pool_stats
@@ -465,11 +465,8 @@ def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = MAX_ITER
         const = pool_stats(graph, complete)
         names = tuple(n for n in graph.order if not graph[n].discrete)
         marginals = marginal_stats(SimpleNamespace(data=data), names).stats if names else {}
-    best: VariationalResult | None = None
-    runs = []
-    base = 0 if seed is None else int(seed)
-    for run in range(max(1, n_init)):
-        rng = np.random.default_rng(None if seed is None else base + run)
+
+    def one_run(run_seed: int, rng: np.random.Generator) -> VariationalResult:
         cpds = dict(given) if given is not None else random_start(graph, const, marginals, rng, **opts)
         st = _State(graph, layout, data, None, rng)
         history: list[float] = []
@@ -494,13 +491,9 @@ def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = MAX_ITER
             if it == max_iter:
                 break
             cpds = _m_step(graph, st, bound, cpds, options)
-        result = VariationalResult(cpds, history, converged, len(history) - 1, base + run, [])
-        runs.append(history)
-        if best is None or history[-1] > best.history[-1]:
-            best = result
-    assert best is not None
-    best.all_runs = runs
-    return best
+        return VariationalResult(cpds, history, converged, len(history) - 1, run_seed)
+
+    return best_of_starts(n_init, seed, one_run)
 
 
 def elbo(graph: Graph, cpds: dict[str, CPD], data: EncodedData, *, starts: int = ELBO_STARTS,
