@@ -12,7 +12,7 @@ import numpy as np
 
 from pgm import distributed, seqstream, stream
 from pgm.encode import EncodedData, check_weights_name, encode
-from pgm.errors import ModelError, PGMError
+from pgm.errors import DataWarning, ModelError, PGMError, caller_stacklevel
 from pgm.fitted import FittedModel
 from pgm.graph import build
 from pgm.io.table import read_options
@@ -217,6 +217,16 @@ def fit(model: Any, data: Any, *, learner: str | None = None, max_iter: int | No
     return FittedMarkovNet.from_fit(result)
 
 
+def _warn_nothing_observed(seq: Any) -> None:
+    """A DataWarning when no node cell of the sequence data is observed (every one empty)."""
+    enc = seq.enc
+    if any((c >= 0).any() for c in enc.codes.values()) or any(np.isfinite(v).any() for v in enc.values.values()):
+        return
+    warnings.warn(f"no cell of the nodes is observed in any of the {enc.n_rows} rows (only the id and order "
+                  "columns hold values): the data carry no information, and the fitted parameters are EM's "
+                  "starting point; check the node columns (or na_values)", DataWarning, stacklevel=caller_stacklevel())
+
+
 def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None, max_iter: int | None,
                   tol: float | None, n_init: int, seed: int | None, init: Any, prior: dict | None,
                   reg_covar: float | None, penalty: float | None, callback: Any, weights: str | None,
@@ -247,6 +257,7 @@ def _fit_sequence(spec: ModelSpec, graph: Any, data: Any, *, learner: str | None
                                                                  weights=weights))
         else:
             seq = encode_sequences(graph, data, options=reading, weights=weights)
+            _warn_nothing_observed(seq)
             learner, extra = choose_sequence_learner(graph, seq, learner)
             if learner == "variational":
                 fitted = fit_directed(graph, structured_rows(graph, seq, extra), learner=learner, max_iter=max_iter,
