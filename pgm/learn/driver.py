@@ -81,6 +81,9 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
     extra: dict[str, Any] = {}
     if chosen in ("em", "hard-em") and rows.known is not NO_ROWS and not graph.sequence:
         chosen, extra = _exact_or_variational(graph, rows.known, chosen, learner is None)
+    if accelerate and learner is not None and learner != "em":
+        raise PGMError(f"accelerate=True extrapolates soft EM's updates (learner='em'); learner={learner!r} has no "
+                       "such option: drop accelerate")
     sampling = {k: options.pop(k) for k in SAMPLING_OPTIONS.get(chosen, ()) if k in options}
     if options:
         raise PGMError(f"unknown options for learner {chosen!r}: {sorted(options)}")
@@ -105,8 +108,6 @@ def fit_directed(graph: Graph, rows: Rows, *, learner: str | None = None, max_it
         if rows.known is NO_ROWS:
             raise PGMError(f"learner={chosen!r} needs the rows in memory (not a file read in chunks or Dask "
                            "partitions)")
-        if accelerate:
-            raise PGMError(f"accelerate=True speeds up exact EM; learner={chosen!r} has no such option")
         result = fit_mcem(graph, rows.known, learner=chosen, **{**iterative, "max_iter": max_iter, "tol": tol},
                           **sampling)
         extra = {**extra, **result.info}

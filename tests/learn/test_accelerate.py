@@ -126,6 +126,20 @@ def test_accelerate_must_be_a_bool():
         pgm.fit(spec, pd.DataFrame({"a": [0, 1, 1]}), accelerate="yes")
 
 
+@pytest.mark.parametrize("learner", ["hard-em", "variational", "mcem"])
+def test_accelerate_is_refused_by_learners_that_do_not_extrapolate(learner):
+    """Only soft EM extrapolates: asking another learner for it is an error, not silently ignored
+    (accelerate=False, the plain update, is what they do anyway)."""
+    spec = parse_spec({"name": "m", "nodes": {"z": {"states": 2, "latent": True}, "a": {"states": 2, "parents": ["z"]},
+                                              "b": {"states": 2, "parents": ["z"]}}})
+    frame = pd.DataFrame({"a": [0, 1, 1, 0, 1], "b": [1, 1, 0, 0, 1]})
+    with pytest.raises(pgm.PGMError, match=f"learner='{learner}' has no such option: drop accelerate"):
+        pgm.fit(spec, frame, learner=learner, accelerate=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pgm.fit(spec, frame, learner=learner, accelerate=False, max_iter=3).info["learner"] == learner
+
+
 def test_cli_accelerate_flags(tmp_path, capsys):
     """``pgm fit --no-accelerate`` runs plain EM and ``--accelerate`` the extrapolated one: the same
     iteration counts as the API's ``accelerate=False`` / ``True``."""
