@@ -146,6 +146,14 @@ def sequence_ids(column: pd.Series, name: str, where: Any, options: ReadOptions 
     return ids
 
 
+def _all_stamps(cells: pd.Series) -> bool:
+    """Whether every cell reads as a timestamp."""
+    try:
+        return bool(pd.to_datetime(cells, errors="coerce", format="mixed").notna().all())
+    except (ValueError, TypeError):
+        return False
+
+
 def order_values(column: pd.Series, name: str, where: Any = None,
                  options: ReadOptions = DEFAULT) -> tuple[np.ndarray, str]:
     """The order column as sortable numbers (timestamps as their integer nanoseconds), and which
@@ -162,16 +170,24 @@ def order_values(column: pd.Series, name: str, where: Any = None,
         converted = pd.to_numeric(column, errors="coerce")
         if converted.isna().any() and column.notna().all():
             try:
-                stamps = pd.to_datetime(column, errors="raise")
+                with warnings.catch_warnings():  # pandas' "could not infer format" on dates it then reads
+                    warnings.simplefilter("ignore", UserWarning)
+                    stamps = pd.to_datetime(column, errors="raise")
                 return order_values(stamps, name, where, options)
             except (ValueError, TypeError):
                 pass
         bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
         if bad.size or pd.api.types.is_bool_dtype(column.dtype):
             bad = bad if bad.size else np.arange(min(len(column), 5))
-            raise DataError(f"order column {name!r}: {len(bad)} cell{'s' if len(bad) > 1 else ''} that are neither "
-                            f"numbers nor timestamps ({name_rows(where, bad[:5])}: "
-                            f"{list(column.iloc[bad[:5]])}); the order column orders the steps")
+            shown = f"({name_rows(where, bad[:5])}: {list(column.iloc[bad[:5]])})"
+            if bad.size < column.notna().sum() and _all_stamps(column.iloc[bad]):
+                raise DataError(f"order column {name!r} mixes numbers and timestamps: {len(bad)} "
+                                f"cell{'s are' if len(bad) > 1 else ' is a'} timestamp{'s' if len(bad) > 1 else ''} "
+                                f"{shown} among numbers; give one kind (every order a number, or every one a date)")
+            raise DataError(f"order column {name!r}: {len(bad)} "
+                            + ("cells that are neither numbers nor timestamps " if len(bad) > 1 else
+                               "cell that is neither a number nor a timestamp ")
+                            + f"{shown}; the order column orders the steps")
         column = converted
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(values))

@@ -33,3 +33,21 @@ def test_a_fit_on_no_observed_cell_warns(nodes, cells):
         warnings.simplefilter("error", pgm.DataWarning)
         warnings.simplefilter("ignore", pgm.ConvergenceWarning)
         pgm.fit(spec, data)
+
+
+def test_an_order_column_mixing_numbers_and_timestamps_says_so(tmp_path):
+    spec = parse_spec({"name": "m", "sequence": SEQ, "nodes": {"x": {"states": ["a", "b"]}}})
+    path = tmp_path / "d.csv"
+    path.write_text("seq,t,x\ns,0,a\ns,1,b\ns,2024-01-01,a\ns,2024-01-02,b\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # no pandas format warning leaks out
+        with pytest.raises(pgm.DataError, match="mixes numbers and timestamps"):
+            pgm.fit(spec, path)
+    with pytest.raises(pgm.DataError, match=r"order column 't' mixes numbers and timestamps: 2 cells are timestamps "
+                                            r"\(lines \[4, 5\] of .*d.csv: \['2024-01-01', '2024-01-02'\]\) among "
+                                            r"numbers; give one kind"):
+        pgm.fit(spec, path)
+    path.write_text("seq,t,x\ns,0,a\ns,one,b\n")
+    with pytest.raises(pgm.DataError, match=r"order column 't': 1 cell that is neither a number nor a timestamp "
+                                            r"\(lines \[3\] of .*d.csv: \['one'\]\)"):
+        pgm.fit(spec, path)
