@@ -22,7 +22,7 @@ from pgm.errors import DataError, ModelError, PGMError
 from pgm.graph import PREV, Graph, build, prev_name
 from pgm.infer.elimination import variable_elimination
 from pgm.evidence import (Answers, parse_evidence, query_nodes, query_series, refuse_impossible, rows_of,
-                          typed_column, warn_impossible)
+                          state_values, typed_column, warn_impossible)
 from pgm.infer.chain import ChainPlan, forward_backward, make_chain_plan, marginal, viterbi
 from pgm.infer.chain_gaussian import gaussian_posterior
 from pgm.infer.forecast import Belief, ForecastPlan, check_forecast, discrete_predictive, gaussian_predictive, \
@@ -490,7 +490,8 @@ class FittedModel(Answers):
         evidence : node -> observed state label (or code for counted states; values are read as a
             data cell would be, see :mod:`pgm.evidence`); a gaussian node is observed with a number
             (a list of ``dim`` numbers, NaN for a component left unobserved); for a discrete query,
-            a gaussian node whose parents are all discrete may be observed
+            a gaussian node whose parents are all discrete may be observed, and so may any gaussian
+            node when one discrete node is queried (answered as ``posterior`` answers a row)
 
         Returns
         -------
@@ -530,19 +531,43 @@ class FittedModel(Answers):
                     relevant.add(p)
                     stack.append(p)
         fams = self._families()
+        blocked = [name for name in self.graph.order if name in relevant
+                   and (fams[name].cont or (not fams[name].var.discrete and name not in dens))]
+        if blocked:  # hidden gaussians on the way: the row posterior's exact conditional linear Gaussian inference
+            return self._query_by_rows(variables, codes, dens, evidence, blocked[0])
         factors = []
         for name in self.graph.order:
             if name not in relevant:
                 continue
             fam = fams[name]
-            var = fam.var
-            if fam.cont or (not var.discrete and name not in dens):
-                raise ModelError(f"query needs discrete nodes (or observed gaussian nodes with discrete parents); "
-                                 f"{name!r} is {'a gaussian with gaussian parents' if fam.cont else 'unobserved gaussian'}")
-            factors.append(self._log_factor(fam, self.cpds[var.param], dens.get(name)))
+            factors.append(self._log_factor(fam, self.cpds[fam.var.param], dens.get(name)))
         with np.errstate(invalid="ignore", divide="ignore"):
             joint = variable_elimination(factors, variables, codes)
         return query_series(self.graph, variables, joint.table, evidence)
+
+    def _query_by_rows(self, variables: list[str], codes: dict[str, int], dens: dict[str, np.ndarray],
+                       evidence: dict[str, Any] | None, blocker: str) -> pd.Series:
+        """One discrete node given evidence that reaches it through hidden gaussian nodes (``p(z | b)``
+        with ``b`` a gaussian child of a hidden gaussian ``a``): the evidence as one data row, every
+        other cell missing, answered by :meth:`posterior` (exact inference over the hidden part)."""
+        if len(variables) > 1:
+            raise ModelError(f"query() of several discrete nodes at once needs discrete nodes (or observed gaussian "
+                             f"nodes with discrete parents) on the way; {blocker!r} is "
+                             f"{'a gaussian with gaussian parents' if self._families()[blocker].cont else 'an unobserved gaussian'}"
+                             f": query one discrete node at a time ({variables})")
+        graph, cols = self.graph, {}
+        for name in graph.order:
+            var = graph[name]
+            if var.latent:
+                continue
+            if var.discrete:
+                cols[var.columns[0]] = pd.Series([state_values(graph, name)[codes[name]] if name in codes else None],
+                                                 dtype=object)
+            else:
+                cols.update({c: [float(x)] for c, x in zip(var.columns, np.ravel(dens.get(name, np.full(var.dim, np.nan))))})
+        post = self.posterior(variables[0], pd.DataFrame(cols))
+        with np.errstate(divide="ignore"):
+            return query_series(graph, variables, np.log(post.to_numpy(dtype=float)[0]), evidence)
 
     def _query_gaussian(self, variables: list[str], evidence: dict[str, Any] | None) -> pd.DataFrame:
         """Gaussian nodes given the evidence: one linear-Gaussian network once the discrete parents

@@ -41,3 +41,26 @@ def test_a_column_named_in_place_of_its_node_is_explained(tmp_path, capsys):
     assert "'cy' is a column of the gaussian node 'c'" in err and "Traceback" not in err
     assert "c=nan,x)" in err                                  # the command line's form of the vector
     assert main(["query", str(path), "a", "--given", "c=nan,0"]) == 0
+
+
+MIXED = {"name": "m", "nodes": {"z": {"states": ["lo", "hi"]}, "a": {"type": "gaussian", "parents": ["z"]},
+                                "b": {"type": "gaussian", "parents": ["a", "z"]}},
+         "params": {"z": {"table": [0.3, 0.7]}, "a": {"intercept": [0.0, 5.0], "covariance": [1.0, 2.0]},
+                    "b": {"intercept": [1.0, -1.0], "coef": [[2.0], [0.5]], "covariance": [0.5, 0.1]}}}
+
+
+def test_discrete_query_given_a_gaussian_child_through_a_hidden_gaussian():
+    # the inverse problem p(z | b): b | z is gaussian with a summed out (N(1, 4 + 0.5) or N(1.5, 0.25 * 2 + 0.1))
+    from scipy.stats import norm
+    fitted = FittedModel.from_spec(parse_spec(MIXED))
+    got = fitted.query(["z"], {"b": 2.0})
+    w = np.array([0.3 * norm(1.0, np.sqrt(4.5)).pdf(2.0), 0.7 * norm(1.5, np.sqrt(0.6)).pdf(2.0)])
+    np.testing.assert_allclose(got.to_numpy(), w / w.sum(), rtol=1e-12)
+    assert list(got.index) == ["lo", "hi"] and got.name == "p"
+    # the gaussian query's refusal (z not given) points here, so this must answer
+    with pytest.raises(pgm.ModelError, match=r"query\(\['z'\], \.\.\.\) gives its distribution"):
+        fitted.query(["a"], {"b": 2.0})
+    with pytest.raises(pgm.ModelError, match="one discrete node at a time"):
+        FittedModel.from_spec(parse_spec({**MIXED, "nodes": {**MIXED["nodes"], "w": {"states": 2}},
+                                          "params": {**MIXED["params"], "w": {"table": [0.5, 0.5]}}})
+                              ).query(["z", "w"], {"b": 2.0})
