@@ -146,6 +146,21 @@ def sequence_ids(column: pd.Series, name: str, where: Any, options: ReadOptions 
     return ids
 
 
+def to_stamps(column: pd.Series) -> pd.Series:
+    """Text cells as timestamps; ISO stamps whose UTC offset changes (summer time: +01:00 then
+    +02:00) in UTC, the instants they name.  ValueError or TypeError when a cell is not one."""
+    with warnings.catch_warnings():  # pandas' "could not infer format" / mixed-offset notices
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            stamps = pd.to_datetime(column, errors="raise")
+        except ValueError:
+            return pd.to_datetime(column, errors="raise", utc=True)
+        if not pd.api.types.is_datetime64_any_dtype(stamps.dtype):  # offsets kept per cell (object)
+            stamps = pd.to_datetime(column, errors="raise", utc=True)
+    return stamps
+
+
 def _all_stamps(cells: pd.Series) -> bool:
     """Whether every cell reads as a timestamp."""
     try:
@@ -170,9 +185,7 @@ def order_values(column: pd.Series, name: str, where: Any = None,
         converted = pd.to_numeric(column, errors="coerce")
         if converted.isna().any() and column.notna().all():
             try:
-                with warnings.catch_warnings():  # pandas' "could not infer format" on dates it then reads
-                    warnings.simplefilter("ignore", UserWarning)
-                    stamps = pd.to_datetime(column, errors="raise")
+                stamps = to_stamps(column)
                 return order_values(stamps, name, where, options)
             except (ValueError, TypeError):
                 pass
@@ -418,7 +431,7 @@ def next_orders(data: SequenceData, name: str, steps: int) -> Any:
         stamps = bool(converted.isna().any())
         column = column if stamps else converted
     if stamps:  # whole nanoseconds (as floats they would lose their last digits)
-        stamp_index = pd.DatetimeIndex(pd.to_datetime(column)).as_unit("ns")
+        stamp_index = pd.DatetimeIndex(to_stamps(column)).as_unit("ns")
         values: np.ndarray = stamp_index.asi8[data.rows]
     else:
         values = column.to_numpy(dtype=np.float64)[data.rows]

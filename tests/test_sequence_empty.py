@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import pgm
+from pgm.fitted import FittedModel
 from pgm.schema import parse_spec
 
 SEQ = {"id": "seq", "order": "t"}
@@ -51,3 +52,17 @@ def test_an_order_column_mixing_numbers_and_timestamps_says_so(tmp_path):
     with pytest.raises(pgm.DataError, match=r"order column 't': 1 cell that is neither a number nor a timestamp "
                                             r"\(lines \[3\] of .*d.csv: \['one'\]\)"):
         pgm.fit(spec, path)
+
+
+def test_timestamps_whose_utc_offset_changes_are_times(tmp_path):
+    # a European series across the switch to summer time: ISO stamps with +01:00 then +02:00
+    fitted = FittedModel.from_spec(parse_spec({
+        "name": "m", "sequence": SEQ, "nodes": {"x": {"states": ["a", "b"], "prev": ["x"]}},
+        "params": {"x@first": {"table": [0.5, 0.5]}, "x": {"table": [[0.9, 0.1], [0.2, 0.8]]}}}))
+    path = tmp_path / "dst.csv"
+    path.write_text("seq,t,x\ns,2024-03-31T00:00:00+01:00,a\ns,2024-03-31T03:00:00+02:00,b\n"
+                    "s,2024-03-31T01:00:00+01:00,a\ns,2024-03-31T04:00:00+02:00,b\n")
+    same = pd.DataFrame({"seq": "s", "t": [0, 2, 1, 3], "x": ["a", "b", "a", "b"]})   # hourly steps, in UTC
+    assert fitted.log_likelihood(path) == pytest.approx(fitted.log_likelihood(same), abs=1e-12)
+    got = fitted.forecast(path, steps=2)
+    assert list(got["t"]) == [pd.Timestamp("2024-03-31T03:00:00Z"), pd.Timestamp("2024-03-31T04:00:00Z")]
