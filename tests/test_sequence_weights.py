@@ -165,7 +165,7 @@ def test_a_gaussian_hidden_state_refuses_sequence_weights_and_hard_em_and_foreca
     data = lds.sample(4, seed=0, length=5).drop(columns="s")
     with pytest.raises(pgm.DataError, match="sequence weights are not supported for a gaussian hidden state"):
         pgm.fit(parse_spec(spec), data.assign(w=1.0), weights="w")
-    with pytest.raises(pgm.DataError, match="hard EM needs discrete hidden states"):
+    with pytest.raises(pgm.ModelError, match="hard EM needs discrete hidden states"):
         pgm.fit(parse_spec(spec), data, learner="hard-em", max_iter=2)
     # forecast propagates the last step's filtered state (the Kalman predictive; it was refused before)
     ahead = lds.forecast(data, proba=True)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from pgm.cpd.family import CPD, Stats
-from pgm.errors import DataError
+from pgm.errors import DataError, ModelError
 from pgm.graph import Graph
 from pgm.infer.chain import ChainPlan, chain_stats, forward_backward, make_chain_plan, path_posteriors, viterbi
 from pgm.infer.enumerate import EStep
@@ -74,10 +74,10 @@ class SequenceSource:
         (hard EM, Viterbi training) the statistics count each sequence's most probable hidden path
         (the log-likelihood is still the marginal one, as hard EM reports it for other models)."""
         if rule not in (Posterior.EXACT, Posterior.HARD):
-            raise DataError(f"{rule.value} EM is not available for sequence models yet; use learner='em'")
+            raise ModelError(f"{rule.value} EM is not available for sequence models yet; use learner='em'")
         if self.kalman is not None:
             if rule is not Posterior.EXACT:
-                raise DataError(f"{rule.value} EM needs discrete hidden states; a gaussian hidden state (a linear "
+                raise ModelError(f"{rule.value} EM needs discrete hidden states; a gaussian hidden state (a linear "
                                 "dynamical system) is fitted with learner='em'")
             res = kalman(self.kalman, cpds)
             return EStep(res.log_likelihood, kalman_stats(self.kalman, cpds, res))
