@@ -50,8 +50,8 @@ from pgm.infer.enumerate import EStep, e_step, make_plan, observed_stats
 from pgm.infer.posterior import Posterior
 from pgm.learn.accelerate import make_accelerator
 from pgm.learn.mle import fit_from_stats, fit_options
-from pgm.learn.start import FEW_ITERATIONS, check_start, interchangeable, kmeanspp_start, marginal_stats, \
-    mixture_of, random_start
+from pgm.learn.start import FEW_ITERATIONS, check_start, interchangeable, kmeanspp_start, lag_depth, lds_of, \
+    marginal_stats, mixture_of, random_start, subspace_start, window_sums
 from pgm.learn.stats import add_stats, pool_stats
 
 
@@ -158,7 +158,8 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
         (see :class:`InMemory`)
     max_iter : the most EM updates (M-steps) per run
     tol : stop when the log-likelihood changes by less than ``tol * |log-likelihood|``
-    init : "auto" (k-means++ for a mixture of gaussians, else :func:`random_start`), "random"
+    init : "auto" (k-means++ for a mixture of gaussians, subspace identification for a linear dynamical
+        system (:func:`pgm.learn.start.subspace_start`), else :func:`random_start`), "random"
         (:func:`random_start`), "kmeans++", or a mapping of parameter key -> CPD to start from
     rule : the E-step's posterior rule (``Posterior.HARD``: classification EM, each row takes its
         most probable hidden state)
@@ -180,6 +181,8 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
     options = fit_options(graph, prior, reg_covar, penalty)
     given = None if isinstance(init, str) else check_start(graph, init)
     mixture = mixture_of(graph) if init in ("auto", "kmeans++") else None
+    lds = lds_of(graph) if init == "auto" and hasattr(source, "map_sum") else None
+    windows = None
     marginals: dict[str, Stats] | None = None
     final_stats: dict[int, dict[str, Stats]] = {}
 
@@ -194,6 +197,11 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
             cpds = random_start(graph, const, marginals, rng, **opts)
             if mixture is not None:
                 cpds = kmeanspp_start(graph, source, const, cpds, mixture, rng, **opts)
+            if lds is not None:
+                if windows is None:
+                    h, lp = lag_depth(graph[lds[0]].dim, sum(graph[c].dim for c in lds[1]))
+                    windows = source.map_sum(window_sums, lds[1], h, lp)
+                cpds = {**cpds, **(subspace_start(graph, lds, windows, rng, jitter=run > 0) or {})}
         history: list[float] = []
         converged = False
         stats: dict[str, Stats] = {}

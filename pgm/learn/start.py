@@ -280,3 +280,206 @@ def interchangeable(graph: Graph, cpds: dict[str, CPD]) -> list[str]:
 def _same_across(fam: Family, z: str, cpd: CPD) -> bool:
     """Whether ``cpd`` is the same for every state of the discrete parent ``z``."""
     return kind_of(fam).same_across(fam, fam.disc.index(z), cpd, SYMMETRY_TOL)
+
+
+# ------------------------------------------------------------------ linear dynamical systems
+#: Windows of at least this many complete steps are needed for the subspace start (else: random start).
+MIN_WINDOWS = 10
+#: The relative size of the perturbation of the subspace start in runs after the first.
+JITTER = 0.1
+#: The least number of past steps the subspace start projects the state on.
+PAST = 3
+
+
+def lds_of(graph: Graph) -> tuple[str, tuple[str, ...]] | None:
+    """(s, its observed children) when a sequence model is a linear dynamical system the subspace
+    start handles: one latent gaussian slice node ``s`` whose only parent is its previous step
+    (first step without parents), and observed gaussian children in the step whose only parent is
+    ``s`` (one CPD across both slices); no other hidden node.  None otherwise."""
+    if not graph.sequence:
+        return None
+    state = [v for v in graph.slice if graph[v].latent]
+    if len(state) != 1 or not graph[state[0]].gaussian:
+        return None
+    s = state[0]
+    prev = next((n for n in graph.order if n != s and graph[n].decl == graph[s].decl), None)
+    fam, first = graph.families[s], graph.families.get(prev) if prev is not None else None
+    if first is None or fam.disc or fam.cont != (prev,) or first.disc or first.cont:
+        return None
+    if graph.params[graph[s].param] != (s,):
+        return None
+    kids = tuple(c for c in graph.slice if s in graph.families[c].cont)
+    if not kids:
+        return None
+    for c in kids:
+        cf = graph.families[c]
+        if graph[c].latent or not graph[c].gaussian or cf.disc or cf.cont != (s,) or \
+                len(graph.params[graph[c].param]) != 2:
+            return None
+    return s, kids
+
+
+@dataclass
+class WindowSums:
+    """Sums over windows of consecutive steps of a sequence, every cell observed: ``n`` windows of
+    ``lp + h + 1`` steps (sum ``s`` and cross-products ``ss`` of the stacked observations) anywhere in a
+    sequence, and ``n0`` windows of ``h`` steps at a sequence's start (``s0``, ``ss0``).  Sums over
+    rows of whole sequences: the same however the sequences are split into parts."""
+
+    n: float
+    s: np.ndarray
+    ss: np.ndarray
+    n0: float
+    s0: np.ndarray
+    ss0: np.ndarray
+
+    def __add__(self, other: "WindowSums") -> "WindowSums":
+        return WindowSums(self.n + other.n, self.s + other.s, self.ss + other.ss, self.n0 + other.n0,
+                          self.s0 + other.s0, self.ss0 + other.ss0)
+
+
+#: Windows stacked at once (bounds the memory of the start on one long sequence).
+WINDOW_BLOCK = 65536
+
+
+def window_sums(source: Any, kids: tuple[str, ...], h: int, lp: int) -> WindowSums:
+    """This part's :class:`WindowSums` of the children's values stacked (``source.sequences``: a
+    :class:`pgm.sequence.SequenceData`, time-major: step t of the sequence of rank r is row
+    ``offsets[t] + r``)."""
+    seq = source.sequences
+    y = np.hstack([seq.enc.values[k] for k in kids])
+    p, width = y.shape[1], lp + h + 1
+    out = WindowSums(0.0, np.zeros(width * p), np.zeros((width * p, width * p)),
+                     0.0, np.zeros(h * p), np.zeros((h * p, h * p)))
+    lengths, offsets = np.asarray(seq.lengths), np.asarray(seq.offsets)
+    count = np.maximum(lengths - width + 1, 0)
+    rank = np.repeat(np.arange(len(lengths)), count)
+    start = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    for lo in range(0, len(rank), WINDOW_BLOCK):
+        r, t = rank[lo:lo + WINDOW_BLOCK], start[lo:lo + WINDOW_BLOCK]
+        w = np.hstack([y[offsets[t + j] + r] for j in range(width)])
+        w = w[np.isfinite(w).all(axis=1)]
+        out.n += len(w)
+        out.s += w.sum(axis=0)
+        out.ss += w.T @ w
+    r = np.flatnonzero(lengths >= h)
+    w = np.hstack([y[offsets[j] + r] for j in range(h)])
+    w = w[np.isfinite(w).all(axis=1)]
+    out.n0, out.s0, out.ss0 = float(len(w)), w.sum(axis=0), w.T @ w
+    return out
+
+
+def lag_depth(k: int, p: int) -> tuple[int, int]:
+    """Steps of future ``h`` and past ``lp`` in a window: enough future that a ``k``-dim state is
+    seen in ``p``-dim observations after one step (``(h - 1) p >= k``), and a longer past (the
+    state's projection on it is the better for it: its error goes to the noise estimates)."""
+    h = -(-k // p) + 1
+    return h, max(h, PAST)
+
+
+def _floor_psd(m: np.ndarray, scale: float) -> np.ndarray:
+    """``m`` symmetrised with its eigenvalues floored at 1e-3 * ``scale`` (a valid covariance)."""
+    m = (m + m.T) / 2
+    vals, vecs = np.linalg.eigh(m)
+    return (vecs * np.maximum(vals, 1e-3 * scale)) @ vecs.T
+
+
+def _root(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The symmetric square root of a positive definite ``m`` and its inverse."""
+    vals, vecs = np.linalg.eigh((m + m.T) / 2)
+    vals = np.maximum(vals, 1e-12 * max(float(vals.max()), 1e-300))
+    return (vecs * np.sqrt(vals)) @ vecs.T, (vecs / np.sqrt(vals)) @ vecs.T
+
+
+def _shaped(cov: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "diag":
+        return np.diag(np.diag(cov))
+    if kind == "spherical":
+        return np.trace(cov) / len(cov) * np.eye(len(cov))
+    return cov
+
+
+def subspace_start(graph: Graph, lds: tuple[str, tuple[str, ...]], sums: WindowSums,
+                   rng: np.random.Generator, jitter: bool) -> dict[str, CPD] | None:
+    """A linear dynamical system's start from its observations (subspace identification, e.g. Van
+    Overschee & De Moor 1996), or None when the windows do not determine one.
+
+    The covariance H of the stacked future ``f_t = (y_t .. y_{t+h-1})`` with the stacked past
+    ``p_t = (y_{t-h} .. y_{t-1})`` is O K: O = (C; CA; CA^2; ..) the observability matrix, K the
+    covariance of the state with the past.  Its first k singular directions give K, hence the state's
+    projection on the past x_t = K cov(p)^-1 (p_t - mean), whose moments (sums over the windows) give
+    A, b and Q by least squares of x_{t+1} on x_t, and C, d and R by least squares of y_t on x_t;
+    the first step's moments come from the futures at a sequence's start (x_0 = O^+ (f_0 - mean)).
+    The state is then transformed so that its first step is N(0, I) when that step is standard.
+    With ``jitter`` the transition and loadings are perturbed (relative size :data:`JITTER`) and the
+    state rotated at random, so that the runs of ``n_init`` start from different points."""
+    s, kids = lds
+    k = graph[s].dim
+    p = sum(graph[c].dim for c in kids)
+    h, lp = lag_depth(k, p)
+    if sums.n < max(MIN_WINDOWS, (lp + h + 1) * p) or sums.n0 < 1:
+        return None
+    mean = sums.s / sums.n
+    cov = sums.ss / sums.n - np.outer(mean, mean)
+    scale = float(np.trace(cov)) / len(cov)
+    if not np.isfinite(scale) or scale <= 0:
+        return None
+    past, fut, nxt = slice(0, lp * p), slice(lp * p, (lp + h) * p), slice(p, (lp + 1) * p)
+    cur_y, fut1 = slice(lp * p, (lp + 1) * p), slice((lp + 1) * p, (lp + 1 + h) * p)
+    try:
+        ridge = 1e-9 * scale * np.eye(lp * p)
+        wf, wfi = _root(cov[fut, fut] + 1e-9 * scale * np.eye(h * p))
+        wp, wpi = _root(cov[past, past] + ridge)
+        u, sv, vt = np.linalg.svd(wfi @ cov[fut, past] @ wpi)              # canonical correlations
+        if sv[k - 1] <= 1e-9 * sv[0]:
+            return None
+        obs = wf @ u[:, :k] * np.sqrt(sv[:k])                              # O
+        gain = np.sqrt(sv[:k])[:, None] * vt[:k] @ wp                      # K
+        proj = np.linalg.solve(cov[past, past] + ridge, gain.T).T          # x_t = proj (p_t - mean)
+        back = np.linalg.pinv(obs)                                         # O^+
+        gain1 = back @ cov[fut1, nxt]                                      # cov(x_{t+1}, p_{t+1}): not stationary
+        proj1 = np.linalg.solve(cov[nxt, nxt] + ridge, gain1.T).T          # x_{t+1} from the next past
+        p00 = proj @ cov[past, past] @ proj.T                              # cov(x_t)
+        p11 = proj1 @ cov[nxt, nxt] @ proj1.T
+        p10 = proj1 @ cov[nxt, past] @ proj.T                              # cov(x_{t+1}, x_t)
+        a = p10 @ np.linalg.inv(p00)
+        b = back @ (mean[fut1] - mean[fut])                                # mean(x_{t+1}); mean(x_t) = 0
+        q = _floor_psd(p11 - a @ p00 @ a.T, float(np.trace(p11)) / k)
+        c = cov[cur_y, past] @ proj.T @ np.linalg.inv(p00)
+        d = mean[cur_y]
+        r = cov[cur_y, cur_y] - c @ p00 @ c.T
+        r = _floor_psd(r, float(np.trace(cov[cur_y, cur_y])) / p)
+        m0f = sums.s0 / sums.n0
+        c0 = sums.ss0 / sums.n0 - np.outer(m0f, m0f)
+        m0 = back @ (m0f - mean[fut])
+        p0 = _floor_psd(back @ c0 @ back.T, float(np.trace(p00)) / k)
+    except np.linalg.LinAlgError:
+        return None
+    if jitter:
+        a = a + JITTER * np.sqrt(np.mean(a ** 2)) * rng.standard_normal(a.shape)
+        c = c @ (np.eye(k) + JITTER * rng.standard_normal((k, k)))
+    prev = graph.families[s].cont[0]
+    if graph.is_standard(prev):                                            # x = L x' + m0, x' ~ N(0, I)
+        chol = np.linalg.cholesky(p0)
+        if jitter:
+            chol = chol @ np.linalg.qr(rng.standard_normal((k, k)))[0]
+        inv = np.linalg.inv(chol)
+        a, b, q = inv @ a @ chol, inv @ (a @ m0 + b - m0), inv @ q @ inv.T
+        c, d = c @ chol, d + c @ m0
+        m0, p0 = np.zeros(k), np.eye(k)
+    if not all(np.isfinite(v).all() for v in (a, b, q, c, d, r, m0, p0)):
+        return None
+    spec = graph.spec.nodes
+    skind = spec[graph[s].decl].covariance
+    cpds: dict[str, CPD] = {
+        graph[s].param: LinearCPD(b[None], a[None], _shaped((q + q.T) / 2, skind)[None], skind),
+        graph[prev].param: standard_cpd(graph.families[prev], skind) if graph.is_standard(prev) else
+        LinearCPD(m0[None], np.zeros((1, k, 0)), _shaped(p0, skind)[None], skind)}
+    col = 0
+    for kid in kids:
+        dim = graph[kid].dim
+        kind = spec[graph[kid].decl].covariance
+        rows = slice(col, col + dim)
+        cpds[graph[kid].param] = LinearCPD(d[rows][None], c[rows][None], _shaped(r[rows, rows], kind)[None], kind)
+        col += dim
+    return cpds
