@@ -51,7 +51,7 @@ from pgm.infer.posterior import Posterior
 from pgm.learn.accelerate import make_accelerator
 from pgm.learn.mle import fit_from_stats, fit_options
 from pgm.learn.start import FEW_ITERATIONS, check_start, interchangeable, kmeanspp_start, lag_depth, lds_of, \
-    marginal_stats, mixture_of, random_start, subspace_start, window_sums
+    marginal_stats, mixture_of, random_start, subspace_start, WindowSums, window_sums
 from pgm.learn.stats import add_stats, pool_stats
 
 
@@ -182,12 +182,13 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
     given = None if isinstance(init, str) else check_start(graph, init)
     mixture = mixture_of(graph) if init in ("auto", "kmeans++") else None
     lds = lds_of(graph) if init == "auto" and hasattr(source, "map_sum") else None
-    windows = None
+    windows: WindowSums | None = None
+    first_seed = 0 if seed is None else int(seed)  # best_of_starts: run i has the seed first_seed + i
     marginals: dict[str, Stats] | None = None
     final_stats: dict[int, dict[str, Stats]] = {}
 
     def one_run(run_seed: int, rng: np.random.Generator) -> EMResult:
-        nonlocal marginals
+        nonlocal marginals, windows
         if given is not None:
             cpds = dict(given)
         else:
@@ -201,7 +202,7 @@ def fit_em(graph: Graph, data: Any, *, max_iter: int = MAX_ITER, tol: float = TO
                 if windows is None:
                     h, lp = lag_depth(graph[lds[0]].dim, sum(graph[c].dim for c in lds[1]))
                     windows = source.map_sum(window_sums, lds[1], h, lp)
-                cpds = {**cpds, **(subspace_start(graph, lds, windows, rng, jitter=run > 0) or {})}
+                cpds = {**cpds, **(subspace_start(graph, lds, windows, rng, jitter=run_seed != first_seed) or {})}
         history: list[float] = []
         converged = False
         stats: dict[str, Stats] = {}
