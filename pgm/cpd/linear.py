@@ -467,8 +467,8 @@ class LinearKind:
         return pd.DataFrame(rows, index=idx, columns=cols)
 
     def n_params(self, graph: Graph, fam: Family) -> int:
-        if graph.is_standard(fam.name):  # fixed at N(0, I)
-            return 0
+        if graph.is_standard(fam.name):  # fixed at N(0, I); a rotation of it is free (see ModelSpec.n_params)
+            return -(fam.var.dim * (fam.var.dim - 1) // 2)
         d = fam.var.dim
         covariance = graph.spec.nodes[fam.var.decl].covariance
         cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1, "tied": 0}[covariance]

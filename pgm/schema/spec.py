@@ -136,7 +136,8 @@ class ModelSpec(BaseModel):
         return out
 
     def n_params(self) -> int:
-        """Number of free parameters (tie groups and plate copies counted once)."""
+        """Number of free parameters (tie groups and plate copies counted once; a standard latent
+        gaussian of dimension k takes k(k-1)/2 off its children's loadings: its free rotation)."""
         seen: set[str] = set()
         total = 0
         if self.directed:
@@ -149,6 +150,11 @@ class ModelSpec(BaseModel):
                     total += _node_params(self, node)
                 if node.prev and not self.is_standard(name, first=True):  # the first step's own CPD
                     total += _node_params(self, node, first=True)
+                if self.is_standard(name) or (node.prev and self.is_standard(name, first=True)):
+                    # N(0, I) is unchanged by a rotation z' = U z (U orthogonal), which the children's
+                    # loadings absorb (W U^T): k(k-1)/2 of their parameters are not free (factor
+                    # analysis: d k + d - k(k-1)/2, as scikit-learn and the textbooks count)
+                    total -= node.dim * (node.dim - 1) // 2
         else:
             for name, node in self.nodes.items():
                 if isinstance(node, DiscreteNode) and node.unary:

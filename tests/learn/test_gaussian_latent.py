@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,16 @@ def test_partly_missing_vectors_em_is_monotone_and_recovers_the_covariance():
             assert other.log_likelihood(_frame(holes)) < base
 
 
+def test_factor_analysis_counts_parameters_as_the_textbooks():
+    """d k + d - k(k-1)/2 loadings and variances plus d means (scikit-learn's FactorAnalysis count plus
+    the mean): a standard latent's rotation is not a free parameter.  On wine (d = 13, k = 2): 51."""
+    fa = pgm.load(Path(__file__).resolve().parents[2] / "models" / "fa_wine.yaml")
+    assert fa.n_params() == 13 * 2 + 13 - 1 + 13
+    for k in (1, 2, 3, 5):
+        assert _spec(6, k, "diag").n_params() == 6 * k + 6 - k * (k - 1) // 2 + 6
+        assert _spec(6, k, "spherical").n_params() == 6 * k + 1 - k * (k - 1) // 2 + 6
+
+
 def test_standard_latent_saves_loads_samples_and_counts_no_parameters(tmp_path):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 4)) + 0.5 * rng.normal(size=(300, 4))
@@ -136,7 +147,8 @@ def test_standard_latent_saves_loads_samples_and_counts_no_parameters(tmp_path):
         fitted = pgm.fit(_spec(4, 2, "diag"), _frame(x), max_iter=50)
     np.testing.assert_array_equal(fitted.cpds["z"].intercept, 0.0)
     np.testing.assert_array_equal(fitted.cpds["z"].cov[0], np.eye(2))
-    assert fitted.n_params == 4 * 3 + 4                      # x: intercept, 2 loadings, a variance per column
+    # x: intercept, 2 loadings, a variance per column, less z's free rotation (k(k-1)/2 = 1): d k + d + d - 1
+    assert fitted.n_params == fitted.spec.n_params() == 4 * 3 + 4 - 1
     path = tmp_path / "fa.yaml"
     fitted.save(path)
     again = pgm.load(path)

@@ -192,3 +192,13 @@ def test_local_level_reaches_the_maximum_from_every_seed(init):
             assert fitted.cpds["s"].coef.ravel()[0] > 0.9          # a persistent state, as generated
     assert min(finals) > independent + 25                         # every run explains the series (~ -102.4)
     assert max(finals) - min(finals) < 1.0
+
+
+def test_a_standard_first_step_leaves_the_state_rotation_out_of_the_count():
+    """s_0 ~ N(0, I) is unchanged by a rotation of the state, which A, Q and C absorb: k(k-1)/2 fewer."""
+    truth = constant_velocity()
+    standard = parse_spec(lds_spec(4, 2))
+    assert truth.spec.n_params() == truth.n_params == standard.n_params() == (4 + 16 + 10) + (2 + 8 + 3) - 6
+    assert parse_spec(lds_spec(4, 2, standard=False)).n_params() == (4 + 16 + 10) + (2 + 8 + 3) + (4 + 10)
+    data = observed(truth, 3, 10, seed=0)
+    assert quiet_fit(standard, data, max_iter=2).n_params == standard.n_params()
