@@ -172,6 +172,78 @@ class LinearCPD:
             if not isinstance(configs, (int, np.integer)) else mu + noise @ chol[configs].T
 
 
+def condition_missing(cpd: LinearCPD, y: np.ndarray, x: np.ndarray | None) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray]:
+    """Rows whose child ``y`` (n, d) has missing (NaN) components, under every configuration.
+
+    Returns ``(log_prob, mean, cov)``: the marginal log-density of each row's observed components
+    (n, C) (0 where none is observed), the conditional mean of the whole vector (n, C, d) (the
+    observed components as given, the missing ones E[y_h | y_o, x, c] = mu_h + S_ho S_oo^-1 (y_o - mu_o))
+    and its conditional covariance (n, C, d, d) (S_hh - S_ho S_oo^-1 S_oh on the missing block, 0
+    elsewhere).  Vectorised over the rows of each missingness pattern (a loop over patterns only)."""
+    n, d = y.shape
+    n_configs = cpd.intercept.shape[0]
+    miss = np.isnan(y)
+    mu_all = np.broadcast_to(cpd.intercept[None], (n, n_configs, d))
+    if x is not None and cpd.coef.shape[2]:
+        mu_all = mu_all + np.einsum("cdp,np->ncd", cpd.coef, x)
+    log_prob = np.zeros((n, n_configs))
+    mean = np.array(mu_all, dtype=np.float64)
+    cov = np.zeros((n, n_configs, d, d))
+    if not n:
+        return log_prob, mean, cov
+    patterns, inverse = np.unique(miss, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    for k, pat in enumerate(patterns):
+        rows = np.flatnonzero(inverse == k)
+        o, h = np.flatnonzero(~pat), np.flatnonzero(pat)
+        mu = mu_all[rows]                                                        # (r, C, d)
+        if not o.size:
+            cov[rows] = cpd.cov[None]
+            continue
+        s_oo = cpd.cov[:, o][:, :, o]                                            # (C, no, no)
+        try:
+            chol = np.linalg.cholesky(s_oo)
+        except np.linalg.LinAlgError:
+            raise ModelError("a covariance matrix is not positive definite; increase reg_covar") from None
+        linv = np.linalg.inv(chol)
+        resid = y[rows][:, None, o] - mu[:, :, o]                                # (r, C, no)
+        std = np.einsum("cij,rcj->rci", linv, resid)
+        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        log_prob[rows] = -0.5 * (o.size * LOG_2PI + logdet)[None] - 0.5 * np.einsum("rci,rci->rc", std, std)
+        m = mu.copy()
+        m[:, :, o] = y[rows][:, None, o]
+        if h.size:
+            prec = np.einsum("cji,cjk->cik", linv, linv)                         # S_oo^-1 = L^-T L^-1
+            gain = np.einsum("chj,cjk->chk", cpd.cov[:, h][:, :, o], prec)       # (C, nh, no)
+            m[:, :, h] += np.einsum("chj,rcj->rch", gain, resid)
+            post = cpd.cov[:, h][:, :, h] - np.einsum("chj,cjk->chk", gain, cpd.cov[:, o][:, :, h])
+            post = 0.5 * (post + np.transpose(post, (0, 2, 1)))
+            block = np.zeros((n_configs, d, d))
+            block[np.ix_(np.arange(n_configs), h, h)] = post
+            cov[rows] = block[None]
+        mean[rows] = m
+    return log_prob, mean, cov
+
+
+def missing_stats(x: np.ndarray | None, mean: np.ndarray, cov: np.ndarray, resp: np.ndarray) -> GaussStats:
+    """Expected statistics of z = [x, y] per configuration for rows with missing components of y, from
+    :func:`condition_missing`'s ``mean`` (n, C, d) and ``cov`` (n, C, d, d) and the rows' posterior
+    weight of each configuration ``resp`` (n, C): E[z z^T] adds the conditional covariance to the
+    outer product of the conditional mean."""
+    n, n_configs, d = mean.shape
+    p = 0 if x is None else x.shape[1]
+    weight = np.zeros(n_configs)
+    mean_c = np.zeros((n_configs, p + d))
+    scatter = np.zeros((n_configs, p + d, p + d))
+    for c in np.flatnonzero(resp.sum(axis=0) > 0):
+        z = mean[:, c] if x is None else np.hstack([x, mean[:, c]])
+        one = gauss_stats(z, 0, 1, resp=resp[:, c:c + 1])
+        weight[c], mean_c[c], scatter[c] = one.weight[0], one.mean[0], one.scatter[0]
+        scatter[c, p:, p:] += np.einsum("r,rde->de", resp[:, c], cov[:, c])
+    return GaussStats(weight, mean_c, scatter)
+
+
 def linear_from_stats(stats: GaussStats, n_parents: int, covariance: str = "full",
                       reg_covar: float = 0.0, name: str = "node") -> tuple[LinearCPD, np.ndarray]:
     """Least-squares fit per configuration from centred statistics.

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pgm.cpd.base import configs, continuous
 from pgm.cpd.family import CPD, Family, Stats, families, family_log_prob, family_stats
+from pgm.cpd.linear import condition_missing, missing_stats
 from pgm.errors import DataError, ModelError
 from pgm.graph import Graph, PREV, slice_name
 from pgm.sequence import SequenceData
@@ -49,6 +51,7 @@ class ChainPlan:
     later: tuple[str, ...]                # later-step families over this step's state
     trans: tuple[str, ...]                # later-step families with a hidden previous-step member
     missing_child: dict[str, np.ndarray]  # family -> rows (of its block) where its gaussian child is missing
+    partial_child: dict[str, np.ndarray]  # family -> rows (of its block) where some components of its child are
     mask: np.ndarray | None               # (N, K) log-indicator of observed cells of hidden nodes
     prev_rows: np.ndarray
     cache: dict = field(default_factory=dict)
@@ -81,6 +84,9 @@ def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | 
     ------
     pgm.ModelError : more than :data:`MAX_JOINT` joint hidden states per step.
     pgm.DataError : a gaussian cell missing where another node depends on it.
+
+    A gaussian child with some but not all components missing in a row enters that row through the
+    marginal density of its observed components (:func:`pgm.cpd.linear.condition_missing`).
     """
     fams = families(graph)
     enc = data.enc
@@ -96,6 +102,7 @@ def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | 
     prev_rows = data.prev_rows
     rows_of = {"first": np.arange(n0), "later": np.arange(n0, data.n_rows)}
     missing_child: dict[str, np.ndarray] = {}
+    partial_child: dict[str, np.ndarray] = {}
     first, later, trans = [], [], []
     for f, fam in fams.items():
         block = "first" if f.endswith(PREV) else "later"
@@ -111,17 +118,16 @@ def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | 
             miss = np.ones(len(rows), dtype=bool) if block_values is None else np.isnan(block_values[rows]).any(axis=1)
             if not miss.any():
                 continue
-            partly = miss & ~np.isnan(block_values[rows]).all(axis=1) if block_values is not None else miss & False
-            if partly.any():  # the chain's gaussian families are per-row evidence: all components or none
-                bad = data.name_rows(rows[np.flatnonzero(partly)[:3]])
-                raise DataError(f"some but not all components of the gaussian node {base!r} are missing in "
-                                f"{bad}; sequence models take a gaussian vector whole or not at all (fill "
-                                "or empty the other components)")
             if m == f:
-                missing_child[f] = miss
+                whole = miss if block_values is None else np.isnan(block_values[rows]).all(axis=1)
+                missing_child[f] = whole
+                if (miss & ~whole).any():
+                    partial_child[f] = miss & ~whole
             else:
-                bad = data.name_rows(rows[np.flatnonzero(miss)[:3]])
-                raise DataError(f"gaussian node {base!r} is missing in {bad} while {graph[f].decl!r} "
+                where = np.flatnonzero(miss)
+                more = f" (and {len(where) - 3} more: {len(where)} rows in all)" if len(where) > 3 else ""
+                raise DataError(f"gaussian node {base!r} is missing in {data.name_rows(rows[where[:3]])}{more} while "
+                                f"{graph[f].decl!r} "
                                 f"depends on it{' at the next step' if m.endswith(PREV) else ''}; continuous values "
                                 "can only be missing where no node depends on them (fill those cells or drop the rows)")
     mask = None
@@ -133,7 +139,7 @@ def make_chain_plan(graph: Graph, data: SequenceData, hidden: tuple[str, ...] | 
             ok &= (code[:, None] < 0) | (joint[k][None, :] == code[:, None])
         mask = np.where(ok, 0.0, -np.inf)
     return ChainPlan(graph, fams, data, hidden, joint, tuple(first), tuple(later), tuple(trans), missing_child,
-                     mask, prev_rows)
+                     partial_child, mask, prev_rows)
 
 
 def _assign(plan: ChainPlan, f: str) -> tuple[dict[str, np.ndarray], int, bool]:
@@ -184,7 +190,34 @@ def _family_table(plan: ChainPlan, cpds: dict[str, CPD], f: str) -> np.ndarray:
     lp = np.asarray(lp).reshape(n, -1)
     if f in plan.missing_child:
         lp = np.where(plan.missing_child[f][:, None], 0.0, lp)
+    if f in plan.partial_child:
+        part = np.flatnonzero(plan.partial_child[f])
+        fam = plan.fams[f]
+        logp, _, _ = condition_missing(cpds[plan.graph[f].param], _child_values(plan, f)[part],
+                                       _cont_rows(fam, assign, part))
+        cfg = _row_configs(fam, assign, lp.shape)[part]
+        lp = np.array(lp, dtype=np.float64)
+        lp[part] = np.take_along_axis(logp, cfg, axis=1)
     return lp
+
+
+def _child_values(plan: ChainPlan, f: str) -> np.ndarray:
+    """The gaussian child's values (with NaN where missing) on the rows of family ``f``'s block."""
+    values = plan.data.enc.values[slice_name(f)]
+    return values[:plan.n0] if f.endswith(PREV) else values[plan.n0:]
+
+
+def _cont_rows(fam: Family, assign: dict[str, np.ndarray], part: np.ndarray) -> np.ndarray | None:
+    x = continuous(fam, assign)
+    return None if x is None else x[part]
+
+
+def _row_configs(fam: Family, assign: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The family's configuration index broadcast to ``shape`` (n_rows, width): rows along axis 0."""
+    cfg = np.asarray(configs(fam, assign), dtype=np.int64)
+    if cfg.ndim == 1:
+        cfg = cfg[:, None]
+    return np.broadcast_to(cfg, shape)
 
 
 @dataclass
@@ -307,9 +340,17 @@ def forward_backward(plan: ChainPlan, cpds: dict[str, CPD], *, smooth: bool = Tr
 
 
 def chain_stats(plan: ChainPlan, gamma: np.ndarray, xi_shared: np.ndarray,
-                xi_rows: np.ndarray | None) -> dict[str, Stats]:
+                xi_rows: np.ndarray | None, cpds: dict[str, CPD] | None = None) -> dict[str, Stats]:
     """Expected complete-data statistics of every family, weighted by the posteriors (and by the
-    sequence weights of the data, if any: ``xi_shared`` carries them already)."""
+    sequence weights of the data, if any: ``xi_shared`` carries them already).
+
+    A gaussian child partly missing in some rows adds the expected moments of its missing components
+    given the observed ones under the current parameters ``cpds`` (required then)."""
+    if plan.partial_child and cpds is None:
+        f = next(iter(plan.partial_child))
+        raise DataError(f"some but not all components of the gaussian node {slice_name(f)!r} are missing in "
+                        f"{sum(int(v.sum()) for k, v in plan.partial_child.items() if slice_name(k) == slice_name(f))} rows: their statistics need EM (learner='em'), "
+                        "or fill or empty the other components")
     n0, k = plan.n0, plan.n_states
     rw = plan.data.row_weights
     out: dict[str, Stats] = {}
@@ -332,10 +373,23 @@ def chain_stats(plan: ChainPlan, gamma: np.ndarray, xi_shared: np.ndarray,
                 w = block
             else:
                 w = block.sum(axis=0)[None]
+        part = plan.partial_child.get(f)
         if f in plan.missing_child:
-            miss = plan.missing_child[f]
-            w = np.where(miss, 0.0, w) if w.ndim == 1 else np.where(miss[:, None], 0.0, w)
-        out[f] = family_stats(fam, assign, n, w, plan.cache)
+            miss = plan.missing_child[f] if part is None else plan.missing_child[f] | part
+            w_full = np.where(miss, 0.0, w) if w.ndim == 1 else np.where(miss[:, None], 0.0, w)
+        else:
+            w_full = w
+        out[f] = family_stats(fam, assign, n, w_full, plan.cache)
+        if part is not None:  # the expected moments of the missing components, per configuration
+            rows = np.flatnonzero(part)
+            x = _cont_rows(fam, assign, rows)
+            _, mean, cov = condition_missing(cpds[plan.graph[f].param], _child_values(plan, f)[rows], x)
+            wp = (w[:, None] if w.ndim == 1 else w)[rows]
+            cfg = _row_configs(fam, assign, (n, wp.shape[1]))[rows]
+            r_idx = np.broadcast_to(np.arange(len(rows))[:, None], wp.shape)
+            resp = np.bincount((r_idx * fam.n_configs + cfg).reshape(-1), weights=wp.reshape(-1),
+                               minlength=len(rows) * fam.n_configs).reshape(len(rows), fam.n_configs)
+            out[f] = out[f] + missing_stats(x, mean, cov, resp)
     return out
 
 

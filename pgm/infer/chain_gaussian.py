@@ -1,8 +1,8 @@
 r"""The posterior of a gaussian node of a sequence model, per step.
 
 A gaussian cell may be missing only where no node depends on it (:func:`pgm.infer.chain.make_chain_plan`
-refuses the rest), so given everything else it is its own CPD mixed over the posterior of its
-discrete parents: with ``w_c`` the posterior of configuration ``c`` of the family's discrete
+refuses the rest), so given everything else it is its own CPD (conditioned on the observed components
+of a partly missing vector) mixed over the posterior of its discrete parents: with ``w_c`` the posterior of configuration ``c`` of the family's discrete
 members (this step's hidden state from forward-backward's ``gamma``; with a hidden ``prev:`` parent
 the pair of consecutive states from ``xi``) and its gaussian parents observed,
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from pgm.cpd import config_index
 from pgm.cpd.family import CPD
+from pgm.cpd.linear import condition_missing
 from pgm.graph import PREV, prev_name, slice_name
 from pgm.infer.chain import ChainPlan, Smoothed
 
@@ -53,17 +54,18 @@ def gaussian_posterior(plan: ChainPlan, cpds: dict[str, CPD], sm: Smoothed, node
                 codes.append(enc.codes[base][previous_rows if before else rows][:, None])
         configs = np.broadcast_to(np.asarray(config_index(codes, fam.cards), dtype=np.int64), (len(rows), width))
         cpd = cpds[graph[f].param]
-        mu = cpd.intercept[configs]                                              # (r, w, d)
-        if fam.cont:
-            x = np.hstack([enc.values[slice_name(m)][previous_rows if m.endswith(PREV) and f == node else rows]
-                           for m in fam.cont])
-            mu = mu + np.einsum("rwdp,rp->rwd", cpd.coef[configs], x)
+        x = np.hstack([enc.values[slice_name(m)][previous_rows if m.endswith(PREV) and f == node else rows]
+                       for m in fam.cont]) if fam.cont else None
+        y = enc.values[node][rows] if node in enc.values else np.full((len(rows), d), np.nan)
+        _, cond_mean, cond_cov = condition_missing(cpd, y, x)                    # (r, C, d), (r, C, d, d)
+        at = np.arange(len(rows))[:, None]
+        mu, sigma = cond_mean[at, configs], cond_cov[at, configs]                # (r, w, d), (r, w, d, d)
         if pair:
             weights = sm.xi_rows[rows - n0].reshape(len(rows), width)
         else:
             weights = sm.gamma[rows]
         m_ = np.einsum("rw,rwd->rd", weights, mu)
-        second = np.einsum("rw,rwde->rde", weights, cpd.cov[configs] + mu[..., :, None] * mu[..., None, :])
+        second = np.einsum("rw,rwde->rde", weights, sigma + mu[..., :, None] * mu[..., None, :])
         mean[rows] = m_
         cov[rows] = second - m_[:, :, None] * m_[:, None, :]
     return mean, cov

@@ -59,7 +59,8 @@ class SequenceSource:
 
     @property
     def has_hidden(self) -> bool:
-        return bool(self.hidden)
+        """Hidden cells to sum out: hidden states, or gaussian vectors partly missing (EM conditions them)."""
+        return bool(self.hidden) or (self.plan is not None and bool(self.plan.partial_child))
 
     def complete_stats(self) -> dict[str, Stats]:
         """Each family's complete-data statistics (every cell observed: no posterior to weigh them)."""
@@ -85,8 +86,8 @@ class SequenceSource:
         refuse_impossible_sequences(self.sequences, sm.sequence_log_likelihood, "EM")
         if rule is Posterior.HARD:
             gamma, xi_shared, xi_rows = path_posteriors(self.plan, viterbi(self.plan, cpds)[0])
-            return EStep(sm.log_likelihood, chain_stats(self.plan, gamma, xi_shared, xi_rows))
-        return EStep(sm.log_likelihood, chain_stats(self.plan, sm.gamma, sm.xi_shared, sm.xi_rows))
+            return EStep(sm.log_likelihood, chain_stats(self.plan, gamma, xi_shared, xi_rows, cpds))
+        return EStep(sm.log_likelihood, chain_stats(self.plan, sm.gamma, sm.xi_shared, sm.xi_rows, cpds))
 
     def map_sum(self, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(self, *args)

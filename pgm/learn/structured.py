@@ -56,7 +56,7 @@ from scipy.special import log_expit
 
 from pgm.cpd.family import CPD, Family, Stats, family_log_prob, family_stats
 from pgm.cpd.logistic import LogisticCPD, logistic_features
-from pgm.errors import ConvergenceWarning, DataWarning, ModelError, PGMError
+from pgm.errors import ConvergenceWarning, DataError, DataWarning, ModelError, PGMError
 from pgm.graph import Graph, PREV, slice_name
 from pgm.infer.chain import MAX_JOINT, ChainPlan, Tables, chain_stats, forward_backward, make_chain_plan, \
     slice_hidden, tables
@@ -216,6 +216,11 @@ def make_structure(graph: Graph, data: SequenceData) -> Structure:
     for f in cross_names:
         fam = graph.families[f]
         first = f.endswith(PREV)
+        if f in plans[0].partial_child:  # a cross family's table is built here, without conditioning
+            raise DataError(f"some but not all components of the gaussian node {slice_name(f)!r} are missing in "
+                            f"{sum(int(v.sum()) for k, v in plans[0].partial_child.items() if slice_name(k) == slice_name(f))} rows while its parents are hidden nodes of "
+                            "different pieces; learner='variational' takes such a vector whole or not at all "
+                            "(use learner='em', or fill or empty the other components)")
         members = [m for m in fam.members if slice_name(m) in piece_of]
         members.sort(key=lambda m: piece_of[slice_name(m)])  # stable: the family's order within a piece
         groups = []
@@ -590,7 +595,7 @@ def _m_step(st: Structure, q: _State, cpds: dict[str, CPD], options: dict[str, d
     """Expected statistics: forward-backward's within each piece, products of marginals across pieces."""
     parts: list[tuple[str, Stats]] = []
     for plan, gamma, (xs, xr) in zip(st.plans, q.gamma, q.xi):
-        parts.extend(chain_stats(plan, gamma, xs, xr).items())
+        parts.extend(chain_stats(plan, gamma, xs, xr, cpds).items())
     normal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for c in st.cross:
         if c.bounded:  # the bound's normal equations, summed under the parameter key
