@@ -479,10 +479,11 @@ class SequenceSummary:
     hidden: frozenset = frozenset()
     failed: tuple[int, ...] = ()
     weight: float = 0.0                  # the sequences' summed weight (with a weights column)
+    em: bool = False                     # some partition has cells to sum out or condition (hidden or partly missing)
 
     def __add__(self, other: "SequenceSummary") -> "SequenceSummary":
         return SequenceSummary(self.sizes + other.sizes, self.hidden | other.hidden, self.failed + other.failed,
-                               self.weight + other.weight)
+                               self.weight + other.weight, self.em or other.em)
 
 
 def _prepare_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, i: int, n_inputs: int) -> SequencePart:
@@ -503,7 +504,8 @@ def _prepare_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, i: i
 
 
 def _describe_sequences(part: SequencePart) -> SequenceSummary:
-    return SequenceSummary(part.sizes, frozenset(part.hidden), (part.index,) if part.failed else (), part.weight)
+    return SequenceSummary(part.sizes, frozenset(part.hidden), (part.index,) if part.failed else (), part.weight,
+                           part.missing)
 
 
 def _check_sequences(graph: Graph, reading: Reading, frame: pd.DataFrame, starts: np.ndarray) -> None:
@@ -555,10 +557,11 @@ class SequenceDaskSource(DaskSource):
         if reading.weights is not None:
             check_sequence_total(summary.weight, reading.weights)
         self.hidden = tuple(v for v in graph.slice if v in summary.hidden)
+        self.em = summary.em
 
     @property
     def has_hidden(self) -> bool:
-        return bool(self.hidden)
+        return bool(self.hidden) or self.em
 
     def _persist(self) -> list[Any]:
         dask = _dask()

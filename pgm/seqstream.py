@@ -83,6 +83,7 @@ class _Spill:
         self.runs: list[Path] = []
         self.bounds = np.zeros(1, dtype=np.int64)
         self.hidden: set[str] = set()
+        self.partial = False                      # a bucket has gaussian vectors partly missing in a row
         self.kept: SequenceSource | None = None  # the only bucket, held in memory
         self.weights = reader.weights            # the column of sequence weights, or None
         self.total = 0.0                          # the sequences' summed weight
@@ -209,6 +210,7 @@ class _Spill:
                        self._where(pos), _Stamps(order) if self.kind == "time" else order, weights=w)
         source = SequenceSource(self.graph, data)  # the plan's data checks: a gaussian missing where needed
         self.hidden.update(source.hidden)
+        self.partial |= source.has_hidden
         if len(self.bounds) == 2:
             self.kept = source
             return source
@@ -299,7 +301,7 @@ def spilled(graph: Graph, path: str | Path, *, chunk_rows: int | None = None, op
             raise PGMError(f"{reader.path}: cannot write the encoded rows to the temporary directory {directory} "
                            f"({exc.strerror or exc}); free disk space there or point TMPDIR at a larger disk") from None
         n_buckets = len(spill.bounds) - 1
-        yield (SequenceParts(graph, spill.parts, tuple(spill.hidden), str(reader.path)),
+        yield (SequenceParts(graph, spill.parts, tuple(spill.hidden), str(reader.path), spill.partial),
                {"chunk_rows": rows, "buckets": n_buckets})
     finally:
         shutil.rmtree(directory, ignore_errors=True)

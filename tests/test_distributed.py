@@ -301,6 +301,17 @@ def test_sequences_equal_in_memory(client, spec_name, npartitions):
     seqs.assert_equal_fits(fitted, memory)
 
 
+def test_partly_missing_vectors_without_hidden_state_on_the_cluster(client):
+    """Partitions whose only missing cells are partly missing gaussian vectors take EM, as in memory."""
+    import test_sequence_stream as seqs
+
+    rows = seqs.partial_rows()
+    memory = quiet_fit(parse_spec(seqs.PARTIAL), rows, max_iter=6, seed=3)
+    fitted = quiet_fit(parse_spec(seqs.PARTIAL), dd.from_pandas(rows, npartitions=3), max_iter=6, seed=3)
+    assert fitted.info["learner"] == memory.info["learner"] == "em"
+    seqs.assert_equal_fits(fitted, memory)
+
+
 def test_sequence_weights_on_the_cluster(client):
     import test_sequence_stream as seqs
 

@@ -104,18 +104,21 @@ class SequenceParts:
     parts : ``parts()`` -> an iterator of :class:`SequenceSource`, one per part, in a fixed order
     hidden : the slice variables hidden in some part (their union is what one source of every row has)
     where : how messages name the data (a file)
+    partial : some part has gaussian vectors partly missing in a row (EM conditions them, as it does
+        hidden cells)
     """
 
     def __init__(self, graph: Graph, parts: Callable[[], Iterator[SequenceSource]], hidden: tuple[str, ...],
-                 where: str = "") -> None:
+                 where: str = "", partial: bool = False) -> None:
         self.graph = graph
         self.parts = parts
         self.hidden = tuple(v for v in graph.slice if v in hidden)
         self.where = where
+        self.partial = partial
 
     @property
     def has_hidden(self) -> bool:
-        return bool(self.hidden)
+        return bool(self.hidden) or self.partial
 
     def observed_stats(self) -> dict[str, Stats]:
         return {}
