@@ -654,24 +654,15 @@ def fit_structured(graph: Graph, data: SequenceData, *, max_iter: int = MAX_ITER
     marginals = marginal_stats(SimpleNamespace(data=data.enc), names).stats if names else {}
 
     def one_run(run_seed: int, rng: np.random.Generator) -> EMResult:
-        cpds = dict(given) if given is not None else random_start(graph, {}, marginals, rng, **opts)
+        start = dict(given) if given is not None else random_start(graph, {}, marginals, rng, **opts)
         q = _State(st, rng)
-        history: list[float] = []
-        converged = False
-        for it in range(max_iter + 1):
-            value = (_EStep(st, q, cpds).run(E_SWEEPS, E_TOL) + _log_prior(graph, cpds, options)
-                     - _penalties(graph, cpds, options, bounded))
-            history.append(value)
-            if callback is not None:
-                callback(it, value)
-            if trace is not None:
-                trace(it, value, cpds)
-            if it and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
-                converged = True
-                break
-            if it == max_iter:
-                break
-            cpds = _m_step(st, q, cpds, options)
+
+        def e_step(cpds: dict[str, CPD]) -> float:
+            return (_EStep(st, q, cpds).run(E_SWEEPS, E_TOL) + _log_prior(graph, cpds, options)
+                    - _penalties(graph, cpds, options, bounded))
+
+        cpds, history, converged = variational.ascend(start, e_step, lambda c: _m_step(st, q, c, options),
+                                                      max_iter=max_iter, tol=tol, callback=callback, trace=trace)
         return EMResult(cpds, history, converged, len(history) - 1, run_seed)
 
     return best_of_starts(n_init, seed, one_run)

@@ -467,33 +467,51 @@ def fit_variational(graph: Graph, data: EncodedData, *, max_iter: int = MAX_ITER
         marginals = marginal_stats(SimpleNamespace(data=data), names).stats if names else {}
 
     def one_run(run_seed: int, rng: np.random.Generator) -> VariationalResult:
-        cpds = dict(given) if given is not None else random_start(graph, const, marginals, rng, **opts)
+        start = dict(given) if given is not None else random_start(graph, const, marginals, rng, **opts)
         st = _State(graph, layout, data, None, rng)
-        history: list[float] = []
-        converged = False
-        for it in range(max_iter + 1):
+        bounds: list[_Bound | None] = [None]  # the E-step's logistic bounds, which the M-step uses
+
+        def e_step(cpds: dict[str, CPD]) -> float:
             tables = _tables(graph, layout, cpds, data)
-            bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
+            bounds[0] = bound = _Bound(graph, layout.bounded, cpds, st) if layout.bounded else None
             _e_step(st, tables, bound, order, E_SWEEPS, E_TOL)
-            value = (_elbo(st, tables, bound) + _log_prior(graph, cpds, options)
-                     - _penalties(graph, cpds, options, layout.bounded))
-            if not np.isfinite(value):
-                raise DataError("the variational bound is -inf: some row has probability 0 under every state the "
-                                "mean-field q allows; check the data against the model's states")
-            history.append(value)
-            if callback is not None:
-                callback(it, value)
-            if trace is not None:
-                trace(it, value, cpds)
-            if it and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
-                converged = True
-                break
-            if it == max_iter:
-                break
-            cpds = _m_step(graph, st, bound, cpds, options)
+            return (_elbo(st, tables, bound) + _log_prior(graph, cpds, options)
+                    - _penalties(graph, cpds, options, layout.bounded))
+
+        cpds, history, converged = ascend(start, e_step, lambda c: _m_step(graph, st, bounds[0], c, options),
+                                          max_iter=max_iter, tol=tol, callback=callback, trace=trace)
         return VariationalResult(cpds, history, converged, len(history) - 1, run_seed)
 
     return best_of_starts(n_init, seed, one_run)
+
+
+def ascend(cpds: dict[str, CPD], e_step: Callable[[dict[str, CPD]], float],
+           m_step: Callable[[dict[str, CPD]], dict[str, CPD]], *, max_iter: int, tol: float,
+           callback: Callable[[int, float], None] | None = None,
+           trace: Callable[[int, float, dict[str, CPD]], None] | None = None,
+           ) -> tuple[dict[str, CPD], list[float], bool]:
+    """Variational EM's coordinate ascent on the bound: ``e_step(cpds)`` fits q and returns the bound
+    (plus log-prior, minus penalties) at ``cpds``; ``m_step(cpds)`` the parameters that maximise it
+    given that q.  Stops when the bound changes by at most ``tol * |bound|`` or after ``max_iter``
+    updates.  Returns the last parameters evaluated, the bound after each update (``history[0]`` the
+    start) and whether it converged."""
+    history: list[float] = []
+    for it in range(max_iter + 1):
+        value = e_step(cpds)
+        if not np.isfinite(value):
+            raise DataError("the variational bound is -inf: some row has probability 0 under every state the "
+                            "variational q allows; check the data against the model's states")
+        history.append(value)
+        if callback is not None:
+            callback(it, value)
+        if trace is not None:
+            trace(it, value, cpds)
+        if it and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            return cpds, history, True
+        if it == max_iter:
+            break
+        cpds = m_step(cpds)
+    return cpds, history, False
 
 
 def elbo(graph: Graph, cpds: dict[str, CPD], data: EncodedData, *, starts: int = ELBO_STARTS,
