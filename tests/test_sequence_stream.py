@@ -21,6 +21,7 @@ from pgm import seqstream
 from pgm.cli import main
 from pgm.fitted import FittedModel
 from pgm.schema import parse_spec
+from test_stream import write
 
 pytest.importorskip("pyarrow")
 
@@ -76,14 +77,6 @@ def discrete_rows() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def gaussian_rows() -> pd.DataFrame:
     return _rows(GAUSSIAN, 30, 2)
-
-
-def write(frame: pd.DataFrame, path) -> str:
-    if str(path).endswith(".csv"):
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return str(path)
 
 
 def assert_equal_fits(a, b, atol=1e-10):
