@@ -1,5 +1,6 @@
 """Shared fixtures: paths to the example models and the reference networks, and the true
-(parameterised) alarm and ecoli70 networks read from ``../shared/data``."""
+(parameterised) alarm and ecoli70 networks, read from the copies bundled in ``examples/`` so that the
+suite runs from a fresh clone (``../shared/data`` holds the full reference set; tests/io reads it where present)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: The reference networks and data sets the tests use (alarm, asia, ecoli70, iris): bundled copies.
+DATA = ROOT / "examples"
 
 
 def true_model(filename: str):
-    """The network ``SHARED_DATA/filename`` (BIF or bnlearn JSON) as a FittedModel with its parameters."""
+    """The network ``DATA/filename`` (BIF or bnlearn JSON) as a FittedModel with its parameters."""
     from pgm.convert import read_any
     from pgm.fitted import FittedModel
     from pgm.schema import parse_spec
 
-    path = SHARED_DATA / filename
+    path = DATA / filename
     if not path.exists():
-        pytest.fail(f"reference network {path} is missing (../shared/data must sit next to the repository)")
+        pytest.fail(f"reference network {path} is missing (it is bundled in examples/)")
     return FittedModel.from_spec(parse_spec(read_any(path)), str(path))
 
 

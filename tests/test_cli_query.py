@@ -15,7 +15,7 @@ from pgm.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-ASIA = ROOT.parent / "shared" / "data" / "asia.bif"
+ASIA = ROOT / "examples" / "asia.bif"
 
 
 @pytest.fixture(scope="module")

@@ -392,7 +392,7 @@ def test_most_probable_takes_absent_node_columns_as_missing_cells():
 
     from pgm.io.bif import read_bif
     root = Path(__file__).resolve().parents[1]
-    truth = FittedModel.from_spec(parse_spec(read_bif((root.parent / "shared" / "data" / "asia.bif").read_text())))
+    truth = FittedModel.from_spec(parse_spec(read_bif((root / "examples" / "asia.bif").read_text())))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # a parent configuration unseen in 400 rows
         model = pgm.fit(root / "models" / "asia.yaml", truth.sample(400, seed=5))

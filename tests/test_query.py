@@ -13,13 +13,13 @@ from pgm.convert import read_any
 from pgm.fitted import FittedModel
 from pgm.schema import parse_spec
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 
 @pytest.fixture(scope="module")
 def asia() -> FittedModel:
-    return FittedModel.from_spec(parse_spec(read_any(SHARED / "asia.bif")))
+    return FittedModel.from_spec(parse_spec(read_any(EXAMPLES / "asia.bif")))
 
 
 def brute_joint(model: FittedModel) -> tuple[list[str], np.ndarray]:

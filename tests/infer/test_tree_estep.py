@@ -17,12 +17,12 @@ from pgm.convert import read_any
 from pgm.fitted import FittedModel
 from pgm.schema import parse_spec
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
 def alarm() -> FittedModel:
-    return FittedModel.from_spec(parse_spec(read_any(SHARED / "alarm.bif")))
+    return FittedModel.from_spec(parse_spec(read_any(EXAMPLES / "alarm.bif")))
 
 
 def _masked(model: FittedModel, n: int, frac: float, seed: int):

@@ -29,7 +29,7 @@ from pgm.fitted import FittedModel
 from pgm.schema import ModelSpec, parse_spec
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-SHARED = Path("/work/shared/data")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 IRIS_COLS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
@@ -104,7 +104,7 @@ def test_every_example_with_latent_nodes_is_covered():
 def test_log_likelihood_never_decreases_on_every_latent_example(name):
     spec = pgm.load(MODELS / name)
     if name == "gmm_iris.yaml":
-        data = pd.read_csv(SHARED / "iris.csv")[IRIS_COLS]
+        data = pd.read_csv(EXAMPLES / "iris.csv")[IRIS_COLS]
     else:
         data = observed(random_cpds(spec, seed=1), 1500, seed=2)
     graph = pgm.graph.build(spec)
@@ -124,7 +124,7 @@ def test_log_likelihood_never_decreases_on_every_latent_example(name):
 
 @pytest.mark.slow
 def test_alarm_with_20_percent_missing_is_monotone_and_moves_towards_the_truth():
-    true = FittedModel.from_spec(pgm.schema.parse_spec(pgm.convert.read_any(SHARED / "alarm.bif")))
+    true = FittedModel.from_spec(pgm.schema.parse_spec(pgm.convert.read_any(EXAMPLES / "alarm.bif")))
     data = punch_holes(true.sample(1000, seed=0), 0.2, seed=1)
     model = pgm.load(MODELS / "alarm.yaml")
     fitted = fit_quiet(model, data, max_iter=12, seed=0, prior={"dirichlet": 0.5})

@@ -12,6 +12,7 @@ compared with scikit-learn's ``KMeans`` (see the docstrings for when they must a
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from pgm.schema import parse_spec
 
 COVARIANCES = ["full", "diag", "spherical", "tied"]
 REG = 1e-6  # pgm's EM default; passed to both libraries explicitly
-IRIS = "/work/shared/data/iris.csv"
+IRIS = Path(__file__).resolve().parents[2] / "examples" / "iris.csv"
 IRIS_COLS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
